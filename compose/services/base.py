@@ -1,0 +1,134 @@
+"""What every server of the local stack offers the launcher."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+from compose.errors import LauncherError
+from compose.process import PidFile, port_in_use, spawn, stop, tail
+from homestream.config import Settings
+from homestream.secrets import Secrets
+
+
+class Service(ABC):
+    name: str
+    # (Ports field, env variable) of each port the service listens on.
+    port_fields: tuple[tuple[str, str], ...] = ()
+    # Unprivileged account the server runs as when we are root (None: as we are).
+    run_as: str | None = None
+    start_timeout = 60.0
+
+    def __init__(self, settings: Settings, secrets: Secrets):
+        self.settings = settings
+        self.secrets = secrets
+        self.dir = settings.service_dir(self.name)
+        self.pidfile = PidFile(settings.run_dir / f"{self.name}.pid", marker=str(self.dir))
+        self.log_path = settings.log_dir / f"{self.name}.log"
+
+    # -- what each service defines -------------------------------------------------
+    @abstractmethod
+    def endpoint(self) -> str: ...
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Write configuration and initialise data (idempotent)."""
+
+    @abstractmethod
+    def argv(self) -> Sequence[str]: ...
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """A real request to the server succeeded."""
+
+    def env(self) -> dict[str, str] | None:
+        return None
+
+    # -- shared behaviour ------------------------------------------------------------
+    def account(self) -> str | None:
+        """The account that owns the service's files (run_as, when we are root)."""
+        return self.run_as if os.geteuid() == 0 else None
+
+    def user(self) -> str | None:
+        """The account the process is started as."""
+        return self.account()
+
+    def pid(self) -> int | None:
+        return self.pidfile.live_pid()
+
+    def check_ports(self) -> None:
+        for field_name, var in self.port_fields:
+            port = getattr(self.settings.ports, field_name)
+            if port_in_use(self.settings.host, port):
+                raise LauncherError(
+                    f"{self.name}: port {port} on {self.settings.host} is already in use by "
+                    f"another process. Stop that process, or pick a free port with {var}=<port> "
+                    f"(then run `homestream up` again)."
+                )
+
+    def start(self) -> int:
+        """Spawn the server; ``prepare()`` must have run."""
+        return spawn(
+            self.argv(),
+            pidfile=self.pidfile,
+            log_path=self.log_path,
+            env=self.env(),
+            user=self.user(),
+            cwd=self.dir,
+        )
+
+    def wait_healthy(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                raise LauncherError(
+                    f"{self.name} exited during start-up. Last lines of {self.log_path}:\n"
+                    f"{tail(self.log_path)}"
+                )
+            if self.healthy():
+                return
+            time.sleep(0.25)
+        raise LauncherError(
+            f"{self.name} did not become healthy in time. Last lines of {self.log_path}:\n"
+            f"{tail(self.log_path)}"
+        )
+
+    def stop(self) -> bool:
+        return stop(self.pidfile)
+
+    def give_to_run_user(self, *paths: Path) -> None:
+        """chown paths to the service account and check it can reach them."""
+        user = self.account()
+        if user is None:
+            return
+        entry = pwd.getpwnam(user)
+        for path in paths:
+            for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+                os.chown(p, entry.pw_uid, entry.pw_gid)
+        _check_traversable(self.dir, user, self.name)
+
+
+def _check_traversable(path: Path, user: str, service: str) -> None:
+    # The service account must be able to walk from / down to its directory.
+    entry = pwd.getpwnam(user)
+    for parent in [*reversed(path.parents), path]:
+        st = parent.stat()
+        if st.st_uid == entry.pw_uid:
+            continue
+        if not st.st_mode & 0o001:
+            raise LauncherError(
+                f"{service} runs as user '{user}', which cannot enter {parent} (mode "
+                f"{oct(st.st_mode & 0o777)}). Put the stack's state elsewhere, e.g. "
+                "HOMESTREAM_STATE_DIR=/var/lib/homestream, or `chmod o+x` that directory."
+            )
+
+
+def require_binary(path: str | Path, hint: str) -> str:
+    found = shutil.which(str(path)) if not Path(path).is_absolute() else str(path)
+    if not found or not Path(found).exists():
+        raise LauncherError(f"{path} not found: {hint}")
+    return found

@@ -1,0 +1,208 @@
+"""The local launcher: `homestream up | down | status` without Docker.
+
+`up` installs what is missing, starts each server from the state directory, waits
+for a real health check of each, then prepares the data plane (database and
+migrations, Kafka topics, MQTT logins, the demo account). Every step is idempotent:
+a second `up` finds everything running and changes nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from compose.errors import LauncherError
+from compose.install import ensure_kafka_jars, install_debian_packages, missing_packages
+from compose.services.base import Service
+from compose.services.kafka import KafkaService
+from compose.services.mosquitto import MosquittoService
+from compose.services.postgres import PostgresService
+from compose.services.redis import RedisService
+from homestream import accounts, db
+from homestream.config import Settings
+from homestream.secrets import DEMO_USER, Secrets, ensure_secrets, load_secrets
+
+DEMO_HOME = "demo-home"
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    running: bool
+    pid: int | None
+    healthy: bool
+    endpoint: str
+
+
+class Stack:
+    def __init__(self, settings: Settings, say: Say = print):
+        self.settings = settings
+        self.say = say
+
+    def services(self, secrets: Secrets) -> list[Service]:
+        s = self.settings
+        return [
+            PostgresService(s, secrets),
+            RedisService(s, secrets),
+            KafkaService(s, secrets),
+            MosquittoService(s, secrets),
+        ]
+
+    # -- up ---------------------------------------------------------------------------
+    def up(self, *, install: bool = True, demo: bool = True) -> Secrets:
+        s = self.settings
+        t0 = time.monotonic()
+        self.say(f"[1/5] prerequisites (state dir {s.state_dir})")
+        missing = missing_packages()
+        if missing and not install:
+            raise LauncherError(
+                "missing: "
+                + ", ".join(f"{r.what} (Debian package {r.package})" for r in missing)
+                + ". Run `homestream up` without --no-install, or apt-get install them."
+            )
+        if missing:
+            install_debian_packages(missing, self._step)
+        if install:
+            ensure_kafka_jars(s.kafka_libs, self._step)
+        for d in (s.state_dir, s.run_dir, s.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        s.state_dir.chmod(0o755)  # service accounts must be able to enter it
+        secrets = ensure_secrets(s)
+
+        self.say("[2/5] servers")
+        services = self.services(secrets)
+        self._start_all(services)
+
+        self.provision(secrets, demo=demo)
+        self.say(f"[5/5] ready in {time.monotonic() - t0:.1f} s")
+        return secrets
+
+    def provision(self, secrets: Secrets, *, demo: bool = True) -> None:
+        """Database, migrations, MQTT logins and Kafka topics on running servers.
+
+        Also what `homestream init` runs against servers the launcher does not own
+        (docker compose): there, no broker pid is known and the broker is reloaded
+        by whoever runs it.
+        """
+        s = self.settings
+        self.say("[3/5] database")
+        if not s.pg_dsn_override and PostgresService(s, secrets).ensure_database():
+            self._step(f"created database {s.pg_database}")
+        with db.connect(s) as conn:
+            for mig in db.migrate(conn):
+                self._step(f"applied migration {mig.version:04d}_{mig.name}")
+            hubs = accounts.active_hub_logins(conn)
+            if demo:
+                self._ensure_demo(conn, secrets)
+        MosquittoService(s, secrets).write_auth(hubs)
+        self._step(f"MQTT logins: bridge + {len(hubs)} hub(s)")
+
+        self.say("[4/5] Kafka topics")
+        from topics.admin import ensure_topics
+        from topics.catalogue import CATALOGUE
+
+        specs = CATALOGUE.values() if isinstance(CATALOGUE, dict) else CATALOGUE
+        results = ensure_topics(s.kafka_bootstrap, list(specs), partitions=s.partitions)
+        created = [r for r in results if r[1] == "created"]
+        problems = [r for r in results if r[1] not in ("created", "exists")]
+        self._step(f"{len(results)} topics ({len(created)} created)")
+        for name, outcome in problems:
+            self._step(f"WARNING {name}: {outcome}")
+
+    def _start_all(self, services: list[Service]) -> None:
+        """Check ports, then prepare, then spawn: a conflict or corrupt state is found
+        before anything runs, and a failure stops what this call started."""
+        todo = []
+        for svc in services:
+            pid = svc.pid()
+            if pid is not None:
+                self._step(f"{svc.name}: already running (pid {pid})")
+            else:
+                svc.check_ports()
+                todo.append(svc)
+        for svc in todo:
+            svc.dir.mkdir(parents=True, exist_ok=True)
+            svc.prepare()
+        started: list[Service] = []
+        try:
+            for svc in todo:
+                self._step(f"{svc.name}: started (pid {svc.start()})")
+                started.append(svc)
+            for svc in services:
+                svc.wait_healthy(time.monotonic() + svc.start_timeout)
+                self._step(f"{svc.name}: healthy at {svc.endpoint()}")
+        except BaseException:
+            for svc in reversed(started):
+                svc.stop()
+            raise
+
+    def _step(self, text: str) -> None:
+        self.say(f"      {text}")
+
+    def _ensure_demo(self, conn, secrets: Secrets) -> None:
+        exists = conn.execute("SELECT 1 FROM users WHERE username = %s", (DEMO_USER,)).fetchone()
+        if not exists:
+            accounts.add_user(conn, DEMO_USER, secrets.demo_password)
+            self._step(f"created demo user {DEMO_USER!r}")
+        if conn.execute("SELECT 1 FROM homes WHERE home_id = %s", (DEMO_HOME,)).fetchone() is None:
+            accounts.add_home(conn, DEMO_HOME, DEMO_USER, name="Demo Home")
+            self._step(f"created demo home {DEMO_HOME!r}")
+        conn.commit()
+
+    # -- down / status ------------------------------------------------------------------
+    def down(self, *, purge: bool = False) -> list[str]:
+        stopped = []
+        try:
+            secrets = load_secrets(self.settings)
+        except Exception:
+            secrets = None
+        if secrets is not None:
+            for svc in reversed(self.services(secrets)):
+                if svc.stop():
+                    stopped.append(svc.name)
+                    self._step(f"{svc.name}: stopped")
+                else:
+                    self._step(f"{svc.name}: not running")
+        if purge and self.settings.state_dir.exists():
+            shutil.rmtree(self.settings.state_dir)
+            self._step(f"removed {self.settings.state_dir}")
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        try:
+            secrets = load_secrets(self.settings)
+        except Exception:
+            return []
+        rows = []
+        for svc in self.services(secrets):
+            pid = svc.pid()
+            rows.append(
+                ServiceStatus(
+                    name=svc.name,
+                    running=pid is not None,
+                    pid=pid,
+                    healthy=pid is not None and svc.healthy(),
+                    endpoint=svc.endpoint(),
+                )
+            )
+        return rows
+
+    def sync_mqtt_logins(self) -> int:
+        """Re-render Mosquitto's passwd/ACL from PostgreSQL and reload a running broker."""
+        secrets = load_secrets(self.settings)
+        with db.connect(self.settings) as conn:
+            hubs = accounts.active_hub_logins(conn)
+        MosquittoService(self.settings, secrets).write_auth(hubs)
+        return len(hubs)
+
+
+def require_running(settings: Settings) -> None:
+    if not settings.secrets_file.exists() and not settings.pg_dsn_override:
+        raise LauncherError(
+            f"no local stack in {settings.state_dir}: run `homestream up` first "
+            "(or set HOMESTREAM_STATE_DIR to the stack you mean)"
+        )

@@ -1,0 +1,273 @@
+"""The `homestream` command (CONTRACT.md section 1)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from homestream.config import PORT_VARS, ConfigError, Settings
+
+EPILOG = (
+    "Environment variables (defaults in brackets):\n"
+    + "\n".join(f"  {var:<34} {desc} [{default}]" for var, default, desc in PORT_VARS.values())
+    + (
+        "\n  HOMESTREAM_STATE_DIR               data, logs, pid files, secrets [<repo>/.state]"
+        "\n  HOMESTREAM_CACHE_DIR               downloaded Kafka jars [~/.cache/homestream]"
+        "\n  HOMESTREAM_PARTITIONS              partitions per topic [6]"
+        "\n  HOMESTREAM_KAFKA_HEAP              Kafka JVM heap [768m]"
+        "\n  HOMESTREAM_MQTT_TLS_BIND           address of the TLS listener [127.0.0.1]"
+        "\n  HOMESTREAM_MQTT_TLS_SANS           extra names for the broker certificate (comma list)"
+        "\n  HOMESTREAM_SCHEMA_REGISTRY_URL     use Confluent wire format with this registry"
+        "\n  HOMESTREAM_KAFKA_BOOTSTRAP, HOMESTREAM_PG_DSN, HOMESTREAM_REDIS_URL"
+        "\n                                     use servers the launcher does not run"
+    )
+)
+
+
+class CliError(Exception):
+    """A failure the user can fix; printed without a traceback."""
+
+
+def _out(text: str) -> None:
+    print(text, flush=True)
+
+
+# -- stack ---------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import DEMO_HOME, Stack
+    from homestream.secrets import DEMO_USER
+
+    secrets = Stack(settings, _out).up(install=not args.no_install, demo=not args.no_demo)
+    s = settings
+    _out("\nhomestream is up. Endpoints:")
+    _out(f"  MQTT        mqtt://{s.host}:{s.ports.mqtt}")
+    _out(f"  MQTT TLS    mqtts://{s.mqtt_tls_bind}:{s.ports.mqtt_tls}  (CA: {s.mqtt_ca_file})")
+    _out(f"  Kafka       {s.kafka_bootstrap}")
+    _out(f"  PostgreSQL  postgresql://{s.pg_user}@{s.host}:{s.ports.postgres}/{s.pg_database}")
+    _out(f"  Redis       redis://{s.host}:{s.ports.redis}/0")
+    _out(f"  Secrets     {s.secrets_file} (database, Redis and broker passwords)")
+    if not args.no_demo:
+        _out(f"\nDemo login:  {DEMO_USER} / {secrets.demo_password}   (home {DEMO_HOME!r})")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import Stack
+
+    _out(f"stopping the stack in {settings.state_dir}")
+    Stack(settings, _out).down(purge=args.purge)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import Stack
+
+    rows = Stack(settings, _out).status()
+    if args.json:
+        _out(json.dumps([r.__dict__ for r in rows], indent=2))
+        return 0 if rows and all(r.healthy for r in rows) else 1
+    if not rows:
+        _out(f"no stack in {settings.state_dir} (run `homestream up`)")
+        return 1
+    _out(f"{'SERVICE':<10} {'STATE':<10} {'PID':>7}  ENDPOINT")
+    for r in rows:
+        state = "healthy" if r.healthy else ("running" if r.running else "stopped")
+        _out(f"{r.name:<10} {state:<10} {r.pid or '-':>7}  {r.endpoint}")
+    return 0 if all(r.healthy for r in rows) else 1
+
+
+# -- accounts ------------------------------------------------------------------------
+def _conn(settings: Settings):
+    from compose.stack import require_running
+    from homestream import db
+
+    require_running(settings)
+    return db.connect(settings)
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from homestream import accounts
+
+    password = args.password or getpass.getpass(f"password for {args.username}: ")
+    with _conn(settings) as conn:
+        accounts.add_user(conn, args.username, password)
+    _out(json.dumps({"username": args.username, "created": True}))
+    return 0
+
+
+def cmd_homes_add(args: argparse.Namespace, settings: Settings) -> int:
+    from homestream import accounts
+
+    with _conn(settings) as conn:
+        accounts.add_home(conn, args.home, args.owner, name=args.name)
+    _out(json.dumps({"home_id": args.home, "owner": args.owner, "created": True}))
+    return 0
+
+
+def cmd_hubs_add(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import Stack
+    from homestream import accounts
+
+    with _conn(settings) as conn:
+        creds = accounts.add_hub(conn, args.home)
+    Stack(settings, lambda _t: None).sync_mqtt_logins()
+    s = settings
+    _out(
+        json.dumps(
+            {
+                "username": creds.username,
+                "password": creds.password,
+                "home_id": creds.home_id,
+                "mqtt_host": s.host,
+                "mqtt_port": s.ports.mqtt,
+                "mqtt_tls_port": s.ports.mqtt_tls,
+                "ca_file": str(s.mqtt_ca_file),
+                "topic_prefix": f"hub/{creds.home_id}/",
+            }
+        )
+    )
+    return 0
+
+
+# -- topics --------------------------------------------------------------------------
+def _specs():
+    from topics.catalogue import CATALOGUE
+
+    return list(CATALOGUE.values() if isinstance(CATALOGUE, dict) else CATALOGUE)
+
+
+def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
+    from topics.admin import ensure_topics
+
+    results = ensure_topics(settings.kafka_bootstrap, _specs(), partitions=settings.partitions)
+    bad = 0
+    for name, outcome in results:
+        _out(f"{name:<40} {outcome}")
+        bad += outcome not in ("created", "exists")
+    return 1 if bad else 0
+
+
+def cmd_topics_describe(args: argparse.Namespace, settings: Settings) -> int:
+    from topics.admin import describe_topics
+
+    rows = describe_topics(settings.kafka_bootstrap, _specs(), partitions=settings.partitions)
+    if args.json:
+        _out(json.dumps([_row_dict(r) for r in rows], indent=2, default=str))
+    else:
+        for r in rows:
+            d = _row_dict(r)
+            flag = "ok" if d.get("ok") else "PROBLEM"
+            problems = "; ".join(d.get("problems") or [])
+            _out(
+                f"{d.get('name', ''):<40} {flag:<8} partitions={d.get('partitions')} "
+                f"cleanup={d.get('cleanup_policy')} retention.ms={d.get('retention_ms')} {problems}"
+            )
+    return 0 if all(_row_dict(r).get("ok") for r in rows) else 1
+
+
+def _row_dict(row) -> dict:
+    if isinstance(row, dict):
+        return row
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(row) if is_dataclass(row) else dict(row._asdict())
+
+
+# -- parser --------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="homestream",
+        description="homestream: open smart-home backend on Kafka. Runs and manages the local "
+        "stack (Kafka, PostgreSQL, Redis, Mosquitto) and its accounts.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable, help_: str, parent=sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(func=func)
+        return p
+
+    p = add("up", cmd_up, "install what is missing and start the local stack (idempotent)")
+    p.add_argument(
+        "--no-install",
+        action="store_true",
+        help="do not run apt-get or mvn; fail if something is missing",
+    )
+    p.add_argument("--no-demo", action="store_true", help="do not create the demo user and home")
+    p = add("down", cmd_down, "stop what `up` started (by pid file)")
+    p.add_argument(
+        "--purge",
+        action="store_true",
+        help="also delete the state directory: all data, logs and secrets",
+    )
+    p = add("status", cmd_status, "show each service, its pid, health and endpoint")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    users = add("users", None, "manage logins").add_subparsers(dest="sub", required=True)
+    p = add("add", cmd_users_add, "create a login (password hashed with argon2id)", users)
+    p.add_argument("--username", required=True)
+    p.add_argument("--password", help="at least 8 characters (prompted for when omitted)")
+
+    homes = add("homes", None, "manage homes").add_subparsers(dest="sub", required=True)
+    p = add("add", cmd_homes_add, "create a home owned by a user", homes)
+    p.add_argument("--home", required=True, help="home id: letters, digits, _ and -")
+    p.add_argument("--owner", required=True, help="username of the owner")
+    p.add_argument("--name", help="display name (default: the home id)")
+
+    hubs = add("hubs", None, "manage hub MQTT logins").add_subparsers(dest="sub", required=True)
+    p = add(
+        "add",
+        cmd_hubs_add,
+        "create MQTT credentials for the hub of a home; prints them as JSON",
+        hubs,
+    )
+    p.add_argument("--home", required=True)
+
+    topics = add("topics", None, "Kafka topic catalogue").add_subparsers(dest="sub", required=True)
+    add("create", cmd_topics_create, "create every catalogue topic (idempotent)", topics)
+    p = add(
+        "describe", cmd_topics_describe, "compare the broker's topics with the catalogue", topics
+    )
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from compose.errors import LauncherError
+    from homestream.accounts import AccountError
+    from homestream.db import DatabaseUnavailable
+    from homestream.secrets import SecretsMissing
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.func(args, settings) or 0)
+    except (
+        CliError,
+        ConfigError,
+        LauncherError,
+        AccountError,
+        DatabaseUnavailable,
+        SecretsMissing,
+    ) as exc:
+        print(f"homestream {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Mosquitto on the test stack: hub logins, the per-home ACL, TLS, anonymous refused."""
+
+from __future__ import annotations
+
+import json
+import queue
+import ssl
+import threading
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.reasoncodes import ReasonCode
+
+from homestream.secrets import BRIDGE_MQTT_USER, load_secrets
+
+pytestmark = pytest.mark.integration
+
+
+class Client:
+    """A small synchronous wrapper over paho for assertions."""
+
+    def __init__(self, settings, username, password, *, tls=False):
+        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.connack: queue.Queue[int] = queue.Queue()
+        self.acks: queue.Queue[tuple[int, list[int]]] = queue.Queue()
+        self.pubacks: dict[int, ReasonCode] = {}
+        self.puback_event = threading.Condition()
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"t-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        if username is not None:
+            c.username_pw_set(username, password)
+        if tls:
+            c.tls_set(ca_certs=str(settings.mqtt_ca_file), cert_reqs=ssl.CERT_REQUIRED)
+        c.on_connect = lambda cl, ud, fl, rc, pr: self.connack.put(rc.value)
+        c.on_message = lambda cl, ud, msg: self.messages.put(msg)
+        c.on_subscribe = lambda cl, ud, mid, rcs, pr: self.acks.put((mid, [r.value for r in rcs]))
+
+        def on_publish(cl, ud, mid, rc, pr):
+            with self.puback_event:
+                self.pubacks[mid] = rc
+                self.puback_event.notify_all()
+
+        c.on_publish = on_publish
+        self.c = c
+        port = settings.ports.mqtt_tls if tls else settings.ports.mqtt
+        host = "localhost" if tls else settings.host
+        c.connect(host, port, keepalive=10)
+        c.loop_start()
+        self.rc = self.connack.get(timeout=10)
+
+    def subscribe(self, topic: str) -> list[int]:
+        self.c.subscribe(topic, qos=1)
+        return self.acks.get(timeout=10)[1]
+
+    def publish(self, topic: str, payload: str) -> ReasonCode:
+        info = self.c.publish(topic, payload, qos=1)
+        with self.puback_event:
+            self.puback_event.wait_for(lambda: info.mid in self.pubacks, timeout=10)
+        return self.pubacks[info.mid]
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+@pytest.fixture
+def hub_login(run_cli):
+    home = f"home-{uuid.uuid4().hex[:6]}"
+    run_cli("users", "add", "--username", f"owner-{home}", "--password", "correct-horse-1")
+    run_cli("homes", "add", "--home", home, "--owner", f"owner-{home}")
+    creds = json.loads(run_cli("hubs", "add", "--home", home).stdout)
+    return home, creds
+
+
+@pytest.fixture
+def bridge(settings):
+    c = Client(settings, BRIDGE_MQTT_USER, load_secrets(settings).bridge_mqtt_password)
+    assert c.rc == 0
+    assert c.subscribe("hub/#") == [1]
+    yield c
+    c.close()
+
+
+def _drain(q: queue.Queue, seconds: float) -> list:
+    out = []
+    try:
+        while True:
+            out.append(q.get(timeout=seconds))
+    except queue.Empty:
+        return out
+
+
+def test_hubs_add_prints_contract_json(hub_login):
+    home, creds = hub_login
+    assert set(creds) >= {"username", "password"}
+    assert creds["home_id"] == home
+    assert len(creds["password"]) >= 24
+
+
+def test_hub_publishes_to_its_own_home(settings, hub_login, bridge):
+    home, creds = hub_login
+    hub = Client(settings, creds["username"], creds["password"])
+    try:
+        assert hub.rc == 0
+        payload = json.dumps({"state": {"powerState": "ON"}})
+        assert not hub.publish(f"hub/{home}/state/lamp-1", payload).is_failure
+        got = bridge.messages.get(timeout=10)
+        assert got.topic == f"hub/{home}/state/lamp-1"
+        assert json.loads(got.payload) == {"state": {"powerState": "ON"}}
+    finally:
+        hub.close()
+
+
+def test_hub_is_refused_another_homes_topics(settings, hub_login, bridge):
+    _home, creds = hub_login
+    hub = Client(settings, creds["username"], creds["password"])
+    try:
+        # Subscribing elsewhere is refused in the SUBACK (0x87 not authorised) ...
+        assert hub.subscribe("hub/other-home/command/#") == [0x87]
+        assert hub.subscribe("hub/#") == [0x87]
+        # ... and publishing elsewhere is refused in the PUBACK and never delivered.
+        rc = hub.publish("hub/other-home/state/lamp-1", '{"state":{"powerState":"ON"}}')
+        assert rc.value == 0x87
+        assert _drain(bridge.messages, 1.0) == []
+    finally:
+        hub.close()
+
+
+def test_wrong_password_and_anonymous_are_refused(settings, hub_login):
+    _home, creds = hub_login
+    bad = Client(settings, creds["username"], "not-the-password")
+    anon = Client(settings, None, None)
+    try:
+        assert bad.rc == 0x86  # bad user name or password
+        assert anon.rc in (0x86, 0x87)  # anonymous: not authorised
+    finally:
+        bad.close()
+        anon.close()
+
+
+def test_tls_listener_with_generated_ca(settings, hub_login, bridge):
+    home, creds = hub_login
+    hub = Client(settings, creds["username"], creds["password"], tls=True)
+    try:
+        assert hub.rc == 0
+        assert not hub.publish(f"hub/{home}/status", "online").is_failure
+        assert bridge.messages.get(timeout=10).payload == b"online"
+    finally:
+        hub.close()

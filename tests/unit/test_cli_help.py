@@ -1,0 +1,49 @@
+"""`homestream --help` is complete: every command documented, env variables listed."""
+
+import pytest
+
+from homestream.cli import build_parser
+
+
+def test_top_level_help_lists_commands_and_variables(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    for word in ["up", "down", "status", "users", "homes", "hubs", "topics"]:
+        assert word in out
+    for var in [
+        "HOMESTREAM_MQTT_PORT",
+        "HOMESTREAM_KAFKA_PORT",
+        "HOMESTREAM_PG_PORT",
+        "HOMESTREAM_REDIS_PORT",
+        "HOMESTREAM_GATEWAY_PORT",
+        "HOMESTREAM_STATE_DIR",
+    ]:
+        assert var in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["users", "add", "--help"],
+        ["homes", "add", "--help"],
+        ["hubs", "add", "--help"],
+        ["up", "--help"],
+        ["down", "--help"],
+        ["topics", "describe", "--help"],
+    ],
+)
+def test_every_subcommand_has_help(capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    assert exit_.value.code == 0
+    assert "usage: homestream" in capsys.readouterr().out
+
+
+def test_contract_flags_parse():
+    p = build_parser()
+    a = p.parse_args(["users", "add", "--username", "U", "--password", "P"])
+    assert (a.username, a.password) == ("U", "P")
+    a = p.parse_args(["homes", "add", "--home", "H", "--owner", "U"])
+    assert (a.home, a.owner) == ("H", "U")
+    assert p.parse_args(["hubs", "add", "--home", "H"]).home == "H"

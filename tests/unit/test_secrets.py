@@ -1,0 +1,30 @@
+"""The stack's generated secrets: created once, private, never printed."""
+
+import json
+import stat
+
+import pytest
+
+from homestream.config import Settings
+from homestream.secrets import SecretsMissing, ensure_secrets, load_secrets
+
+
+def test_created_once_with_private_mode(tmp_path):
+    s = Settings.from_env({"HOMESTREAM_STATE_DIR": str(tmp_path)})
+    first = ensure_secrets(s)
+    assert stat.S_IMODE(s.secrets_file.stat().st_mode) == 0o600
+    assert ensure_secrets(s) == first  # a second up reuses them
+    assert len(first.kafka_cluster_id) == 22
+    assert first.pg_password not in repr(first)
+
+
+def test_missing_and_corrupt_files_explain_the_fix(tmp_path):
+    s = Settings.from_env({"HOMESTREAM_STATE_DIR": str(tmp_path)})
+    with pytest.raises(SecretsMissing, match="homestream up"):
+        load_secrets(s)
+    s.secrets_file.write_text("{")
+    with pytest.raises(SecretsMissing, match="down --purge"):
+        load_secrets(s)
+    s.secrets_file.write_text(json.dumps({"pg_password": "x"}))
+    with pytest.raises(SecretsMissing, match="corrupt"):
+        load_secrets(s)
