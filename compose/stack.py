@@ -44,13 +44,17 @@ class Stack:
         self.say = say
 
     def services(self, secrets: Secrets) -> list[Service]:
+        """The servers this launcher runs: those no override variable points elsewhere."""
         s = self.settings
-        return [
-            PostgresService(s, secrets),
-            RedisService(s, secrets),
-            KafkaService(s, secrets),
-            MosquittoService(s, secrets),
-        ]
+        out: list[Service] = []
+        if not s.pg_dsn_override:
+            out.append(PostgresService(s, secrets))
+        if not s.redis_url_override:
+            out.append(RedisService(s, secrets))
+        if not s.kafka_bootstrap_override:
+            out.append(KafkaService(s, secrets))
+        out.append(MosquittoService(s, secrets))
+        return out
 
     # -- up ---------------------------------------------------------------------------
     def up(self, *, install: bool = True, demo: bool = True) -> Secrets:

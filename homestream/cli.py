@@ -54,6 +54,21 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import Stack
+    from compose.tls import ensure_certificates
+    from homestream.secrets import ensure_secrets
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_certificates(
+        settings.mqtt_ca_file.parent,
+        settings.service_dir("mosquitto") / "tls",
+        settings.mqtt_tls_sans,
+    )
+    Stack(settings, _out).provision(ensure_secrets(settings), demo=not args.no_demo)
+    return 0
+
+
 def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
     from compose.stack import Stack
 
@@ -203,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-install",
         action="store_true",
         help="do not run apt-get or mvn; fail if something is missing",
+    )
+    p.add_argument("--no-demo", action="store_true", help="do not create the demo user and home")
+    p = add(
+        "init",
+        cmd_init,
+        "prepare servers the launcher does not run (docker compose): migrations, topics, "
+        "Mosquitto's password file and ACL in the state dir",
     )
     p.add_argument("--no-demo", action="store_true", help="do not create the demo user and home")
     p = add("down", cmd_down, "stop what `up` started (by pid file)")
