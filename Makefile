@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.core: pyproject.toml | $(BIN)/python
-	@echo "installing homestream into $(VENV) (first time: a few minutes)"
+	@echo "installing homestream and its Python dependencies into $(VENV)"
 	$(BIN)/pip install -q --progress-bar off -e .
 	@touch $@
 
