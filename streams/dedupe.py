@@ -15,11 +15,11 @@ so slow drift still gets through once it adds up to the band.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streams.capabilities import Attribute, attributes_of
+from streams.shadow import json_equal
 
 # Float noise tolerance for deadband comparisons: 21.3 - 20.8 must count as a full 0.5.
 _EPSILON = 1e-9
@@ -29,28 +29,8 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def same(a: Any, b: Any) -> bool:
-    """JSON equality: 1 == 1.0, True != 1, objects and arrays compared element by element."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if _is_number(a) and _is_number(b):
-        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-            return True
-        return bool(a == b)
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        if a.keys() != b.keys():
-            return False
-        return all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if _is_number(a) or _is_number(b) or isinstance(a, Mapping) or isinstance(b, Mapping):
-        return False
-    if isinstance(a, list | tuple) or isinstance(b, list | tuple):
-        return False
-    try:
-        return bool(a == b)
-    except Exception:  # an exotic non-JSON object with a broken __eq__
-        return a is b
+# JSON equality and merging are the shadow's: one definition of "the same value".
+same = json_equal
 
 
 def _within_band(old: Any, new: Any, band: float) -> bool:
@@ -118,25 +98,6 @@ def _diff(
         if _within_band(current, value, band):
             continue
         out[key] = copy.deepcopy(value)
-    return out
-
-
-def merge(reported: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """``reported`` with ``patch`` applied (a new dict): objects merge field by field, null
-    deletes, an object left empty disappears."""
-    out: dict[str, Any] = dict(reported) if isinstance(reported, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, Mapping):
-            base = out.get(key)
-            merged = merge(base if isinstance(base, Mapping) else {}, value)
-            if merged:
-                out[key] = merged
-            else:
-                out.pop(key, None)
-        else:
-            out[key] = copy.deepcopy(value)
     return out
 
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from streams.capabilities import CAPABILITIES, Command
 from streams.commands import CommandRejected, desired_satisfied, plan_command
-from streams.dedupe import changes, merge
+from streams.dedupe import changes
+from streams.shadow import merge
 from streams.validate import ErrorCode, validate_state
 from tests.unit.test_validate import CAPABILITY_SETS, JSON, valid_states, valid_value
 

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.capabilities import CAPABILITIES
-from streams.dedupe import changes, covers, merge, same
+from streams.dedupe import changes, covers, same
+from streams.shadow import merge
 from tests.unit.test_validate import CAPABILITY_SETS, JSON, NAMES, device_and_state, valid_states
 
 ALL = sorted(CAPABILITIES)
@@ -34,7 +35,8 @@ ALL = sorted(CAPABILITIES)
         ([1, 2], [1.0, 2.0], True),
         ([1, 2], [2, 1], False),
         ([1], {"0": 1}, False),
-        (float("nan"), float("nan"), True),
+        # NaN is not JSON: validate_state rejects it before dedupe compares anything.
+        (float("nan"), float("nan"), False),
     ],
 )
 def test_same(a: Any, b: Any, expected: bool) -> None:
