@@ -88,6 +88,7 @@ AUTOMATIONS_RUNS = "homestream.automations.runs"
 NOTIFICATIONS = "homestream.notifications"
 VOICE_UTTERANCES = "homestream.voice.utterances"
 DEADLETTER = "homestream.deadletter"
+STREAM_TICKS = "homestream.streams.ticks"
 
 _SPECS = (
     _stream(
@@ -212,6 +213,13 @@ _SPECS = (
         HISTORY_RETENTION_MS,
         "Messages that could not be processed, with the reason; inspected and re-driven by "
         "homestream dlq.",
+    ),
+    _stream(
+        STREAM_TICKS,
+        ("StreamTick",),
+        DAY_MS,
+        "Internal: time passing for the stream workers, one tick per partition and interval "
+        "(command timeouts, silent devices), so time is decided in order with the events.",
     ),
 )
 
