@@ -56,8 +56,15 @@ class Stack:
         out.append(MosquittoService(s, secrets))
         return out
 
+    def app_services(self, secrets: Secrets) -> list[Service]:
+        """homestream's own processes, started once the servers are provisioned."""
+        from compose.services.streams import StreamWorkerService
+
+        n = self.settings.stream_workers
+        return [StreamWorkerService(self.settings, secrets, i) for i in range(1, n + 1)]
+
     # -- up ---------------------------------------------------------------------------
-    def up(self, *, install: bool = True, demo: bool = True) -> Secrets:
+    def up(self, *, install: bool = True, demo: bool = True, apps: bool = True) -> Secrets:
         s = self.settings
         t0 = time.monotonic()
         self.say(f"[1/5] prerequisites (state dir {s.state_dir})")
@@ -82,7 +89,10 @@ class Stack:
         self._start_all(services)
 
         self.provision(secrets, demo=demo)
-        self.say(f"[5/5] ready in {time.monotonic() - t0:.1f} s")
+        if apps:
+            self.say("[5/5] homestream processes")
+            self._start_all(self.app_services(secrets))
+        self.say(f"ready in {time.monotonic() - t0:.1f} s")
         return secrets
 
     def provision(self, secrets: Secrets, *, demo: bool = True) -> None:
@@ -165,7 +175,7 @@ class Stack:
         except Exception:
             secrets = None
         if secrets is not None:
-            for svc in reversed(self.services(secrets)):
+            for svc in [*reversed(self.app_services(secrets)), *reversed(self.services(secrets))]:
                 if svc.stop():
                     stopped.append(svc.name)
                     self._step(f"{svc.name}: stopped")
@@ -182,7 +192,7 @@ class Stack:
         except Exception:
             return []
         rows = []
-        for svc in self.services(secrets):
+        for svc in [*self.services(secrets), *self.app_services(secrets)]:
             pid = svc.pid()
             rows.append(
                 ServiceStatus(

@@ -7,6 +7,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from homestream.config import PORT_VARS, ConfigError, Settings
 
@@ -191,6 +192,20 @@ def _row_dict(row) -> dict:
     return asdict(row) if is_dataclass(row) else dict(row._asdict())
 
 
+# -- stream workers -------------------------------------------------------------------
+def cmd_streams_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run_worker
+
+    run_worker(
+        settings,
+        name=args.name,
+        data_dir=args.data_dir,
+        guarantee=args.guarantee,
+        loglevel=args.loglevel,
+    )
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -255,6 +270,27 @@ def build_parser() -> argparse.ArgumentParser:
         hubs,
     )
     p.add_argument("--home", required=True)
+
+    streams = add("streams", None, "stream workers").add_subparsers(dest="sub", required=True)
+    p = add(
+        "worker",
+        cmd_streams_worker,
+        "run one stream worker (registry, shadows, commands, health); runs until stopped",
+        streams,
+    )
+    p.add_argument(
+        "--name",
+        default="worker-1",
+        help="worker name; its RocksDB tables live in <state dir>/streams/<name>",
+    )
+    p.add_argument("--data-dir", type=Path, help="where worker dirs live [<state dir>/streams]")
+    p.add_argument(
+        "--guarantee",
+        choices=("exactly_once", "at_least_once"),
+        default="exactly_once",
+        help="Kafka processing guarantee (docs/streams.md)",
+    )
+    p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"))
 
     topics = add("topics", None, "Kafka topic catalogue").add_subparsers(dest="sub", required=True)
     add("create", cmd_topics_create, "create every catalogue topic (idempotent)", topics)

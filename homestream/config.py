@@ -53,6 +53,7 @@ class Settings:
     mqtt_tls_bind: str = "127.0.0.1"
     mqtt_tls_sans: tuple[str, ...] = ()
     partitions: int = 6
+    stream_workers: int = 1
     pg_database: str = "homestream"
     pg_user: str = "homestream"
     kafka_heap: str = "768m"
@@ -84,6 +85,7 @@ class Settings:
             mqtt_tls_bind=env.get("HOMESTREAM_MQTT_TLS_BIND", "127.0.0.1"),
             mqtt_tls_sans=sans,
             partitions=_int(env, "HOMESTREAM_PARTITIONS", 6, low=1, high=256),
+            stream_workers=_int(env, "HOMESTREAM_STREAM_WORKERS", 1, low=0, high=64),
             pg_database=env.get("HOMESTREAM_PG_DATABASE", "homestream"),
             kafka_heap=env.get("HOMESTREAM_KAFKA_HEAP", "768m"),
             schema_registry_url=env.get("HOMESTREAM_SCHEMA_REGISTRY_URL") or None,

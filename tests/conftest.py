@@ -37,6 +37,7 @@ def isolated_env(state_dir: Path) -> dict[str, str]:
     env["HOMESTREAM_STATE_DIR"] = str(state_dir)
     env["HOMESTREAM_KAFKA_HEAP"] = os.environ.get("HOMESTREAM_KAFKA_HEAP", "512m")
     env["HOMESTREAM_PARTITIONS"] = "4"
+    env["HOMESTREAM_STREAM_WORKERS"] = "0"  # tests run their own workers
     if "HOMESTREAM_CACHE_DIR" in os.environ:
         env["HOMESTREAM_CACHE_DIR"] = os.environ["HOMESTREAM_CACHE_DIR"]
     return env

@@ -1,0 +1,56 @@
+"""The stream workers as services of the local stack."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from compose.services.base import Service
+from homestream.config import Settings
+from homestream.secrets import Secrets
+
+GROUP = "homestream-streams"
+
+
+class StreamWorkerService(Service):
+    start_timeout = 90.0
+
+    def __init__(self, settings: Settings, secrets: Secrets, index: int = 1):
+        self.name = f"streams-{index}"
+        self.worker_name = f"worker-{index}"
+        super().__init__(settings, secrets)
+
+    def endpoint(self) -> str:
+        return f"consumer group {GROUP} on {self.settings.kafka_bootstrap}"
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def argv(self) -> Sequence[str]:
+        # The service dir in the command line is the pid-file marker.
+        return [
+            sys.executable,
+            "-m",
+            "homestream.cli",
+            "streams",
+            "worker",
+            "--name",
+            self.worker_name,
+            "--data-dir",
+            str(self.dir),
+        ]
+
+    def healthy(self) -> bool:
+        return group_members(self.settings.kafka_bootstrap, GROUP) > 0
+
+
+def group_members(bootstrap: str, group: str) -> int:
+    """Members of a consumer group right now (0 if it has none or Kafka does not answer)."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+        result = admin.describe_consumer_groups([group], request_timeout=5)[group].result(timeout=5)
+        return len(result.members)
+    except Exception:  # KafkaException or a timeout: not healthy (yet)
+        return 0

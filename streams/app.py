@@ -1,0 +1,202 @@
+"""The Faust app of the stream workers: Kafka in, the per-home fold, Kafka out.
+
+All inputs are keyed and partitioned by home, so one worker owns every event and
+all the state of a home (``topics.partitioning``); the state table is partitioned
+the same way and lives in RocksDB (rocksdict). The logic itself is
+``streams.processor.HomeProcessor``; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from homestream.config import Settings
+from streams.processor import HomeProcessor, ProcessorConfig
+from topics import catalogue as t
+from topics.codec import Decoded, make_codec
+from topics.errors import CodecError
+from topics.keys import home_of
+from topics.partitioning import partition_for, partition_for_key
+from topics.schemas import SchemaStore
+
+log = logging.getLogger("homestream.streams")
+
+APP_ID = "homestream-streams"
+INPUTS = (
+    t.DEVICE_DISCOVERY,
+    t.DEVICE_REPORTS,
+    t.DEVICE_AVAILABILITY,
+    t.COMMANDS_REQUESTED,
+    t.COMMANDS_ACKS,
+    t.STREAM_TICKS,
+)
+
+
+class TableStore:
+    """``streams.processor.Store`` over the Faust table, seen from one partition."""
+
+    def __init__(self, table: Any, partition: int, partitions: int):
+        self.table = table
+        self.partition = partition
+        self.partitions = partitions
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.table.get(key)
+
+    def put(self, key: str, value: dict[str, Any] | None) -> None:
+        if value is None:
+            self.table.pop(key, None)
+        else:
+            self.table[key] = value
+
+    def homes(self) -> Iterator[str]:
+        for key in list(self.table.keys()):
+            if "/" not in key and partition_for(key, self.partitions) == self.partition:
+                yield key
+
+
+def create_app(
+    settings: Settings,
+    *,
+    data_dir: Path,
+    guarantee: str = "exactly_once",
+    config: ProcessorConfig | None = None,
+    tick_interval: float = 1.0,
+    commit_interval: float = 0.1,
+) -> faust.App:
+    app = faust.App(
+        APP_ID,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",
+        datadir=str(data_dir),
+        topic_partitions=settings.partitions,
+        processing_guarantee=guarantee,
+        broker_commit_interval=commit_interval,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+    )
+    codec = make_codec(SchemaStore(), settings.schema_registry_url)
+    # Keys are "home" or "home/device" strings, values JSON dicts. Changelog records go
+    # to the partition of the event being processed, which is the home's partition.
+    state = app.Table(
+        "homestream-state",
+        default=None,
+        partitions=settings.partitions,
+        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+    )
+    inputs = app.topic(*INPUTS, key_type=bytes, value_type=bytes)
+    outputs: dict[str, faust.TopicT] = {}
+    processor = HomeProcessor(_NullStore(), config)
+    app.homestream_processor = processor  # type: ignore[attr-defined]
+
+    def out_topic(name: str) -> faust.TopicT:
+        if name not in outputs:
+            outputs[name] = app.topic(name, key_type=bytes, value_type=bytes)
+        return outputs[name]
+
+    async def send(name: str, key: str, record_name: str, record: dict[str, Any]) -> None:
+        try:
+            value = codec.encode(record_name, record)
+        except CodecError as exc:  # a bug of ours: never lose the event silently
+            log.error("cannot encode %s for %s: %s", record_name, name, exc)
+            processor.counters["encode_errors"] += 1
+            return
+        await out_topic(name).send(
+            key=key.encode(), value=value, partition=partition_for_key(key, settings.partitions)
+        )
+
+    @app.agent(inputs)
+    async def process(stream: faust.StreamT) -> Any:
+        async for event in stream.events():
+            msg = event.message
+            try:
+                decoded: Decoded = codec.decode(event.value)
+            except CodecError as exc:
+                await _dead_letter_undecodable(send, msg, event.key, event.value, exc)
+                continue
+            processor.store = TableStore(state, msg.partition, settings.partitions)
+            try:
+                emits = processor.handle(decoded.name, decoded.record)
+            except Exception as exc:  # never crash the worker on one event
+                log.exception(
+                    "processing %s at %s[%s]@%s", decoded.name, msg.topic, msg.partition, msg.offset
+                )
+                await _dead_letter_undecodable(send, msg, event.key, event.value, exc)
+                continue
+            for e in emits:
+                await send(e.topic, e.key, e.record_name, e.record)
+
+    @app.timer(tick_interval)
+    async def ticker() -> None:
+        """Time passes, in the log: one tick per partition this worker owns."""
+        now = int(time.time() * 1000)
+        for tp in app.assignor.assigned_actives():
+            if tp.topic != t.STREAM_TICKS:
+                continue
+            record = {
+                "event_id": str(uuid.uuid4()),
+                "home_id": "",
+                "ts": now,
+                "partition": tp.partition,
+            }
+            await out_topic(t.STREAM_TICKS).send(
+                key=b"", value=codec.encode("StreamTick", record), partition=tp.partition
+            )
+
+    return app
+
+
+async def _dead_letter_undecodable(send, msg, key, value, exc: Exception) -> None:
+    home = ""
+    if key:
+        try:
+            home = home_of(bytes(key).decode())
+        except (UnicodeDecodeError, ValueError):
+            home = ""
+    reason = (
+        "UNKNOWN_SCHEMA"
+        if type(exc).__name__ == "UnknownSchemaError"
+        else ("DECODE_ERROR" if isinstance(exc, CodecError) else "PROCESSING_ERROR")
+    )
+    now = int(time.time() * 1000)
+    record = {
+        "event_id": str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"{msg.topic}/{msg.partition}/{msg.offset}")
+        ),
+        "home_id": home,
+        "ts": now,
+        "reason": reason,
+        "message": str(exc)[:2000],
+        "original": bytes(value or b""),
+        "original_key": bytes(key) if key else None,
+        "source": {
+            "transport": "kafka",
+            "kafka_topic": msg.topic,
+            "kafka_partition": msg.partition,
+            "kafka_offset": msg.offset,
+        },
+        "first_seen": now,
+        "processor": "streams",
+    }
+    await send(t.DEADLETTER, home, "DeadLetter", record)
+
+
+class _NullStore:
+    def get(self, key: str) -> None:
+        return None
+
+    def put(self, key: str, value: Any) -> None:
+        raise RuntimeError("no partition bound")
+
+    def homes(self) -> Iterator[str]:
+        return iter(())

@@ -1,0 +1,28 @@
+"""Run one stream worker process: `homestream streams worker`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from homestream.config import Settings
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    name: str = "worker-1",
+    data_dir: Path | None = None,
+    guarantee: str = "exactly_once",
+    loglevel: str = "warning",
+) -> None:
+    from faust.worker import Worker
+
+    from streams.app import create_app
+
+    # RocksDB files are per worker process: two workers never share a directory.
+    data_dir = (data_dir or settings.state_dir / "streams") / name
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings, data_dir=data_dir, guarantee=guarantee)
+    logging.getLogger("homestream").setLevel(loglevel.upper())
+    Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
