@@ -83,6 +83,9 @@ def create_app(
         value_serializer="raw",
         web_enabled=False,
         table_standby_replicas=0,
+        # A killed worker's partitions move after 10 s of silence, not Faust's default 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
         consumer_auto_offset_reset="earliest",
     )
     codec = make_codec(SchemaStore(), settings.schema_registry_url)
@@ -104,16 +107,29 @@ def create_app(
             outputs[name] = app.topic(name, key_type=bytes, value_type=bytes)
         return outputs[name]
 
-    async def send(name: str, key: str, record_name: str, record: dict[str, Any]) -> None:
+    async def send(
+        name: str, key: str, record_name: str, record: dict[str, Any], source: Any
+    ) -> None:
         try:
             value = codec.encode(record_name, record)
-        except CodecError as exc:  # a bug of ours: never lose the event silently
+        except CodecError as exc:  # a bug of ours: say so loudly, keep the worker up
             log.error("cannot encode %s for %s: %s", record_name, name, exc)
             processor.counters["encode_errors"] += 1
             return
-        await out_topic(name).send(
-            key=key.encode(), value=value, partition=partition_for_key(key, settings.partitions)
-        )
+        partition = partition_for_key(key, settings.partitions)
+        if app.in_transaction:
+            # Faust picks a transaction by the *output* topic's co-partition group, and
+            # output topics are in none (nobody here subscribes to them): such sends
+            # would bypass the transaction. Send through the transaction of the input
+            # partition instead: the one that commits its offset and the table's
+            # changelog, so outputs, state and offsets commit or abort together.
+            group = app.assignor.group_for_topic(source.topic)
+            txn = f"{app.conf.id}-{group}-{source.partition}"
+            await app.producer.send(
+                name, key.encode(), value, partition, None, None, transactional_id=txn
+            )
+        else:
+            await out_topic(name).send(key=key.encode(), value=value, partition=partition)
 
     @app.agent(inputs)
     async def process(stream: faust.StreamT) -> Any:
@@ -134,7 +150,16 @@ def create_app(
                 await _dead_letter_undecodable(send, msg, event.key, event.value, exc)
                 continue
             for e in emits:
-                await send(e.topic, e.key, e.record_name, e.record)
+                await send(e.topic, e.key, e.record_name, e.record, msg)
+
+    # Ticks go through a plain (non-transactional) producer: sent from a timer, outside
+    # any event, a transactional send would never be committed and read_committed
+    # consumers (the workers themselves) would never see it.
+    from confluent_kafka import Producer
+
+    tick_producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "linger.ms": 0}
+    )
 
     @app.timer(tick_interval)
     async def ticker() -> None:
@@ -149,9 +174,13 @@ def create_app(
                 "ts": now,
                 "partition": tp.partition,
             }
-            await out_topic(t.STREAM_TICKS).send(
-                key=b"", value=codec.encode("StreamTick", record), partition=tp.partition
+            tick_producer.produce(
+                t.STREAM_TICKS,
+                key=b"",
+                value=codec.encode("StreamTick", record),
+                partition=tp.partition,
             )
+        tick_producer.poll(0)
 
     return app
 
@@ -188,7 +217,7 @@ async def _dead_letter_undecodable(send, msg, key, value, exc: Exception) -> Non
         "first_seen": now,
         "processor": "streams",
     }
-    await send(t.DEADLETTER, home, "DeadLetter", record)
+    await send(t.DEADLETTER, home, "DeadLetter", record, msg)
 
 
 class _NullStore:

@@ -1,0 +1,312 @@
+"""Stream workers on the real Kafka: lifecycle, SIGKILL recovery, partition takeover."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+import uuid
+from collections import defaultdict
+
+import pytest
+
+from compose.services.streams import GROUP, group_members
+from streams.processor import DictStore, HomeProcessor
+from tests.integration.streams_support import Feed, Worker, read_all
+from topics import catalogue as t
+from topics.partitioning import partition_for
+
+pytestmark = pytest.mark.integration
+
+OUTPUTS = (
+    t.STATE_CHANGES,
+    t.COMMANDS_STATUS,
+    t.COMMANDS_DISPATCHED,
+    t.DEADLETTER,
+    t.DEVICE_REGISTRY,
+)
+
+
+@pytest.fixture
+def workers(stack_env, tmp_path):
+    started: list[Worker] = []
+
+    def start(name: str = "w1", guarantee: str = "exactly_once") -> Worker:
+        w = Worker(stack_env, name, tmp_path / "streams", guarantee)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.kill(signal.SIGTERM)
+
+
+def wait_members(settings, n: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if group_members(settings.kafka_bootstrap, GROUP) == n:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"consumer group never had {n} members")
+
+
+def home_ids(n: int, partitions: int) -> list[str]:
+    """n fresh homes, spread over every partition."""
+    homes: list[str] = []
+    while len(homes) < n or len({partition_for(h, partitions) for h in homes}) < min(n, partitions):
+        homes.append(f"h-{uuid.uuid4().hex[:8]}")
+    return homes
+
+
+def of(records, name):
+    return [r for n, r in records if n == name]
+
+
+def test_lifecycle_through_a_real_worker(settings, workers):
+    workers("w1")
+    feed = Feed(settings)
+    home = home_ids(1, settings.partitions)[0]
+    feed.report(home, "lamp", {"powerState": "OFF", "brightness": 10})  # before discovery
+    feed.discover(home, "lamp", ["ON_OFF", "BRIGHTNESS"], "light.dimmer")
+    feed.flush()
+    got = read_all(settings, OUTPUTS, {home}, until=lambda r: of(r, "StateChange"))
+    assert of(got, "StateChange")[0]["reported"] == {"powerState": "OFF", "brightness": 10}
+
+    feed.send(
+        t.COMMANDS_REQUESTED,
+        "CommandRequested",
+        home,
+        command_id="c-ok",
+        device_id="lamp",
+        capability="BRIGHTNESS",
+        command="setBrightness",
+        parameters={"brightness": 80},
+        requested_by="alice",
+        issued_at=int(time.time() * 1000),
+    )
+    feed.send(
+        t.COMMANDS_REQUESTED,
+        "CommandRequested",
+        home,
+        command_id="c-slow",
+        device_id="lamp",
+        capability="ON_OFF",
+        command="turnOn",
+        requested_by="alice",
+        timeout_ms=1000,
+        issued_at=int(time.time() * 1000),
+    )
+    feed.send(
+        t.COMMANDS_REQUESTED,
+        "CommandRequested",
+        home,
+        command_id="c-bad",
+        device_id="lamp",
+        capability="LOCK",
+        command="lock",
+        requested_by="alice",
+        issued_at=int(time.time() * 1000),
+    )
+    feed.flush()
+    got = read_all(settings, OUTPUTS, {home}, until=lambda r: len(of(r, "CommandDispatched")) >= 2)
+    (dispatch,) = [d for d in of(got, "CommandDispatched") if d["command_id"] == "c-ok"]
+    assert dispatch["desired"] == {"brightness": 80}
+    feed.send(
+        t.COMMANDS_ACKS, "HubAck", home, device_id="lamp", command_id="c-ok", status="ACKNOWLEDGED"
+    )
+    feed.flush()
+    time.sleep(0.5)  # the ack is on another topic: let it land before the report
+    feed.report(home, "lamp", {"brightness": 80})
+    feed.send(
+        t.DEVICE_REPORTS,
+        "DeviceReport",
+        home,
+        device_id="lamp",
+        state={"brightness": 400},
+        received_at=int(time.time() * 1000),
+    )
+    feed.producer.produce(
+        t.DEVICE_REPORTS,
+        key=home.encode(),
+        value=b"\x00garbage",
+        partition=partition_for(home, settings.partitions),
+    )
+    feed.flush()
+
+    def done(records):
+        statuses = {(s["command_id"], s["status"]) for s in of(records, "CommandStatus")}
+        return {("c-ok", "COMPLETED"), ("c-slow", "TIMEOUT")} <= statuses and len(
+            of(records, "DeadLetter")
+        ) >= 2
+
+    got = read_all(settings, OUTPUTS, {home}, until=done)
+    steps = defaultdict(list)
+    for s in of(got, "CommandStatus"):
+        steps[s["command_id"]].append(s["status"])
+    assert steps["c-ok"] == ["PENDING", "SENT", "ACKNOWLEDGED", "COMPLETED"]
+    assert steps["c-slow"] == ["PENDING", "SENT", "TIMEOUT"]
+    assert steps["c-bad"] == ["FAILED"]
+    (bad,) = [s for s in of(got, "CommandStatus") if s["command_id"] == "c-bad"]
+    assert "LOCK" in bad["reason"]
+    reasons = sorted(d["reason"] for d in of(got, "DeadLetter"))
+    assert reasons == ["DECODE_ERROR", "OUT_OF_RANGE"]
+    (garbage,) = [d for d in of(got, "DeadLetter") if d["reason"] == "DECODE_ERROR"]
+    assert garbage["original"] == b"\x00garbage"
+    assert garbage["source"]["kafka_topic"] == t.DEVICE_REPORTS
+
+
+def _reports(homes: list[str], per_device: int, seed: int) -> list[tuple[str, str, dict]]:
+    """(home, device, state): temperatures that move or jitter, a light switched about."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(per_device):
+        for home in homes:
+            out.append((home, "thermo", {"temperature": round(20 + rng.uniform(-3, 3), 1)}))
+            out.append(
+                (
+                    home,
+                    "lamp",
+                    {
+                        "powerState": rng.choice(["ON", "OFF"]),
+                        "brightness": rng.randrange(0, 101, 25),
+                    },
+                )
+            )
+            if i % 10 == 0:
+                out.append((home, "thermo", {"battery": max(0, 100 - i // 5)}))
+    return out
+
+
+def _reference(homes, reports, t0):
+    """The same input folded without Kafka: what every shadow must end as."""
+    proc = HomeProcessor(DictStore())
+    for home in homes:
+        for device, caps, kind in DEVICES:
+            proc.handle(
+                "DeviceDiscovered",
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "home_id": home,
+                    "ts": t0,
+                    "device_id": device,
+                    "name": device,
+                    "type": kind,
+                    "capabilities": list(caps),
+                },
+            )
+    for n, (home, device, state) in enumerate(reports):
+        proc.handle(
+            "DeviceReport",
+            {
+                "event_id": str(uuid.uuid4()),
+                "home_id": home,
+                "ts": t0 + n,
+                "device_id": device,
+                "state": state,
+                "received_at": t0 + n,
+                "source": "mqtt",
+            },
+        )
+    return {
+        key: (value["shadow"]["version"], value["shadow"]["reported"])
+        for key, value in proc.store.data.items()
+        if "/" in key and value.get("shadow")
+    }
+
+
+DEVICES = (
+    ("thermo", ("TEMPERATURE_SENSOR", "BATTERY"), "sensor.temperature"),
+    ("lamp", ("ON_OFF", "BRIGHTNESS"), "light.dimmer"),
+)
+
+
+def _setup_homes(settings, feed, homes):
+    for home in homes:
+        for device, caps, kind in DEVICES:
+            feed.discover(home, device, caps, kind)
+    feed.flush()
+    read_all(
+        settings,
+        [t.DEVICE_REGISTRY],
+        set(homes),
+        until=lambda r: len(r) >= len(homes) * len(DEVICES),
+    )
+
+
+def _send_reports(feed, reports, t0):
+    for n, (home, device, state) in enumerate(reports):
+        feed.report(home, device, state, received_at=t0 + n)
+    feed.flush()
+
+
+def _check_against_reference(settings, homes, expected):
+    """Every version 1..final exactly once in state.changes, and the final shadows equal."""
+    final_versions = {k: v for k, (v, _r) in expected.items()}
+    total = sum(final_versions.values())
+
+    got = read_all(
+        settings, [t.STATE_CHANGES], set(homes), until=lambda r: len(r) >= total, timeout=120
+    )
+    seen = defaultdict(list)
+    last = {}
+    for _name, rec in got:
+        key = f"{rec['home_id']}/{rec['device_id']}"
+        seen[key].append(rec["version"])
+        last[key] = (rec["version"], rec["reported"])
+    for key, (version, reported) in expected.items():
+        assert sorted(seen[key]) == list(range(1, version + 1)), f"{key}: {seen[key][:20]}"
+        assert last[key] == (version, reported), key
+    assert len(got) == total
+
+
+# Known defect, issue #3 stays open (docs/streams.md, "Processing guarantee"): with
+# faust-streaming's exactly_once a SIGKILLed worker re-issues versions whose outputs
+# were already committed; and after a clean hand-over the survivor stalls. strict:
+# the day they pass, these markers must go.
+FAUST_EOS_DEFECT = pytest.mark.xfail(
+    strict=True, reason="faust-streaming exactly_once: outputs and table state diverge"
+)
+
+
+@FAUST_EOS_DEFECT
+def test_sigkill_mid_stream_loses_and_doubles_nothing(settings, workers):
+    homes = home_ids(12, settings.partitions)
+    feed = Feed(settings)
+    t0 = int(time.time() * 1000)
+    w = workers("victim")
+    wait_members(settings, 1)
+    _setup_homes(settings, feed, homes)
+    reports = _reports(homes, per_device=150, seed=7)  # ~3,800 reports
+    _send_reports(feed, reports, t0)
+    # Let it get some way in, then kill it without warning.
+    read_all(settings, [t.STATE_CHANGES], set(homes), until=lambda r: len(r) >= 200)
+    w.kill(signal.SIGKILL)
+    workers("victim")  # same name, same RocksDB dir
+    expected = _reference(homes, reports, t0)
+    _check_against_reference(settings, homes, expected)
+
+
+@FAUST_EOS_DEFECT
+def test_second_worker_takes_over_partitions_and_state(settings, workers):
+    homes = home_ids(8, settings.partitions)
+    feed = Feed(settings)
+    t0 = int(time.time() * 1000)
+    workers("a")
+    b = workers("b")
+    wait_members(settings, 2)
+    _setup_homes(settings, feed, homes)
+    first = _reports(homes, per_device=20, seed=1)
+    _send_reports(feed, first, t0)
+    half = _reference(homes, first, t0)
+    read_all(
+        settings,
+        [t.STATE_CHANGES],
+        set(homes),
+        until=lambda r: len(r) >= sum(v for v, _ in half.values()),
+    )
+    b.kill(signal.SIGTERM)  # its partitions, and their table state, move to a
+    wait_members(settings, 1)
+    second = _reports(homes, per_device=20, seed=2)
+    _send_reports(feed, second, t0 + len(first))
+    expected = _reference(homes, first + second, t0)
+    _check_against_reference(settings, homes, expected)
