@@ -16,7 +16,7 @@ import statistics
 import time
 import uuid
 
-from streams.processor import DictStore, HomeProcessor
+from streams.processor import fold
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
 
@@ -59,23 +59,24 @@ def main() -> None:
     args = ap.parse_args()
     rng = random.Random(1)
     codec = SingleObjectCodec(SchemaStore())
-    proc = HomeProcessor(DictStore())
     t0 = 1_700_000_000_000
     homes = [f"home-{i:05d}" for i in range(args.homes)]
-    for home in homes:
-        for device, caps, kind in DEVICES:
-            proc.handle(
-                "DeviceDiscovered",
-                {
-                    "event_id": str(uuid.uuid4()),
-                    "home_id": home,
-                    "ts": t0,
-                    "device_id": device,
-                    "name": device,
-                    "type": kind,
-                    "capabilities": list(caps),
-                },
-            )
+    proc = fold(
+        (
+            "DeviceDiscovered",
+            {
+                "event_id": str(uuid.uuid4()),
+                "home_id": home,
+                "ts": t0,
+                "device_id": device,
+                "name": device,
+                "type": kind,
+                "capabilities": list(caps),
+            },
+        )
+        for home in homes
+        for device, caps, kind in DEVICES
+    )
     last: dict[str, dict] = {}
     inputs = []
     for n in range(args.reports):

@@ -18,7 +18,7 @@ EPILOG = (
         "\n  HOMESTREAM_STATE_DIR               data, logs, pid files, secrets [<repo>/.state]"
         "\n  HOMESTREAM_CACHE_DIR               downloaded Kafka jars [~/.cache/homestream]"
         "\n  HOMESTREAM_PARTITIONS              partitions per topic [6]"
-    "\n  HOMESTREAM_STREAM_WORKERS          stream worker processes `up` starts [1]"
+        "\n  HOMESTREAM_STREAM_WORKERS          stream worker processes `up` starts [1]"
         "\n  HOMESTREAM_KAFKA_HEAP              Kafka JVM heap [768m]"
         "\n  HOMESTREAM_MQTT_TLS_BIND           address of the TLS listener [127.0.0.1]"
         "\n  HOMESTREAM_MQTT_TLS_SANS           extra names for the broker certificate (comma list)"

@@ -571,6 +571,16 @@ class HomeProcessor:
         )
 
 
+def fold(
+    events: Iterable[tuple[str, dict[str, Any]]], config: ProcessorConfig | None = None
+) -> HomeProcessor:
+    """Fold events into a fresh in-memory processor: the reference a worker must match."""
+    proc = HomeProcessor(DictStore(), config)
+    for name, record in events:
+        proc.handle(name, record)
+    return proc
+
+
 def _reason(errors: list) -> str:
     codes = {str(getattr(e, "code", "")) for e in errors}
     for code, reason in (

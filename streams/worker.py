@@ -8,6 +8,25 @@ from pathlib import Path
 from homestream.config import Settings
 
 
+def worker_argv(name: str, data_dir: Path, guarantee: str = "exactly_once") -> list[str]:
+    """The command line of one worker process (the launcher's and the tests')."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "homestream.cli",
+        "streams",
+        "worker",
+        "--name",
+        name,
+        "--data-dir",
+        str(data_dir),
+        "--guarantee",
+        guarantee,
+    ]
+
+
 def run_worker(
     settings: Settings,
     *,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 from compose.services.base import Service
@@ -27,18 +26,10 @@ class StreamWorkerService(Service):
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def argv(self) -> Sequence[str]:
+        from streams.worker import worker_argv
+
         # The service dir in the command line is the pid-file marker.
-        return [
-            sys.executable,
-            "-m",
-            "homestream.cli",
-            "streams",
-            "worker",
-            "--name",
-            self.worker_name,
-            "--data-dir",
-            str(self.dir),
-        ]
+        return worker_argv(self.worker_name, self.dir)
 
     def healthy(self) -> bool:
         return group_members(self.settings.kafka_bootstrap, GROUP) > 0

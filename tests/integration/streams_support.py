@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -14,6 +13,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from homestream.config import Settings
+from streams.worker import worker_argv
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
 from topics.partitioning import partition_for
@@ -29,21 +29,7 @@ class Worker:
         self.log = data_dir / f"{name}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "homestream.cli",
-                "streams",
-                "worker",
-                "--name",
-                name,
-                "--data-dir",
-                str(data_dir),
-                "--guarantee",
-                guarantee,
-                "--loglevel",
-                "info",
-            ],
+            [*worker_argv(name, data_dir, guarantee), "--loglevel", "info"],
             env={**os.environ, **env},
             stdout=open(self.log, "ab"),  # noqa: SIM115 - the process owns it
             stderr=subprocess.STDOUT,

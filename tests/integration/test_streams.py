@@ -11,7 +11,7 @@ from collections import defaultdict
 import pytest
 
 from compose.services.streams import GROUP, group_members
-from streams.processor import DictStore, HomeProcessor
+from streams.processor import fold
 from tests.integration.streams_support import Feed, Worker, read_all
 from topics import catalogue as t
 from topics.partitioning import partition_for
@@ -179,34 +179,42 @@ def _reports(homes: list[str], per_device: int, seed: int) -> list[tuple[str, st
 
 def _reference(homes, reports, t0):
     """The same input folded without Kafka: what every shadow must end as."""
-    proc = HomeProcessor(DictStore())
-    for home in homes:
-        for device, caps, kind in DEVICES:
-            proc.handle(
-                "DeviceDiscovered",
-                {
-                    "event_id": str(uuid.uuid4()),
-                    "home_id": home,
-                    "ts": t0,
-                    "device_id": device,
-                    "name": device,
-                    "type": kind,
-                    "capabilities": list(caps),
-                },
-            )
-    for n, (home, device, state) in enumerate(reports):
-        proc.handle(
-            "DeviceReport",
+    discoveries = [
+        (
+            "DeviceDiscovered",
             {
                 "event_id": str(uuid.uuid4()),
                 "home_id": home,
-                "ts": t0 + n,
+                "ts": t0,
                 "device_id": device,
-                "state": state,
-                "received_at": t0 + n,
-                "source": "mqtt",
+                "name": device,
+                "type": kind,
+                "capabilities": list(caps),
             },
         )
+        for home in homes
+        for device, caps, kind in DEVICES
+    ]
+    proc = fold(
+        [
+            *discoveries,
+            *(
+                (
+                    "DeviceReport",
+                    {
+                        "event_id": str(uuid.uuid4()),
+                        "home_id": home,
+                        "ts": t0 + n,
+                        "device_id": device,
+                        "state": state,
+                        "received_at": t0 + n,
+                        "source": "mqtt",
+                    },
+                )
+                for n, (home, device, state) in enumerate(reports)
+            ),
+        ]
+    )
     return {
         key: (value["shadow"]["version"], value["shadow"]["reported"])
         for key, value in proc.store.data.items()
