@@ -117,10 +117,9 @@ class Stack:
 
         self.say("[4/5] Kafka topics")
         from topics.admin import ensure_topics
-        from topics.catalogue import CATALOGUE
+        from topics.catalogue import catalogue
 
-        specs = CATALOGUE.values() if isinstance(CATALOGUE, dict) else CATALOGUE
-        results = ensure_topics(s.kafka_bootstrap, list(specs), partitions=s.partitions)
+        results = ensure_topics(s.kafka_bootstrap, catalogue(), partitions=s.partitions)
         created = [r for r in results if r[1] == "created"]
         problems = [r for r in results if r[1] not in ("created", "exists")]
         self._step(f"{len(results)} topics ({len(created)} created)")

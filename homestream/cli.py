@@ -149,17 +149,30 @@ def cmd_hubs_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _require_kafka(settings: Settings) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        md = AdminClient(
+            {"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0}
+        ).list_topics(timeout=5)
+        if md.brokers:
+            return
+    except Exception:  # KafkaException: no broker answered
+        pass
+    raise CliError(
+        f"Kafka at {settings.kafka_bootstrap} is not reachable: start the stack with "
+        "`homestream up`, or set HOMESTREAM_KAFKA_BOOTSTRAP / HOMESTREAM_KAFKA_PORT"
+    )
+
+
 # -- topics --------------------------------------------------------------------------
-def _specs():
-    from topics.catalogue import CATALOGUE
-
-    return list(CATALOGUE.values() if isinstance(CATALOGUE, dict) else CATALOGUE)
-
-
 def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
     from topics.admin import ensure_topics
+    from topics.catalogue import catalogue
 
-    results = ensure_topics(settings.kafka_bootstrap, _specs(), partitions=settings.partitions)
+    _require_kafka(settings)
+    results = ensure_topics(settings.kafka_bootstrap, catalogue(), partitions=settings.partitions)
     bad = 0
     for name, outcome in results:
         _out(f"{name:<40} {outcome}")
@@ -168,29 +181,23 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_topics_describe(args: argparse.Namespace, settings: Settings) -> int:
-    from topics.admin import describe_topics
+    from dataclasses import asdict
 
-    rows = describe_topics(settings.kafka_bootstrap, _specs(), partitions=settings.partitions)
+    from topics.admin import describe_topics
+    from topics.catalogue import catalogue
+
+    _require_kafka(settings)
+    rows = describe_topics(settings.kafka_bootstrap, catalogue(), partitions=settings.partitions)
     if args.json:
-        _out(json.dumps([_row_dict(r) for r in rows], indent=2, default=str))
+        _out(json.dumps([asdict(r) for r in rows], indent=2, default=str))
     else:
         for r in rows:
-            d = _row_dict(r)
-            flag = "ok" if d.get("ok") else "PROBLEM"
-            problems = "; ".join(d.get("problems") or [])
+            flag = "ok" if r.ok else "PROBLEM"
             _out(
-                f"{d.get('name', ''):<40} {flag:<8} partitions={d.get('partitions')} "
-                f"cleanup={d.get('cleanup_policy')} retention.ms={d.get('retention_ms')} {problems}"
+                f"{r.name:<40} {flag:<8} partitions={r.partitions} cleanup={r.cleanup_policy} "
+                f"retention.ms={r.retention_ms} {'; '.join(r.problems)}"
             )
-    return 0 if all(_row_dict(r).get("ok") for r in rows) else 1
-
-
-def _row_dict(row) -> dict:
-    if isinstance(row, dict):
-        return row
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(row) if is_dataclass(row) else dict(row._asdict())
+    return 0 if all(r.ok for r in rows) else 1
 
 
 # -- stream workers -------------------------------------------------------------------

@@ -139,3 +139,10 @@ def test_down_never_kills_a_process_that_is_not_ours(tmp_path):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_topics_commands_explain_an_unreachable_kafka(scratch_env):
+    proc = _cli(scratch_env, "topics", "describe")
+    assert proc.returncode == 2
+    assert "not reachable" in proc.stderr and "homestream up" in proc.stderr
+    assert "Traceback" not in proc.stderr and "FAIL|rdkafka" not in proc.stderr
