@@ -210,6 +210,7 @@ def cmd_streams_worker(args: argparse.Namespace, settings: Settings) -> int:
         data_dir=args.data_dir,
         guarantee=args.guarantee,
         loglevel=args.loglevel,
+        engine=args.engine,
     )
     return 0
 
@@ -299,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kafka processing guarantee (docs/streams.md)",
     )
     p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--engine",
+        choices=("txloop", "faust"),
+        default="txloop",
+        help="txloop: our Kafka-transaction loop (exactly-once); faust: the Faust app "
+        "(--guarantee applies; not exactly-once across a crash, see docs/streams.md)",
+    )
 
     topics = add("topics", None, "Kafka topic catalogue").add_subparsers(dest="sub", required=True)
     add("create", cmd_topics_create, "create every catalogue topic (idempotent)", topics)

@@ -34,7 +34,16 @@ def run_worker(
     data_dir: Path | None = None,
     guarantee: str = "exactly_once",
     loglevel: str = "warning",
+    engine: str = "txloop",
 ) -> None:
+    if engine == "txloop":
+        from streams.txloop import TxWorker
+
+        logging.basicConfig(
+            level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+        TxWorker(settings, name).run()
+        return
     from faust.worker import Worker
 
     from streams.app import create_app

@@ -31,8 +31,8 @@ OUTPUTS = (
 def workers(stack_env, tmp_path):
     started: list[Worker] = []
 
-    def start(name: str = "w1", guarantee: str = "exactly_once") -> Worker:
-        w = Worker(stack_env, name, tmp_path / "streams", guarantee)
+    def start(name: str = "w1", engine: str = "txloop") -> Worker:
+        w = Worker(stack_env, name, tmp_path / "streams", engine)
         started.append(w)
         return w
 
@@ -62,8 +62,10 @@ def of(records, name):
     return [r for n, r in records if n == name]
 
 
-def test_lifecycle_through_a_real_worker(settings, workers):
-    workers("w1")
+# The Faust engine is kept for comparison: it passes this, not the crash tests below.
+@pytest.mark.parametrize("engine", ["txloop", "faust"])
+def test_lifecycle_through_a_real_worker(settings, workers, engine):
+    workers("w1", engine)
     feed = Feed(settings)
     home = home_ids(1, settings.partitions)[0]
     feed.report(home, "lamp", {"powerState": "OFF", "brightness": 10})  # before discovery
@@ -267,16 +269,6 @@ def _check_against_reference(settings, homes, expected):
     assert len(got) == total
 
 
-# Known defect, issue #3 stays open (docs/streams.md, "Processing guarantee"): with
-# faust-streaming's exactly_once a SIGKILLed worker re-issues versions whose outputs
-# were already committed; and after a clean hand-over the survivor stalls. strict:
-# the day they pass, these markers must go.
-FAUST_EOS_DEFECT = pytest.mark.xfail(
-    strict=True, reason="faust-streaming exactly_once: outputs and table state diverge"
-)
-
-
-@FAUST_EOS_DEFECT
 def test_sigkill_mid_stream_loses_and_doubles_nothing(settings, workers):
     homes = home_ids(12, settings.partitions)
     feed = Feed(settings)
@@ -294,7 +286,6 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(settings, workers):
     _check_against_reference(settings, homes, expected)
 
 
-@FAUST_EOS_DEFECT
 def test_second_worker_takes_over_partitions_and_state(settings, workers):
     homes = home_ids(8, settings.partitions)
     feed = Feed(settings)

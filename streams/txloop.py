@@ -1,0 +1,358 @@
+"""Exactly-once stream worker on Kafka transactions (confluent-kafka), without Faust.
+
+One loop per process:
+  consume a batch (read_committed) -> fold each event (``HomeProcessor``) ->
+  in ONE transaction: the outputs, the final value of every state key the batch
+  changed (to the compacted changelog), and the batch's input offsets.
+Either all of it commits or none of it does. After a crash nothing is trusted
+locally: a partition's state is rebuilt from its changelog (read_committed) when
+the partition is assigned, so state, outputs and offsets always agree.
+
+Partitions: the inputs and the changelog have the same partition count and the
+range assignor gives one consumer the same partition numbers of every topic, so a
+worker owns all of a home's inputs and state (``topics.partitioning``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+from homestream.config import Settings
+from streams.processor import HomeProcessor, ProcessorConfig
+from topics import catalogue as t
+from topics.codec import make_codec
+from topics.errors import CodecError
+from topics.keys import home_of
+from topics.partitioning import partition_for_key
+from topics.schemas import SchemaStore
+
+log = logging.getLogger("homestream.streams")
+
+GROUP = "homestream-streams"
+# The workers' own state changelog: internal, JSON values (not an event, so not in
+# the Avro catalogue); the worker creates it, compacted, on start.
+CHANGELOG = "homestream.streams.state"
+INPUTS = (
+    t.DEVICE_DISCOVERY,
+    t.DEVICE_REPORTS,
+    t.DEVICE_AVAILABILITY,
+    t.COMMANDS_REQUESTED,
+    t.COMMANDS_ACKS,
+    t.STREAM_TICKS,
+)
+
+
+class PartitionStore:
+    """``Store`` over one partition's state; remembers which keys a batch changed."""
+
+    def __init__(self, data: dict[str, dict[str, Any]]):
+        self.data = data
+        self.dirty: set[str] = set()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.data.get(key)
+
+    def put(self, key: str, value: dict[str, Any] | None) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+        self.dirty.add(key)
+
+    def homes(self) -> Iterator[str]:
+        return (k for k in list(self.data) if "/" not in k)
+
+
+class TxWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        *,
+        config: ProcessorConfig | None = None,
+        batch_size: int = 500,
+        tick_interval: float = 1.0,
+    ):
+        self.settings = settings
+        self.name = name
+        self.batch_size = batch_size
+        self.tick_interval = tick_interval
+        self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
+        self.processor = HomeProcessor(PartitionStore({}), config)
+        self.state: dict[int, dict[str, dict[str, Any]]] = {}
+        self.running = True
+        bootstrap = settings.kafka_bootstrap
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": GROUP,
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                # range: the same partition numbers of every input for one consumer.
+                "partition.assignment.strategy": "range",
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
+                "max.poll.interval.ms": 120_000,
+            }
+        )
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                # One transactional id per worker name: a restarted worker fences its
+                # dead predecessor and aborts whatever it left open.
+                "transactional.id": f"{GROUP}-{name}",
+                "enable.idempotence": True,
+                "transaction.timeout.ms": 10_000,
+                "linger.ms": 2,
+            }
+        )
+        self.tick_producer = Producer(
+            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 0}
+        )
+
+    # -- life cycle --------------------------------------------------------------------
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        self._ensure_changelog()
+        self.producer.init_transactions(30)
+        self.consumer.subscribe(list(INPUTS), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("worker %s started", self.name)
+        next_tick = time.monotonic()
+        try:
+            while self.running:
+                msgs = self.consumer.consume(self.batch_size, timeout=0.1)
+                if msgs:
+                    self._process_batch(msgs)
+                if time.monotonic() >= next_tick:
+                    self._tick()
+                    next_tick = time.monotonic() + self.tick_interval
+        finally:
+            self.consumer.close()  # leaves the group: partitions move at once
+            self.tick_producer.flush(5)
+            log.info("worker %s stopped", self.name)
+
+    def stop(self) -> None:
+        self.running = False
+
+    def _ensure_changelog(self) -> None:
+        from topics.admin import ensure_topics
+        from topics.catalogue import TopicSpec
+
+        spec = TopicSpec(
+            CHANGELOG,
+            "home_id/device_id",
+            self.settings.partitions,
+            "compact",
+            None,
+            (),
+            "stream worker state",
+        )
+        for name, outcome in ensure_topics(self.settings.kafka_bootstrap, [spec]):
+            if outcome not in ("created", "exists"):
+                raise SystemExit(f"cannot use the state changelog {name}: {outcome}")
+
+    # -- rebalancing -------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for p in sorted({tp.partition for tp in partitions}):
+            if p not in self.state:
+                self.state[p] = self._restore(p)
+        log.info("worker %s owns partitions %s", self.name, sorted(self.state))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Batches commit before the next consume(), so nothing is open here.
+        for p in {tp.partition for tp in partitions}:
+            self.state.pop(p, None)
+
+    def _restore(self, partition: int) -> dict[str, dict[str, Any]]:
+        """A partition's state from its changelog: committed records only, to the end."""
+        restorer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap,
+                "group.id": f"{GROUP}-restore-{uuid.uuid4().hex}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
+        data: dict[str, dict[str, Any]] = {}
+        started = time.monotonic()
+        try:
+            restorer.assign([TopicPartition(CHANGELOG, partition, OFFSET_BEGINNING)])
+            while True:
+                msg = restorer.poll(1.0)
+                if msg is None:
+                    continue
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        break
+                    raise KafkaException(err)
+                key = (msg.key() or b"").decode()
+                value = msg.value()
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = json.loads(value)
+        finally:
+            restorer.close()
+        log.info(
+            "partition %s: %s keys restored in %.2fs",
+            partition,
+            len(data),
+            time.monotonic() - started,
+        )
+        return data
+
+    # -- processing --------------------------------------------------------------------
+    def _process_batch(self, msgs: list) -> None:
+        stores: dict[int, PartitionStore] = {}
+        offsets: dict[tuple[str, int], int] = {}
+        self.producer.begin_transaction()
+        try:
+            for msg in msgs:
+                if msg.error():
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        log.warning("consume error: %s", msg.error())
+                    continue
+                p = msg.partition()
+                store = stores.get(p)
+                if store is None:
+                    store = stores[p] = PartitionStore(self.state.setdefault(p, {}))
+                self._handle(msg, store)
+                offsets[(msg.topic(), p)] = msg.offset() + 1
+            for p, store in stores.items():
+                for key in store.dirty:  # only each key's final value: less changelog
+                    value = store.data.get(key)
+                    self.producer.produce(
+                        CHANGELOG,
+                        key=key.encode(),
+                        value=None if value is None else json.dumps(value).encode(),
+                        partition=p,
+                    )
+            self.producer.send_offsets_to_transaction(
+                [TopicPartition(tp, p, o) for (tp, p), o in offsets.items()],
+                self.consumer.consumer_group_metadata(),
+            )
+            self.producer.commit_transaction()
+        except KafkaException as exc:
+            self._recover(exc, stores)
+
+    def _recover(self, exc: KafkaException, stores: dict[int, PartitionStore]) -> None:
+        """The transaction failed: undo this batch in memory and in the consumer."""
+        err = exc.args[0]
+        log.warning("transaction failed (%s): rolling back the batch", err)
+        if err.txn_requires_abort():
+            self.producer.abort_transaction()
+        elif err.fatal():
+            raise SystemExit(f"fatal Kafka error, restart the worker: {err}") from exc
+        for p in stores:  # the in-memory state ran ahead of Kafka: rebuild it
+            self.state[p] = self._restore(p)
+        committed = self.consumer.committed(self.consumer.assignment(), timeout=10)
+        for tp in committed:
+            self.consumer.seek(
+                tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING)
+            )
+
+    def _handle(self, msg: Any, store: PartitionStore) -> None:
+        self.processor.store = store
+        try:
+            decoded = self.codec.decode(msg.value())
+        except CodecError as exc:
+            self._emit_dead_letter(msg, exc)
+            return
+        try:
+            emits = self.processor.handle(decoded.name, decoded.record)
+        except Exception as exc:  # never crash the worker on one event
+            log.exception(
+                "processing %s at %s[%s]@%s",
+                decoded.name,
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+            )
+            self._emit_dead_letter(msg, exc)
+            return
+        for e in emits:
+            self._produce(e.topic, e.key, e.record_name, e.record)
+
+    def _produce(self, topic: str, key: str, record_name: str, record: dict[str, Any]) -> None:
+        try:
+            value = self.codec.encode(record_name, record)
+        except CodecError as exc:  # a bug of ours: say so loudly, keep going
+            log.error("cannot encode %s for %s: %s", record_name, topic, exc)
+            self.processor.counters["encode_errors"] += 1
+            return
+        self.producer.produce(
+            topic,
+            key=key.encode(),
+            value=value,
+            partition=partition_for_key(key, self.settings.partitions),
+        )
+
+    def _emit_dead_letter(self, msg: Any, exc: Exception) -> None:
+        key = msg.key() or b""
+        try:
+            home = home_of(key.decode())
+        except (UnicodeDecodeError, ValueError):
+            home = ""
+        reason = (
+            "UNKNOWN_SCHEMA"
+            if type(exc).__name__ == "UnknownSchemaError"
+            else ("DECODE_ERROR" if isinstance(exc, CodecError) else "PROCESSING_ERROR")
+        )
+        position = f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
+        now = int(time.time() * 1000)
+        self._produce(
+            t.DEADLETTER,
+            home,
+            "DeadLetter",
+            {
+                # Derived from the position: a replayed bad record yields the same id.
+                "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, position)),
+                "home_id": home,
+                "ts": now,
+                "reason": reason,
+                "message": str(exc)[:2000],
+                "original": bytes(msg.value() or b""),
+                "original_key": bytes(key) or None,
+                "source": {
+                    "transport": "kafka",
+                    "kafka_topic": msg.topic(),
+                    "kafka_partition": msg.partition(),
+                    "kafka_offset": msg.offset(),
+                },
+                "first_seen": now,
+                "processor": "streams",
+            },
+        )
+
+    # -- time --------------------------------------------------------------------------
+    def _tick(self) -> None:
+        """Time passes, in the log: one tick per owned partition (plain producer)."""
+        now = int(time.time() * 1000)
+        for p in sorted(self.state):
+            record = {"event_id": str(uuid.uuid4()), "home_id": "", "ts": now, "partition": p}
+            self.tick_producer.produce(
+                t.STREAM_TICKS,
+                key=b"",
+                value=self.codec.encode("StreamTick", record),
+                partition=p,
+            )
+        self.tick_producer.poll(0)
