@@ -34,6 +34,11 @@ class PidFile:
         except (FileNotFoundError, ValueError):
             return None
 
+    def alive(self) -> bool:
+        """Is the recorded process running and ours? (Changes nothing.)"""
+        pid = self.read()
+        return pid is not None and _cmdline_has(pid, self.marker)
+
     def live_pid(self) -> int | None:
         """The pid if that process is alive and is ours; stale files are removed."""
         pid = self.read()

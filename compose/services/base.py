@@ -84,7 +84,7 @@ class Service(ABC):
 
     def wait_healthy(self, deadline: float) -> None:
         while time.monotonic() < deadline:
-            if self.pid() is None:
+            if not self._still_running():
                 raise LauncherError(
                     f"{self.name} exited during start-up. Last lines of {self.log_path}:\n"
                     f"{tail(self.log_path)}"
@@ -96,6 +96,13 @@ class Service(ABC):
             f"{self.name} did not become healthy in time. Last lines of {self.log_path}:\n"
             f"{tail(self.log_path)}"
         )
+
+    def _still_running(self) -> bool:
+        # Looked at twice, a moment apart: one look at /proc can miss a process mid-start.
+        if self.pidfile.alive():
+            return True
+        time.sleep(0.5)
+        return self.pidfile.alive()
 
     def stop(self) -> bool:
         return stop(self.pidfile)
