@@ -215,6 +215,17 @@ def cmd_streams_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench_streams(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.bench import print_result, run_bench
+
+    _require_kafka(settings)
+    result = run_bench(
+        settings, homes=args.homes, backlog=args.backlog, rate=args.rate, seconds=args.seconds
+    )
+    print_result(result, args.json)
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -307,6 +318,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="txloop: our Kafka-transaction loop (exactly-once); faust: the Faust app "
         "(--guarantee applies; not exactly-once across a crash, see docs/streams.md)",
     )
+
+    bench = add("bench", None, "benchmarks against the running stack").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add(
+        "streams",
+        cmd_bench_streams,
+        "stream workers through Kafka: backlog throughput (90%% unchanged reports) and "
+        "report-in to StateChange-out latency at a steady rate; needs `homestream up`",
+        bench,
+    )
+    p.add_argument("--homes", type=int, default=200, help="homes (5 sensors each) [200]")
+    p.add_argument("--backlog", type=int, default=50_000, help="reports in the backlog [50000]")
+    p.add_argument("--rate", type=int, default=2_000, help="reports/s for latency [2000]")
+    p.add_argument("--seconds", type=float, default=15.0, help="latency phase length [15]")
+    p.add_argument("--json", action="store_true")
 
     topics = add("topics", None, "Kafka topic catalogue").add_subparsers(dest="sub", required=True)
     add("create", cmd_topics_create, "create every catalogue topic (idempotent)", topics)

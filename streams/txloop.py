@@ -86,11 +86,16 @@ class TxWorker:
         *,
         config: ProcessorConfig | None = None,
         batch_size: int = 500,
+        max_wait: float = 0.005,
         tick_interval: float = 1.0,
     ):
         self.settings = settings
         self.name = name
         self.batch_size = batch_size
+        # How long a batch may gather before its transaction commits: outputs become
+        # readable (read_committed) only then, so this bounds latency; shorter means
+        # more, smaller transactions.
+        self.max_wait = max_wait
         self.tick_interval = tick_interval
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
         self.processor = HomeProcessor(PartitionStore({}), config)
@@ -137,7 +142,7 @@ class TxWorker:
         next_tick = time.monotonic()
         try:
             while self.running:
-                msgs = self.consumer.consume(self.batch_size, timeout=0.1)
+                msgs = self.consumer.consume(self.batch_size, timeout=self.max_wait)
                 if msgs:
                     self._process_batch(msgs)
                 if time.monotonic() >= next_tick:

@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from homestream.config import Settings
 from streams.worker import worker_argv
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
 from topics.partitioning import partition_for
+from topics.producer import EventProducer
 from topics.schemas import SchemaStore
 
 CODEC = SingleObjectCodec(SchemaStore())
@@ -48,29 +49,12 @@ class Worker:
         return self.proc.poll() is None
 
 
-class Feed:
-    """Produces events for one test's homes, each to its home's partition."""
+class Feed(EventProducer):
+    """Events for one test's homes."""
 
     def __init__(self, settings: Settings):
+        super().__init__(settings.kafka_bootstrap, settings.partitions, CODEC)
         self.settings = settings
-        self.producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "linger.ms": 5,
-                "enable.idempotence": True,
-            }
-        )
-
-    def send(self, topic: str, record_name: str, home: str, /, **fields) -> dict:
-        record = {"event_id": str(uuid.uuid4()), "home_id": home, "ts": _now(), **fields}
-        self.producer.produce(
-            topic,
-            key=home.encode(),
-            value=CODEC.encode(record_name, record),
-            partition=partition_for(home, self.settings.partitions),
-        )
-        self.producer.poll(0)
-        return record
 
     def discover(self, home: str, device: str, caps: Iterable[str], type_: str) -> dict:
         return self.send(
@@ -92,9 +76,6 @@ class Feed:
             state=state,
             received_at=received_at or _now(),
         )
-
-    def flush(self) -> None:
-        assert self.producer.flush(30) == 0
 
 
 def read_all(
