@@ -211,6 +211,7 @@ def cmd_streams_worker(args: argparse.Namespace, settings: Settings) -> int:
         guarantee=args.guarantee,
         loglevel=args.loglevel,
         engine=args.engine,
+        metrics_port=args.metrics_port,
     )
     return 0
 
@@ -311,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kafka processing guarantee (docs/streams.md)",
     )
     p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus counters on http://<host>:PORT/metrics (txloop engine)",
+    )
     p.add_argument(
         "--engine",
         choices=("txloop", "faust"),

@@ -23,6 +23,11 @@ PORT_VARS: dict[str, tuple[str, int, str]] = {
     "kafka_controller": ("HOMESTREAM_KAFKA_CONTROLLER_PORT", 9093, "Kafka KRaft controller"),
     "postgres": ("HOMESTREAM_PG_PORT", 5432, "PostgreSQL 15"),
     "redis": ("HOMESTREAM_REDIS_PORT", 6379, "Redis"),
+    "streams_metrics": (
+        "HOMESTREAM_STREAMS_METRICS_PORT",
+        9401,
+        "first stream worker's Prometheus /metrics (worker n: +n-1)",
+    ),
 }
 
 KAFKA_VERSION = "3.9.1"
@@ -41,6 +46,7 @@ class Ports:
     kafka_controller: int = 9093
     postgres: int = 5432
     redis: int = 6379
+    streams_metrics: int = 9401
 
 
 @dataclass(frozen=True)

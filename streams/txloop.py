@@ -88,6 +88,7 @@ class TxWorker:
         batch_size: int = 500,
         max_wait: float = 0.005,
         tick_interval: float = 1.0,
+        metrics_port: int | None = None,
     ):
         self.settings = settings
         self.name = name
@@ -101,6 +102,7 @@ class TxWorker:
         self.processor = HomeProcessor(PartitionStore({}), config)
         self.state: dict[int, dict[str, dict[str, Any]]] = {}
         self.running = True
+        self.metrics_port = metrics_port
         bootstrap = settings.kafka_bootstrap
         self.consumer = Consumer(
             {
@@ -136,6 +138,14 @@ class TxWorker:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         self._ensure_changelog()
+        if self.metrics_port:
+            from streams.metrics import render, serve, snapshot
+
+            serve(
+                self.settings.host,
+                self.metrics_port,
+                lambda: render(snapshot(self.processor.counters), self.name),
+            )
         self.producer.init_transactions(30)
         self.consumer.subscribe(list(INPUTS), on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("worker %s started", self.name)

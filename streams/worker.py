@@ -8,7 +8,9 @@ from pathlib import Path
 from homestream.config import Settings
 
 
-def worker_argv(name: str, data_dir: Path, guarantee: str = "exactly_once") -> list[str]:
+def worker_argv(
+    name: str, data_dir: Path, guarantee: str = "exactly_once", metrics_port: int | None = None
+) -> list[str]:
     """The command line of one worker process (the launcher's and the tests')."""
     import sys
 
@@ -24,6 +26,7 @@ def worker_argv(name: str, data_dir: Path, guarantee: str = "exactly_once") -> l
         str(data_dir),
         "--guarantee",
         guarantee,
+        *(["--metrics-port", str(metrics_port)] if metrics_port else []),
     ]
 
 
@@ -35,6 +38,7 @@ def run_worker(
     guarantee: str = "exactly_once",
     loglevel: str = "warning",
     engine: str = "txloop",
+    metrics_port: int | None = None,
 ) -> None:
     if engine == "txloop":
         from streams.txloop import TxWorker
@@ -42,7 +46,7 @@ def run_worker(
         logging.basicConfig(
             level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-        TxWorker(settings, name).run()
+        TxWorker(settings, name, metrics_port=metrics_port).run()
         return
     from faust.worker import Worker
 

@@ -17,10 +17,24 @@ class StreamWorkerService(Service):
     def __init__(self, settings: Settings, secrets: Secrets, index: int = 1):
         self.name = f"streams-{index}"
         self.worker_name = f"worker-{index}"
+        self.metrics_port = settings.ports.streams_metrics + index - 1
         super().__init__(settings, secrets)
 
     def endpoint(self) -> str:
-        return f"consumer group {GROUP} on {self.settings.kafka_bootstrap}"
+        return (
+            f"group {GROUP} on {self.settings.kafka_bootstrap}, "
+            f"metrics http://{self.settings.host}:{self.metrics_port}/metrics"
+        )
+
+    def check_ports(self) -> None:
+        from compose.errors import LauncherError
+        from compose.process import port_in_use
+
+        if port_in_use(self.settings.host, self.metrics_port):
+            raise LauncherError(
+                f"{self.name}: metrics port {self.metrics_port} is already in use. Pick another "
+                "base with HOMESTREAM_STREAMS_METRICS_PORT=<port> (worker n uses base+n-1)."
+            )
 
     def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -29,7 +43,7 @@ class StreamWorkerService(Service):
         from streams.worker import worker_argv
 
         # The service dir in the command line is the pid-file marker.
-        return worker_argv(self.worker_name, self.dir)
+        return worker_argv(self.worker_name, self.dir, metrics_port=self.metrics_port)
 
     def healthy(self) -> bool:
         return group_members(self.settings.kafka_bootstrap, GROUP) > 0

@@ -26,11 +26,24 @@ CODEC = SingleObjectCodec(SchemaStore())
 class Worker:
     """One `homestream streams worker` process."""
 
-    def __init__(self, env: dict[str, str], name: str, data_dir: Path, engine: str):
+    def __init__(
+        self,
+        env: dict[str, str],
+        name: str,
+        data_dir: Path,
+        engine: str,
+        metrics_port: int | None = None,
+    ):
         self.log = data_dir / f"{name}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [*worker_argv(name, data_dir), "--engine", engine, "--loglevel", "info"],
+            [
+                *worker_argv(name, data_dir, metrics_port=metrics_port),
+                "--engine",
+                engine,
+                "--loglevel",
+                "info",
+            ],
             env={**os.environ, **env},
             stdout=open(self.log, "ab"),  # noqa: SIM115 - the process owns it
             stderr=subprocess.STDOUT,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 import signal
 import time
+import urllib.request
 import uuid
 from collections import defaultdict
 
 import pytest
 
+from compose.process import free_port
 from compose.services.streams import GROUP, group_members
 from streams.processor import fold
 from tests.integration.streams_support import Feed, Worker, read_all
@@ -31,8 +33,8 @@ OUTPUTS = (
 def workers(stack_env, tmp_path):
     started: list[Worker] = []
 
-    def start(name: str = "w1", engine: str = "txloop") -> Worker:
-        w = Worker(stack_env, name, tmp_path / "streams", engine)
+    def start(name: str = "w1", engine: str = "txloop", metrics_port: int | None = None) -> Worker:
+        w = Worker(stack_env, name, tmp_path / "streams", engine, metrics_port)
         started.append(w)
         return w
 
@@ -65,7 +67,8 @@ def of(records, name):
 # The Faust engine is kept for comparison: it passes this, not the crash tests below.
 @pytest.mark.parametrize("engine", ["txloop", "faust"])
 def test_lifecycle_through_a_real_worker(settings, workers, engine):
-    workers("w1", engine)
+    metrics_port = free_port() if engine == "txloop" else None
+    workers("w1", engine, metrics_port)
     feed = Feed(settings)
     home = home_ids(1, settings.partitions)[0]
     feed.report(home, "lamp", {"powerState": "OFF", "brightness": 10})  # before discovery
@@ -155,6 +158,16 @@ def test_lifecycle_through_a_real_worker(settings, workers, engine):
     (garbage,) = [d for d in of(got, "DeadLetter") if d["reason"] == "DECODE_ERROR"]
     assert garbage["original"] == b"\x00garbage"
     assert garbage["source"]["kafka_topic"] == t.DEVICE_REPORTS
+    if metrics_port:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
+        counts = {
+            line.split('outcome="')[1].split('"')[0]: int(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("homestream_streams_events_total{")
+        }
+        assert counts["applied"] >= 2 and counts["registered"] == 1 and counts["reports"] >= 3
+        assert counts["command_completed"] == 1 and counts["command_timeout"] == 1
+        assert counts["dead_letter_out_of_range"] == 1
 
 
 def _reports(homes: list[str], per_device: int, seed: int) -> list[tuple[str, str, dict]]:

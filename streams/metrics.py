@@ -1,0 +1,53 @@
+"""The stream worker's counters in Prometheus' text format, on a small HTTP endpoint."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HELP = {
+    "homestream_streams_events_total": "Events handled by the stream worker, by outcome "
+    "(reports, noop = dropped as unchanged, applied, parked, dead_letter_<reason>, "
+    "command_<status>, ...).",
+}
+
+
+def render(counters: Mapping[str, int], worker: str) -> str:
+    name = "homestream_streams_events_total"
+    lines = [f"# HELP {name} {HELP[name]}", f"# TYPE {name} counter"]
+    for outcome, value in sorted(counters.items()):
+        lines.append(f'{name}{{worker="{worker}",outcome="{outcome}"}} {value}')
+    return "\n".join(lines) + "\n"
+
+
+def serve(host: str, port: int, text: Callable[[], str]) -> ThreadingHTTPServer:
+    """Serve GET /metrics from a daemon thread; returns the server (call shutdown())."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/metrics":
+                self.send_error(404, "only /metrics here")
+                return
+            body = text().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
+
+
+def snapshot(counters: Mapping[str, int]) -> dict[str, int]:
+    """A copy taken while the worker thread may be adding keys."""
+    while True:
+        try:
+            return dict(counters)
+        except RuntimeError:  # changed size during iteration: try again
+            continue
