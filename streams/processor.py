@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
+from homestream.config import ConfigError
 from streams.commands import CommandRejected, desired_satisfied, plan_command
 from streams.dedupe import changes
 from streams.shadow import Shadow, apply_report, apply_update
@@ -43,6 +44,32 @@ class ProcessorConfig:
     low_battery: int = 20  # notify when battery falls to this or below ...
     battery_recovered: int = 30  # ... and again only after it came back above this
     default_timeout_ms: int = 5_000
+
+    # (field, environment variable, unit multiplier to the field's unit)
+    ENV: ClassVar[tuple[tuple[str, str, int], ...]] = (
+        ("park_max_per_home", "HOMESTREAM_PARK_MAX_PER_HOME", 1),
+        ("park_ttl_ms", "HOMESTREAM_PARK_TTL_S", 1000),
+        ("offline_after_ms", "HOMESTREAM_OFFLINE_AFTER_S", 1000),
+        ("low_battery", "HOMESTREAM_LOW_BATTERY", 1),
+        ("battery_recovered", "HOMESTREAM_BATTERY_RECOVERED", 1),
+        ("default_timeout_ms", "HOMESTREAM_COMMAND_TIMEOUT_MS", 1),
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ProcessorConfig:
+        values: dict[str, int] = {}
+        for name, var, unit in cls.ENV:
+            raw = env.get(var)
+            if raw in (None, ""):
+                continue
+            try:
+                number = int(raw)
+            except ValueError:
+                raise ConfigError(f"{var}={raw!r} is not a whole number") from None
+            if number <= 0:
+                raise ConfigError(f"{var}={number} must be positive")
+            values[name] = number * unit
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ class TxWorker:
                 "transactional.id": f"{GROUP}-{name}",
                 "enable.idempotence": True,
                 "transaction.timeout.ms": 10_000,
-                "linger.ms": 2,
+                "linger.ms": 0,
             }
         )
         self.tick_producer = Producer(

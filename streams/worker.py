@@ -46,7 +46,12 @@ def run_worker(
         logging.basicConfig(
             level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-        TxWorker(settings, name, metrics_port=metrics_port).run()
+        import os
+
+        from streams.processor import ProcessorConfig
+
+        config = ProcessorConfig.from_env(os.environ)
+        TxWorker(settings, name, config=config, metrics_port=metrics_port).run()
         return
     from faust.worker import Worker
 

@@ -278,3 +278,24 @@ def test_the_fold_is_deterministic():
     assert out_a == out_b
     assert a.store.data == b.store.data
     assert len({e.record["event_id"] for e in out_a}) == len(out_a)
+
+
+def test_config_from_environment():
+    cfg = ProcessorConfig.from_env(
+        {
+            "HOMESTREAM_PARK_TTL_S": "60",
+            "HOMESTREAM_OFFLINE_AFTER_S": "120",
+            "HOMESTREAM_COMMAND_TIMEOUT_MS": "2500",
+            "UNRELATED": "x",
+        }
+    )
+    assert (cfg.park_ttl_ms, cfg.offline_after_ms, cfg.default_timeout_ms) == (
+        60_000,
+        120_000,
+        2_500,
+    )
+    assert cfg.low_battery == ProcessorConfig().low_battery
+    with pytest.raises(ValueError, match="HOMESTREAM_PARK_TTL_S"):
+        ProcessorConfig.from_env({"HOMESTREAM_PARK_TTL_S": "soon"})
+    with pytest.raises(ValueError, match="must be positive"):
+        ProcessorConfig.from_env({"HOMESTREAM_LOW_BATTERY": "0"})
