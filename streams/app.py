@@ -18,11 +18,11 @@ from typing import Any
 import faust
 
 from homestream.config import Settings
+from streams.deadletter import input_dead_letter
 from streams.processor import HomeProcessor, ProcessorConfig
 from topics import catalogue as t
 from topics.codec import Decoded, make_codec
 from topics.errors import CodecError
-from topics.keys import home_of
 from topics.partitioning import partition_for, partition_for_key
 from topics.schemas import SchemaStore
 
@@ -186,37 +186,9 @@ def create_app(
 
 
 async def _dead_letter_undecodable(send, msg, key, value, exc: Exception) -> None:
-    home = ""
-    if key:
-        try:
-            home = home_of(bytes(key).decode())
-        except (UnicodeDecodeError, ValueError):
-            home = ""
-    reason = (
-        "UNKNOWN_SCHEMA"
-        if type(exc).__name__ == "UnknownSchemaError"
-        else ("DECODE_ERROR" if isinstance(exc, CodecError) else "PROCESSING_ERROR")
+    home, record = input_dead_letter(
+        msg.topic, msg.partition, msg.offset, key, value, exc, int(time.time() * 1000)
     )
-    now = int(time.time() * 1000)
-    record = {
-        "event_id": str(
-            uuid.uuid5(uuid.NAMESPACE_URL, f"{msg.topic}/{msg.partition}/{msg.offset}")
-        ),
-        "home_id": home,
-        "ts": now,
-        "reason": reason,
-        "message": str(exc)[:2000],
-        "original": bytes(value or b""),
-        "original_key": bytes(key) if key else None,
-        "source": {
-            "transport": "kafka",
-            "kafka_topic": msg.topic,
-            "kafka_partition": msg.partition,
-            "kafka_offset": msg.offset,
-        },
-        "first_seen": now,
-        "processor": "streams",
-    }
     await send(t.DEADLETTER, home, "DeadLetter", record, msg)
 
 

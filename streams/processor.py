@@ -91,8 +91,8 @@ class Store(Protocol):
 class DictStore:
     """A Store over a dict: for tests and for the reference fold."""
 
-    def __init__(self) -> None:
-        self.data: dict[str, dict[str, Any]] = {}
+    def __init__(self, data: dict[str, dict[str, Any]] | None = None) -> None:
+        self.data: dict[str, dict[str, Any]] = {} if data is None else data
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.data.get(key)

@@ -20,7 +20,6 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from confluent_kafka import (
@@ -33,11 +32,11 @@ from confluent_kafka import (
 )
 
 from homestream.config import Settings
-from streams.processor import HomeProcessor, ProcessorConfig
+from streams.deadletter import input_dead_letter
+from streams.processor import DictStore, HomeProcessor, ProcessorConfig
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
-from topics.keys import home_of
 from topics.partitioning import partition_for_key
 from topics.schemas import SchemaStore
 
@@ -57,25 +56,16 @@ INPUTS = (
 )
 
 
-class PartitionStore:
-    """``Store`` over one partition's state; remembers which keys a batch changed."""
+class PartitionStore(DictStore):
+    """One partition's state; remembers which keys the current batch changed."""
 
     def __init__(self, data: dict[str, dict[str, Any]]):
-        self.data = data
+        super().__init__(data)
         self.dirty: set[str] = set()
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self.data.get(key)
-
     def put(self, key: str, value: dict[str, Any] | None) -> None:
-        if value is None:
-            self.data.pop(key, None)
-        else:
-            self.data[key] = value
+        super().put(key, value)
         self.dirty.add(key)
-
-    def homes(self) -> Iterator[str]:
-        return (k for k in list(self.data) if "/" not in k)
 
 
 class TxWorker:
@@ -322,41 +312,16 @@ class TxWorker:
         )
 
     def _emit_dead_letter(self, msg: Any, exc: Exception) -> None:
-        key = msg.key() or b""
-        try:
-            home = home_of(key.decode())
-        except (UnicodeDecodeError, ValueError):
-            home = ""
-        reason = (
-            "UNKNOWN_SCHEMA"
-            if type(exc).__name__ == "UnknownSchemaError"
-            else ("DECODE_ERROR" if isinstance(exc, CodecError) else "PROCESSING_ERROR")
+        home, record = input_dead_letter(
+            msg.topic(),
+            msg.partition(),
+            msg.offset(),
+            msg.key(),
+            msg.value(),
+            exc,
+            int(time.time() * 1000),
         )
-        position = f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
-        now = int(time.time() * 1000)
-        self._produce(
-            t.DEADLETTER,
-            home,
-            "DeadLetter",
-            {
-                # Derived from the position: a replayed bad record yields the same id.
-                "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, position)),
-                "home_id": home,
-                "ts": now,
-                "reason": reason,
-                "message": str(exc)[:2000],
-                "original": bytes(msg.value() or b""),
-                "original_key": bytes(key) or None,
-                "source": {
-                    "transport": "kafka",
-                    "kafka_topic": msg.topic(),
-                    "kafka_partition": msg.partition(),
-                    "kafka_offset": msg.offset(),
-                },
-                "first_seen": now,
-                "processor": "streams",
-            },
-        )
+        self._produce(t.DEADLETTER, home, "DeadLetter", record)
 
     # -- time --------------------------------------------------------------------------
     def _tick(self) -> None:
