@@ -19,7 +19,7 @@ import faust
 
 from homestream.config import Settings
 from streams.deadletter import input_dead_letter
-from streams.processor import HomeProcessor, ProcessorConfig
+from streams.processor import INPUT_TOPICS, HomeProcessor, ProcessorConfig
 from topics import catalogue as t
 from topics.codec import Decoded, make_codec
 from topics.errors import CodecError
@@ -29,14 +29,6 @@ from topics.schemas import SchemaStore
 log = logging.getLogger("homestream.streams")
 
 APP_ID = "homestream-streams"
-INPUTS = (
-    t.DEVICE_DISCOVERY,
-    t.DEVICE_REPORTS,
-    t.DEVICE_AVAILABILITY,
-    t.COMMANDS_REQUESTED,
-    t.COMMANDS_ACKS,
-    t.STREAM_TICKS,
-)
 
 
 class TableStore:
@@ -97,7 +89,7 @@ def create_app(
         partitions=settings.partitions,
         schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
     )
-    inputs = app.topic(*INPUTS, key_type=bytes, value_type=bytes)
+    inputs = app.topic(*INPUT_TOPICS, key_type=bytes, value_type=bytes)
     outputs: dict[str, faust.TopicT] = {}
     processor = HomeProcessor(_NullStore(), config)
     app.homestream_processor = processor  # type: ignore[attr-defined]

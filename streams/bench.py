@@ -89,19 +89,23 @@ class _Feed(EventProducer):
         return change
 
 
-def _committed_lag(settings: Settings) -> int:
+class _Lag:
     """Reports not yet committed by the workers' group, over all partitions."""
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": GROUP})
-    try:
-        tps = [TopicPartition(t.DEVICE_REPORTS, p) for p in range(settings.partitions)]
-        committed = c.committed(tps, timeout=10)
+
+    def __init__(self, settings: Settings):
+        # One consumer for every look: the bench shares the CPU it is measuring.
+        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": GROUP})
+        self.tps = [TopicPartition(t.DEVICE_REPORTS, p) for p in range(settings.partitions)]
+
+    def __call__(self) -> int:
         lag = 0
-        for tp in committed:
-            _low, high = c.get_watermark_offsets(tp, timeout=10)
+        for tp in self.consumer.committed(self.tps, timeout=10):
+            _low, high = self.consumer.get_watermark_offsets(tp, timeout=10)
             lag += high - max(tp.offset, 0)
         return lag
-    finally:
-        c.close()
+
+    def close(self) -> None:
+        self.consumer.close()
 
 
 def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
@@ -130,7 +134,8 @@ def run_bench(
     for n in range(homes * len(feed.devices)):  # first state of every device
         feed.report(n)
     feed.flush(60)
-    _wait(lambda: _committed_lag(settings) == 0, 120, "the workers to catch up")
+    lag = _Lag(settings)
+    _wait(lambda: lag() == 0, 120, "the workers to catch up")
 
     say(f"throughput: {backlog:,} reports, 90% unchanged")
     base = homes * len(feed.devices)
@@ -139,14 +144,15 @@ def run_bench(
     feed.flush(120)
     started = time.monotonic()
     last_print = started
-    while _committed_lag(settings) > 0:
+    while (left := lag()) > 0:
         if time.monotonic() - last_print > 5:
-            say(f"  ... {_committed_lag(settings):,} left")
+            say(f"  ... {left:,} left")
             last_print = time.monotonic()
         if time.monotonic() - started > 600:
             raise RuntimeError("the workers did not drain the backlog in 10 minutes")
         time.sleep(0.05)
     throughput = backlog / (time.monotonic() - started)
+    lag.close()
     say(f"  {throughput:,.0f} reports/s")
 
     say(f"latency: {rate:,} reports/s for {seconds:.0f} s")

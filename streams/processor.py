@@ -44,6 +44,10 @@ class ProcessorConfig:
     low_battery: int = 20  # notify when battery falls to this or below ...
     battery_recovered: int = 30  # ... and again only after it came back above this
     default_timeout_ms: int = 5_000
+    # How often a home's devices are checked for silence and its parked reports for age.
+    # Ticks come every second for command timeouts; walking every device that often would
+    # cost O(devices) per second.
+    scan_interval_ms: int = 30_000
 
     # (field, environment variable, unit multiplier to the field's unit)
     ENV: ClassVar[tuple[tuple[str, str, int], ...]] = (
@@ -53,6 +57,7 @@ class ProcessorConfig:
         ("low_battery", "HOMESTREAM_LOW_BATTERY", 1),
         ("battery_recovered", "HOMESTREAM_BATTERY_RECOVERED", 1),
         ("default_timeout_ms", "HOMESTREAM_COMMAND_TIMEOUT_MS", 1),
+        ("scan_interval_ms", "HOMESTREAM_HEALTH_SCAN_S", 1000),
     )
 
     @classmethod
@@ -477,6 +482,11 @@ class HomeProcessor:
                 self._status(ctx, entry, "TIMEOUT", reason)
                 self._set_pending(home, cid, "TIMEOUT")
         h = self._home(home)
+        # The scan time lives in the home's state, so a replay scans at the same ticks.
+        if ctx.now - h.get("scanned_at", 0) < self.config.scan_interval_ms:
+            return
+        h = {**h, "scanned_at": ctx.now}
+        self.store.put(home, h)
         for dev in h["devices"]:
             device = self._device(home, dev)
             if (
@@ -652,6 +662,16 @@ def _flat_enough(state: dict[str, Any]) -> bool:
             return False
     return True
 
+
+# The topics whose records the fold handles (each worker engine consumes these).
+INPUT_TOPICS = (
+    t.DEVICE_DISCOVERY,
+    t.DEVICE_REPORTS,
+    t.DEVICE_AVAILABILITY,
+    t.COMMANDS_REQUESTED,
+    t.COMMANDS_ACKS,
+    t.STREAM_TICKS,
+)
 
 _HANDLERS = {
     "DeviceDiscovered": HomeProcessor.on_discovered,

@@ -33,7 +33,7 @@ from confluent_kafka import (
 
 from homestream.config import Settings
 from streams.deadletter import input_dead_letter
-from streams.processor import DictStore, HomeProcessor, ProcessorConfig
+from streams.processor import INPUT_TOPICS, DictStore, HomeProcessor, ProcessorConfig
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
@@ -46,14 +46,6 @@ GROUP = "homestream-streams"
 # The workers' own state changelog: internal, JSON values (not an event, so not in
 # the Avro catalogue); the worker creates it, compacted, on start.
 CHANGELOG = "homestream.streams.state"
-INPUTS = (
-    t.DEVICE_DISCOVERY,
-    t.DEVICE_REPORTS,
-    t.DEVICE_AVAILABILITY,
-    t.COMMANDS_REQUESTED,
-    t.COMMANDS_ACKS,
-    t.STREAM_TICKS,
-)
 
 
 class PartitionStore(DictStore):
@@ -137,7 +129,9 @@ class TxWorker:
                 lambda: render(snapshot(self.processor.counters), self.name),
             )
         self.producer.init_transactions(30)
-        self.consumer.subscribe(list(INPUTS), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.consumer.subscribe(
+            list(INPUT_TOPICS), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         log.info("worker %s started", self.name)
         next_tick = time.monotonic()
         try:

@@ -238,7 +238,9 @@ def test_availability_messages_and_low_battery_notice_once(proc):
 
 
 def test_parked_reports_expire_and_overflow_to_the_dead_letter_topic():
-    proc = HomeProcessor(DictStore(), ProcessorConfig(park_max_per_home=2, park_ttl_ms=1000))
+    proc = HomeProcessor(
+        DictStore(), ProcessorConfig(park_max_per_home=2, park_ttl_ms=1000, scan_interval_ms=1000)
+    )
     out = run(proc, *(report({"powerState": "ON"}, dev=f"d{i}", ts=T0 + i) for i in range(3)))
     (dl,) = of(out, "DeadLetter")
     assert dl["reason"] == "UNKNOWN_DEVICE" and dl["device_id"] == "d0"
@@ -299,3 +301,13 @@ def test_config_from_environment():
         ProcessorConfig.from_env({"HOMESTREAM_PARK_TTL_S": "soon"})
     with pytest.raises(ValueError, match="must be positive"):
         ProcessorConfig.from_env({"HOMESTREAM_LOW_BATTERY": "0"})
+
+
+def test_silence_and_parking_scans_run_at_most_once_per_interval():
+    proc = HomeProcessor(DictStore(), ProcessorConfig(offline_after_ms=10_000))
+    run(proc, discovered(), report({"powerState": "ON"}))
+    assert of(run(proc, tick(T0 + 5_000)), "Availability") == []  # scanned: not silent yet
+    # Silent long enough at T0+12s, but the last scan was only 7 s before: wait for it.
+    assert of(run(proc, tick(T0 + 12_000)), "Availability") == []
+    out = run(proc, tick(T0 + 35_000))  # 30 s after the first scan
+    assert [a["online"] for a in of(out, "Availability")] == [False]
