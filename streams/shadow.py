@@ -454,7 +454,13 @@ def _changed(
     )
 
 
-def _rejected(old: Shadow, error: ShadowError, now: int, token: str | None) -> UpdateResult:
+def _rejected(
+    old: Shadow,
+    error: ShadowError,
+    now: int,
+    token: str | None,
+    delta: JsonObject | None = None,
+) -> UpdateResult:
     return UpdateResult(
         accepted=False,
         shadow=old,
@@ -466,7 +472,7 @@ def _rejected(old: Shadow, error: ShadowError, now: int, token: str | None) -> U
         documents_message=None,
         changed_reported={},
         changed_desired={},
-        delta=_clone(old.delta),
+        delta=_clone(old.delta) if delta is None else delta,
     )
 
 
@@ -476,20 +482,7 @@ def _failed(old: Shadow, now: int) -> UpdateResult:
         current_delta = _clone(old.delta)
     except Exception:
         current_delta = {}
-    error = ShadowError(500, MSG_INTERNAL)
-    return UpdateResult(
-        accepted=False,
-        shadow=old,
-        changed=False,
-        error=error,
-        accepted_response=None,
-        rejected_response=error.payload(now),
-        delta_message=None,
-        documents_message=None,
-        changed_reported={},
-        changed_desired={},
-        delta=current_delta,
-    )
+    return _rejected(old, ShadowError(500, MSG_INTERNAL), now, None, delta=current_delta)
 
 
 # --- validation -------------------------------------------------------------------
