@@ -25,7 +25,15 @@ from typing import Any, ClassVar, Protocol
 from homestream.config import ConfigError
 from streams.commands import CommandRejected, desired_satisfied, plan_command
 from streams.dedupe import changes
-from streams.shadow import Shadow, apply_report, apply_update
+from streams.shadow import (
+    MAX_DOCUMENT_BYTES,
+    MSG_TOO_LARGE,
+    Shadow,
+    ShadowError,
+    apply_report,
+    apply_update,
+    get_document,
+)
 from streams.validate import validate_descriptor, validate_state
 from topics import catalogue as t
 from topics.keys import device_key
@@ -523,6 +531,89 @@ class HomeProcessor:
                     ],
                 )
 
+    # -- the AWS shadow API (MQTT hub/{h}/shadow/{d}/..., the gateway) ------------------
+    def on_shadow_request(self, ctx: _Ctx, rec: dict[str, Any]) -> None:
+        home, dev = rec["home_id"], rec["device_id"]
+        op = rec.get("operation") or "UNKNOWN"
+        token = rec.get("client_token")
+        self.counters[f"shadow_{op.lower()}"] += 1
+        now_s = ctx.now // 1000
+        device = self._device(home, dev)
+        if device is None:
+            err = ShadowError(404, f"No shadow exists with name: '{dev}' (device not discovered)")
+            self._shadow_reply(ctx, rec, "REJECTED", err.payload(now_s, token), err)
+            return
+        if op == "GET":
+            doc = get_document(_shadow(device), token, now=now_s, name=dev)
+            if "code" in doc:
+                err = ShadowError(int(doc["code"]), str(doc["message"]))
+                self._shadow_reply(ctx, rec, "REJECTED", doc, err)
+            else:
+                self._shadow_reply(ctx, rec, "ACCEPTED", doc, None)
+            return
+        request = _shadow_request(rec)
+        if isinstance(request, ShadowError):
+            self._shadow_reply(ctx, rec, "REJECTED", request.payload(now_s, token), request)
+            return
+        if op == "UPDATE":
+            # Capability attributes hold only valid values, whichever way they arrive.
+            caps = device["descriptor"]["capabilities"]
+            for section in ("desired", "reported"):
+                part = request["state"].get(section)
+                if isinstance(part, dict):
+                    set_leaves = {k: v for k, v in part.items() if v is not None}
+                    errors = validate_state(caps, set_leaves).errors
+                    if errors:
+                        err = ShadowError(400, f"state.{section}: {_reason_text(errors)}")
+                        self._shadow_reply(ctx, rec, "REJECTED", err.payload(now_s, token), err)
+                        return
+        result = apply_update(_shadow(device), request, now_s)
+        if not result.accepted:
+            err = result.error or ShadowError(500, "rejected")
+            self._shadow_reply(ctx, rec, "REJECTED", result.rejected_response or {}, err)
+            return
+        if op == "DELETE":
+            accepted: dict[str, Any] = {"version": result.shadow.version, "timestamp": now_s}
+            if token is not None:
+                accepted["clientToken"] = token
+        else:
+            accepted = result.accepted_response or {}
+        if result.changed:
+            device = {**device, "shadow": _shadow_dict(result.shadow)}
+            self.store.put(device_key(home, dev), device)
+            self._state_change(ctx, dev, result, source=f"shadow:{rec.get('source') or 'api'}")
+        self._shadow_reply(ctx, rec, "ACCEPTED", accepted, None)
+        if result.changed and result.documents_message is not None:
+            self._shadow_reply(ctx, rec, "DOCUMENTS", result.documents_message, None)
+        if result.changed:
+            self._complete_matching_commands(ctx, home, dev, result.shadow.reported)
+
+    def _shadow_reply(
+        self,
+        ctx: _Ctx,
+        rec: dict[str, Any],
+        outcome: str,
+        payload: dict[str, Any],
+        error: ShadowError | None,
+    ) -> None:
+        ctx.emit(
+            t.SHADOW_RESPONSES,
+            ctx.home,
+            "ShadowResponse",
+            {
+                "device_id": rec["device_id"],
+                "operation": rec.get("operation") or "UNKNOWN",
+                "outcome": outcome,
+                "payload": json.dumps(payload, separators=(",", ":")),
+                "error_code": error.code if error else None,
+                "error_message": error.message if error else None,
+                "client_token": rec.get("client_token"),
+                "version": payload.get("version") if error is None else None,
+                "request_id": rec.get("request_id"),
+            },
+        )
+
+
     # -- outputs -----------------------------------------------------------------------
     def _state_change(self, ctx: _Ctx, dev: str, result, *, source: str, command_id=None) -> None:
         sh: Shadow = result.shadow
@@ -630,6 +721,37 @@ def _reason(errors: list) -> str:
     return "SCHEMA_VIOLATION"
 
 
+
+def _shadow_request(rec: dict[str, Any]) -> dict[str, Any] | ShadowError:
+    """The AWS update request a ShadowUpdateRequest record stands for (DELETE clears both
+    sections), or the error to answer with."""
+    if (rec.get("payload_size") or 0) > MAX_DOCUMENT_BYTES:
+        return ShadowError(413, MSG_TOO_LARGE)
+    if rec.get("operation") == "DELETE":
+        request: dict[str, Any] = {"state": {"desired": None, "reported": None}}
+    elif rec.get("operation") == "UPDATE":
+        state: dict[str, Any] = {}
+        for section in ("desired", "reported"):
+            text = rec.get(section)
+            if text is not None:
+                try:
+                    state[section] = json.loads(text)
+                except ValueError:
+                    return ShadowError(400, f"Invalid JSON in state.{section}")
+        request = {"state": state}
+        if rec.get("version") is not None:
+            request["version"] = rec["version"]
+    else:
+        return ShadowError(400, f"unsupported shadow operation {rec.get('operation')!r}")
+    if rec.get("client_token") is not None:
+        request["clientToken"] = rec["client_token"]
+    return request
+
+
+def _reason_text(errors: list) -> str:
+    return "; ".join(getattr(e, "reason", str(e)) for e in errors)
+
+
 def _shadow(device: dict[str, Any]) -> Shadow:
     s = device.get("shadow")
     if not s:
@@ -671,6 +793,7 @@ INPUT_TOPICS = (
     t.COMMANDS_REQUESTED,
     t.COMMANDS_ACKS,
     t.STREAM_TICKS,
+    t.SHADOW_REQUESTS,
 )
 
 _HANDLERS = {
@@ -681,4 +804,5 @@ _HANDLERS = {
     "CommandRequested": HomeProcessor.on_command,
     "HubAck": HomeProcessor.on_ack,
     "StreamTick": HomeProcessor.on_tick,
+    "ShadowUpdateRequest": HomeProcessor.on_shadow_request,
 }
