@@ -293,7 +293,7 @@ class TxWorker:
 
     def _produce(self, topic: str, key: str, record_name: str, record: dict[str, Any]) -> None:
         try:
-            value = self.codec.encode(record_name, record)
+            value = self.codec.encode(record_name, record, trusted=True)
         except CodecError as exc:  # a bug of ours: say so loudly, keep going
             log.error("cannot encode %s for %s: %s", record_name, topic, exc)
             self.processor.counters["encode_errors"] += 1

@@ -42,8 +42,19 @@ class Decoded:
 
 
 class Codec(Protocol):
-    def encode(self, name: str, record: Mapping[str, Any], *, topic: str | None = None) -> bytes:
-        """Avro-encode ``record`` as the latest version of record type ``name``."""
+    def encode(
+        self,
+        name: str,
+        record: Mapping[str, Any],
+        *,
+        topic: str | None = None,
+        trusted: bool = False,
+    ) -> bytes:
+        """Avro-encode ``record`` as the latest version of record type ``name``.
+
+        ``trusted``: the record was built complete and well-typed by our own code (the
+        bridge's parser, the stream fold), so the field-by-field check is skipped; fastavro
+        still refuses what it cannot write, and then the checked path names the field."""
         ...
 
     def decode(self, data: bytes, *, topic: str | None = None) -> Decoded:
@@ -58,13 +69,22 @@ class _Body:
         self.store = store
         self._conformers: dict[int, Conformer] = {}
 
-    def write(self, name: str, record: Mapping[str, Any]) -> tuple[SchemaVersion, bytes]:
+    def write(
+        self, name: str, record: Mapping[str, Any], trusted: bool = False
+    ) -> tuple[SchemaVersion, bytes]:
         try:
             sv = self.store.latest(name)
         except KeyError:
             raise EncodeError(
                 f"unknown record type {name!r}; known: {', '.join(self.store.names())}"
             ) from None
+        if trusted:  # ~5x faster; any doubt falls through to the checked path below
+            buf = io.BytesIO()
+            try:
+                schemaless_writer(buf, sv.plain, record)
+                return sv, buf.getvalue()
+            except Exception:
+                pass
         conformer = self._conformers.get(sv.fingerprint)
         if conformer is None:
             conformer = self._conformers[sv.fingerprint] = Conformer(sv.schema)
@@ -112,8 +132,15 @@ class SingleObjectCodec:
         self.store = store
         self._body = _Body(store)
 
-    def encode(self, name: str, record: Mapping[str, Any], *, topic: str | None = None) -> bytes:
-        sv, body = self._body.write(name, record)
+    def encode(
+        self,
+        name: str,
+        record: Mapping[str, Any],
+        *,
+        topic: str | None = None,
+        trusted: bool = False,
+    ) -> bytes:
+        sv, body = self._body.write(name, record, trusted)
         return SINGLE_OBJECT_MARKER + sv.fingerprint_bytes + body
 
     def decode(self, data: bytes, *, topic: str | None = None) -> Decoded:
@@ -207,8 +234,15 @@ class ConfluentCodec:
         self._writers: dict[int, _Writer] = {}  # id -> writer schema
         self._lock = threading.Lock()
 
-    def encode(self, name: str, record: Mapping[str, Any], *, topic: str | None = None) -> bytes:
-        sv, body = self._body.write(name, record)
+    def encode(
+        self,
+        name: str,
+        record: Mapping[str, Any],
+        *,
+        topic: str | None = None,
+        trusted: bool = False,
+    ) -> bytes:
+        sv, body = self._body.write(name, record, trusted)
         topic = topic or _only_topic_of(name)
         schema_id = self._schema_id(self.subject_for(topic, sv.fullname), sv)
         return CONFLUENT_MAGIC + schema_id.to_bytes(4, "big") + body

@@ -192,3 +192,25 @@ def test_decode_accepts_bytearray_and_memoryview() -> None:
 def test_make_codec_without_registry_is_single_object() -> None:
     assert isinstance(make_codec(STORE, None), SingleObjectCodec)
     assert isinstance(make_codec(STORE, ""), SingleObjectCodec)
+
+
+@pytest.mark.parametrize("name", STORE.names())
+def test_trusted_encoding_is_byte_identical(name: str) -> None:
+    record = sample_record(name)
+    assert CODEC.encode(name, record, trusted=True) == CODEC.encode(name, record)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (report(ts="abc"), "DeviceReport.ts: expected long"),
+        (report(home_id=None), "DeviceReport.home_id: expected string"),
+        (report(state=[1]), "DeviceReport.state: expected map"),
+        ({"event_id": EVENT_ID}, "DeviceReport.home_id: missing required field"),
+    ],
+)
+def test_trusted_encoding_falls_back_to_the_checked_error(record: dict, message: str) -> None:
+    # What fastavro refuses still gets the message that names the field.
+    with pytest.raises(EncodeError) as err:
+        CODEC.encode("DeviceReport", record, trusted=True)
+    assert str(err.value).startswith(message)
