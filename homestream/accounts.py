@@ -33,7 +33,7 @@ class HubCredentials:
 
 
 def validate_username(username: str) -> str:
-    if not _USERNAME.match(username or ""):
+    if not _USERNAME.fullmatch(username or ""):
         raise AccountError(
             f"username {username!r} is not allowed: 3-64 characters, letters, digits and "
             "_ . @ -, starting with a letter or digit"
@@ -42,7 +42,7 @@ def validate_username(username: str) -> str:
 
 
 def validate_home_id(home_id: str) -> str:
-    if not _HOME_ID.match(home_id or ""):
+    if not _HOME_ID.fullmatch(home_id or ""):
         raise AccountError(
             f"home id {home_id!r} is not allowed: 1-64 characters, letters, digits, _ and -, "
             "starting with a letter or digit (it becomes an MQTT topic level)"

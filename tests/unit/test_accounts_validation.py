@@ -17,13 +17,15 @@ def test_good_home_ids(home):
     assert validate_home_id(home) == home
 
 
-@pytest.mark.parametrize("home", ["", "a/b", "a+b", "#", "-lead", "a" * 65, "with space", "ä"])
+@pytest.mark.parametrize(
+    "home", ["", "a/b", "a+b", "#", "-lead", "a" * 65, "with space", "ä", "h1\n"]
+)
 def test_home_ids_that_would_break_mqtt_topics_are_refused(home):
     with pytest.raises(AccountError, match="MQTT topic level"):
         validate_home_id(home)
 
 
-@pytest.mark.parametrize("name", ["ab", "", "x" * 65, "bad name", "-x-"])
+@pytest.mark.parametrize("name", ["ab", "", "x" * 65, "bad name", "-x-", "alice\n"])
 def test_bad_usernames(name):
     with pytest.raises(AccountError):
         validate_username(name)
