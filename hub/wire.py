@@ -1,0 +1,864 @@
+"""The MQTT bridge's wire format: hub topics and JSON payloads <-> Avro events.
+
+CONTRACT.md section 2 is the authority. Pure: no clients, no clock, no I/O.
+
+* ``parse`` turns one hub -> cloud MQTT message into the one Avro event it stands for
+  (``Inbound``), a dead letter (``Rejected``, never a silent drop) or nothing (``Ignored``:
+  the cloud -> hub topics the bridge itself publishes and hears back through ``hub/#``).
+* ``encode_outbound`` turns a record the bridge consumes from Kafka into the MQTT publish
+  for the hub.
+
+Only the wire shape is checked here: topic levels, payload size, UTF-8, JSON syntax and
+types, and the nesting the Avro attribute map can carry. Attribute names, capabilities and
+value ranges are the stream worker's job (``streams.validate``), and so are the shadow's
+own 8 KB / depth-6 limits (``streams.shadow``): one place for each rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from homestream.accounts import _HOME_ID
+from streams.shadow import (
+    MSG_DESIRED_NOT_OBJECT,
+    MSG_ENCODING,
+    MSG_INVALID_CLIENT_TOKEN,
+    MSG_INVALID_JSON,
+    MSG_INVALID_NODE,
+    MSG_INVALID_VERSION,
+    MSG_MISSING_STATE,
+    MSG_REPORTED_NOT_OBJECT,
+    MSG_STATE_NOT_OBJECT,
+    MSG_TOO_DEEP,
+    MSG_TOO_LARGE,
+)
+from topics import catalogue as t
+
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+MAX_DEVICE_ID: Final = 128
+# Far beyond anything a valid payload needs (the shadow allows 6); bounds the walks here,
+# json.dumps and the worker's re-parse. Deeper input is TOO_DEEP, not a RecursionError.
+MAX_JSON_DEPTH: Final = 64
+PROCESSOR: Final = "bridge"
+# DeadLetter reasons this module writes (a subset of the DeadLetterReason enum).
+REASONS: Final = frozenset(
+    {
+        "MALFORMED_JSON",
+        "INVALID_UTF8",
+        "SCHEMA_VIOLATION",
+        "WRONG_TYPE",
+        "OUT_OF_RANGE",
+        "PAYLOAD_TOO_LARGE",
+        "TOO_DEEP",
+        "PROCESSING_ERROR",
+    }
+)
+ACK_STATUSES: Final = ("ACKNOWLEDGED", "COMPLETED", "FAILED")
+
+_LONG_MIN: Final = -(2**63)
+_LONG_MAX: Final = 2**63 - 1
+# 9999-12-31T23:59:59.999Z: the last instant Python's datetime (sinks, gateway) can show.
+_MAX_TS: Final = 253_402_300_799_999
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,40}")
+_SCHEME = (
+    "hub/{home}/status|discovery/{d}|availability/{d}|state/{d}|event/{d}|ack/{d}|shadow/{d}/{op}"
+)
+
+
+# -- results -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Inbound:
+    """One hub -> cloud message as one Avro event.
+
+    ``fields`` holds every field of ``record_name`` except ``event_id`` and ``home_id``,
+    which the bridge adds before encoding.
+    """
+
+    kafka_topic: str
+    record_name: str
+    home_id: str
+    device_id: str | None
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One cloud -> hub MQTT publish."""
+
+    mqtt_topic: str
+    payload: bytes
+    retain: bool = False
+    qos: int = 1
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message for the dead-letter topic (see ``dead_letter``).
+
+    ``reason`` is a DeadLetterReason symbol; ``home_id`` is "" when the topic names no valid
+    home. ``reply`` is the AWS-style ``.../rejected`` answer for a shadow request.
+    """
+
+    reason: str
+    message: str
+    home_id: str
+    device_id: str | None
+    reply: Outbound | None = None
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A cloud -> hub topic: the bridge's own publish, heard back through ``hub/#``."""
+
+    why: str
+
+
+class _Reject(Exception):
+    """Internal: the payload is refused. ``code``/``aws`` feed a shadow request's reply."""
+
+    def __init__(
+        self, reason: str, message: str, *, code: int = 400, aws: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.code = code
+        self.aws = aws
+
+
+@dataclass(frozen=True)
+class _Route:
+    kind: str
+    home: str
+    device: str | None
+    op: str | None = None  # shadow: update, get or delete
+
+
+# -- the public API ------------------------------------------------------------------------
+def inbound_filters() -> list[str]:
+    """MQTT topic filters the bridge subscribes to (its own publishes come back: Ignored)."""
+    return ["hub/#"]
+
+
+def parse(
+    mqtt_topic: str,
+    payload: bytes,
+    *,
+    received_at: int,
+    retained: bool = False,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+) -> Inbound | Rejected | Ignored:
+    """The event one hub -> cloud message stands for, its dead letter, or Ignored.
+
+    Never raises. ``received_at`` is epoch ms; it is the event's ``ts`` unless the payload
+    carries one. ``retained`` matters for shadow requests only (see ``_shadow``).
+    """
+    route = _route(mqtt_topic)
+    if not isinstance(route, _Route):
+        return route
+    data = bytes(payload)
+    try:
+        if route.kind == "shadow":
+            return _shadow(route, data, received_at, retained, max_bytes)
+        return _HANDLERS[route.kind](route, data, received_at, max_bytes)
+    except _Reject as r:
+        return Rejected(r.reason, r.message, route.home, route.device)
+    except Exception as exc:  # a bug here must not lose the message; tests assert it never happens
+        message = f"the bridge could not parse this message: {type(exc).__name__}: {exc}"
+        return Rejected("PROCESSING_ERROR", _clean(message), route.home, route.device)
+
+
+def dead_letter(
+    rejected: Rejected,
+    mqtt_topic: str,
+    payload: bytes,
+    *,
+    received_at: int,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The full DeadLetter record for ``rejected``, ready for the codec.
+
+    The event id is derived from topic, time and payload, so a QoS 1 redelivery of the same
+    message in the same millisecond gets the same id and is de-duplicated downstream.
+    """
+    original = bytes(payload)
+    digest = hashlib.sha256(original).hexdigest()
+    seed = f"mqtt:{_clean(mqtt_topic)}:{received_at}:{digest}"
+    return {
+        "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, seed)),
+        "home_id": rejected.home_id,
+        "ts": received_at,
+        "reason": rejected.reason,
+        "message": _clean(rejected.message)[:2000],
+        "original": original,
+        "original_key": None,
+        "source": {
+            "transport": "mqtt",
+            "mqtt_topic": _clean(mqtt_topic),
+            "kafka_topic": None,
+            "kafka_partition": None,
+            "kafka_offset": None,
+        },
+        "device_id": rejected.device_id,
+        "first_seen": received_at,
+        "attempts": 1,
+        "processor": PROCESSOR,
+        "error_detail": None,
+        "headers": {_clean(str(k)): _clean(str(v)) for k, v in (headers or {}).items()},
+    }
+
+
+def encode_outbound(record_name: str, record: Mapping[str, Any]) -> Outbound:
+    """The MQTT publish for a decoded Avro record the bridge sends to hubs.
+
+    Raises ValueError for a record name it does not publish, a missing field, an unknown
+    shadow operation/outcome, or ids that cannot be MQTT topic levels.
+    """
+    encoder = _OUTBOUND.get(record_name)
+    if encoder is None:
+        raise ValueError(f"the bridge does not publish {record_name} records to hubs")
+    try:
+        return encoder(record)
+    except KeyError as exc:
+        raise ValueError(f"{record_name} record lacks field {exc.args[0]!r}") from None
+    except TypeError as exc:  # e.g. a null where JSON text was expected
+        raise ValueError(f"{record_name} record is malformed: {exc}") from None
+
+
+# -- topics --------------------------------------------------------------------------------
+_DEVICE_KINDS: Final = frozenset({"discovery", "availability", "state", "event", "ack"})
+_SHADOW_OPS: Final = ("update", "get", "delete")
+_SHADOW_REPLIES: Final = {
+    "update": frozenset({"accepted", "rejected", "delta", "documents"}),
+    "get": frozenset({"accepted", "rejected"}),
+    "delete": frozenset({"accepted", "rejected"}),
+}
+
+
+def _route(topic: str) -> _Route | Rejected | Ignored:
+    levels = topic.split("/")
+
+    def outside(why: str, home: str = "") -> Rejected:
+        return Rejected(
+            "SCHEMA_VIOLATION",
+            f"topic {_short(topic)} is outside the hub topic scheme (CONTRACT.md section 2): {why}",
+            home,
+            None,
+        )
+
+    if len(levels) < 3 or levels[0] != "hub":
+        return outside(f"expected {_SCHEME}")
+    home, kind, rest = levels[1], levels[2], levels[3:]
+    if not _HOME_ID.fullmatch(home):  # fullmatch: the rule's "$" would let a final "\n" in
+        return outside(
+            f"{_short(home)} is not a home id (1-64 letters, digits, _ or -, "
+            "starting with a letter or digit)"
+        )
+    if (kind == "pairing" and not rest) or (kind == "command" and len(rest) == 1):
+        return Ignored(f"{_short(topic)} is a cloud -> hub topic the bridge publishes")
+    if kind == "shadow" and len(rest) == 3 and rest[2] in _SHADOW_REPLIES.get(rest[1], ()):
+        return Ignored(f"{_short(topic)} is a shadow reply the bridge publishes")
+
+    if kind == "status" and not rest:
+        return _Route("status", home, None)
+    if kind in _DEVICE_KINDS and len(rest) == 1:
+        device, op = rest[0], None
+    elif kind == "shadow" and len(rest) == 2 and rest[1] in _SHADOW_OPS:
+        device, op = rest
+    elif kind == "shadow":
+        return outside(
+            "expected shadow/{device}/update|get|delete (replies: .../accepted|rejected, "
+            "update/delta, update/documents)",
+            home,
+        )
+    elif kind in _DEVICE_KINDS or kind in ("status", "pairing", "command"):
+        return outside(f"wrong number of levels after {_short(kind)}; expected {_SCHEME}", home)
+    else:
+        return outside(f"unknown kind {_short(kind)}; expected {_SCHEME}", home)
+    problem = _device_problem(device)
+    if problem:
+        return outside(problem, home)
+    return _Route(kind, home, device, op)
+
+
+def _device_problem(device: str) -> str | None:
+    """Why ``device`` cannot be a device id (it becomes a Kafka key part and a topic level)."""
+    if not device:
+        return "the device id is empty"
+    if len(device) > MAX_DEVICE_ID:
+        return f"the device id is {len(device)} characters long; at most {MAX_DEVICE_ID}"
+    if any(c in "+#/" for c in device):
+        return f"the device id {_short(device)} contains +, # or /"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in device):
+        return f"the device id {_short(device)} contains a control character"
+    if not _is_unicode(device):
+        return f"the device id {_short(device)} is not valid Unicode"
+    return None
+
+
+# -- payload decoding ----------------------------------------------------------------------
+def _text(data: bytes, max_bytes: int) -> str:
+    if len(data) > max_bytes:
+        raise _Reject(
+            "PAYLOAD_TOO_LARGE",
+            f"payload is {len(data)} bytes; at most {max_bytes} are accepted",
+            code=413,
+            aws=MSG_TOO_LARGE,
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start : exc.start + 4].hex(" ")
+        raise _Reject(
+            "INVALID_UTF8",
+            f"payload is not UTF-8 text: byte {exc.start} ({bad}...) {exc.reason}",
+            code=415,
+            aws=MSG_ENCODING,
+        ) from None
+
+
+def _json(text: str) -> Any:
+    """Parse JSON that Avro and the database can carry, or raise _Reject."""
+    if not text.strip():
+        raise _Reject("MALFORMED_JSON", "payload is empty; expected a JSON object")
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_int=_int,
+            parse_float=_float,
+            parse_constant=_constant,
+        )
+    except RecursionError:
+        raise _Reject(
+            "TOO_DEEP", f"payload nests more than {MAX_JSON_DEPTH} levels deep", aws=MSG_TOO_DEEP
+        ) from None
+    except ValueError as exc:  # JSONDecodeError: says where
+        raise _Reject(
+            "MALFORMED_JSON", f"payload is not JSON: {exc}", aws=f"{MSG_INVALID_JSON}: {exc}"
+        ) from None
+    _scan(value)
+    return value
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) < len(pairs):  # Python would keep the last silently: which one did the hub mean?
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Reject("MALFORMED_JSON", f"key {_short(key)} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def _int(text: str) -> int:
+    # Length first: Python refuses to parse over 4300 digits (and it would be slow).
+    if len(text.lstrip("-")) > 19 or not _LONG_MIN <= (value := int(text)) <= _LONG_MAX:
+        raise _Reject(
+            "OUT_OF_RANGE", f"the integer {_clip(text)} is outside the 64-bit range (Avro long)"
+        )
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf
+        raise _Reject("OUT_OF_RANGE", f"the number {_clip(text)} is too large for a double")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise _Reject("WRONG_TYPE", f"{name} is not a JSON number (JSON has no NaN or Infinity)")
+
+
+def _scan(value: Any) -> None:
+    """Bound the nesting and refuse unpaired surrogates ("\\ud800" escapes): neither Avro
+    nor the database can store them."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            if not _is_unicode(item):
+                raise _surrogate(path, "text", item)
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _Reject(
+                "TOO_DEEP",
+                f"payload nests more than {MAX_JSON_DEPTH} levels deep",
+                aws=MSG_TOO_DEEP,
+            )
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not _is_unicode(key):
+                    raise _surrogate(path, "key", key)
+                stack.append((child, _join(path, key), depth + 1))
+        else:
+            stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
+
+
+def _surrogate(path: str, what: str, text: str) -> _Reject:
+    where = _clip(path, 120) or "payload"
+    return _Reject(
+        "INVALID_UTF8",
+        f"{where}: {what} {_short(text)} has an unpaired surrogate escape (not valid Unicode)",
+    )
+
+
+# -- JSON documents ------------------------------------------------------------------------
+def _document(
+    data: bytes, max_bytes: int, what: str, allowed: tuple[str, ...], required: tuple[str, ...]
+) -> dict[str, Any]:
+    """A JSON object payload with only ``allowed`` keys and all ``required`` ones."""
+    return _fields_of(_json(_text(data, max_bytes)), what, allowed, required)
+
+
+def _fields_of(
+    doc: Any, what: str, allowed: tuple[str, ...], required: tuple[str, ...]
+) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise _Reject(
+            "WRONG_TYPE",
+            f"{what} must be a JSON object, got {_type(doc)}",
+            aws=f"{MSG_INVALID_JSON}: the request must be a JSON object",
+        )
+    for key in doc:
+        if key not in allowed:
+            raise _Reject(
+                "SCHEMA_VIOLATION",
+                f"unknown field {_short(key)} in {what}; allowed: {', '.join(allowed)}",
+            )
+    for key in required:
+        if key not in doc:
+            raise _Reject("SCHEMA_VIOLATION", f"{what} needs the field {key!r}")
+    return doc
+
+
+def _string(doc: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
+    value = doc.get(key)
+    if isinstance(value, str) or (optional and value is None):
+        return value
+    kind = "a string or null" if optional else "a string"
+    raise _Reject("WRONG_TYPE", f"{key}: expected {kind}, got {_type(value)}")
+
+
+def _object_text(doc: dict[str, Any], key: str) -> str | None:
+    """An optional JSON object field, carried as compact JSON text (Avro cannot nest it)."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _Reject("WRONG_TYPE", f"{key}: expected an object or null, got {_type(value)}")
+    return _json_text(value)
+
+
+def _ts(doc: dict[str, Any], received_at: int) -> int:
+    ts = doc.get("ts")
+    if ts is None:
+        return received_at
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise _Reject("WRONG_TYPE", f"ts: expected whole epoch milliseconds, got {_type(ts)}")
+    if not 0 <= ts <= _MAX_TS:
+        raise _Reject("OUT_OF_RANGE", f"ts: {ts} is not epoch milliseconds between 0 and {_MAX_TS}")
+    return ts
+
+
+def _attribute_map(value: Any, path: str) -> dict[str, Any]:
+    """A state map as the Avro attribute map carries it: each value null, boolean, long,
+    double, string, or one level of object of those (e.g. color {hue, saturation})."""
+    if not isinstance(value, dict):
+        raise _Reject("WRONG_TYPE", f"{path}: expected an object of attributes, got {_type(value)}")
+    too_deep: str | None = None
+    for key, item in value.items():
+        where = _join(path, key)
+        if isinstance(item, list):
+            raise _Reject(
+                "WRONG_TYPE",
+                f"{where}: expected a number, boolean, string, null or object, got array",
+            )
+        if not isinstance(item, dict):
+            continue
+        for inner_key, inner in item.items():
+            inner_where = _join(where, inner_key)
+            if isinstance(inner, list):
+                raise _Reject(
+                    "WRONG_TYPE",
+                    f"{inner_where}: expected a number, boolean, string or null, got array",
+                )
+            if isinstance(inner, dict) and too_deep is None:
+                too_deep = (
+                    f"{_clip(inner_where, 120)}: an attribute's object may hold plain values "
+                    "only (like color {hue, saturation}), not another object"
+                )
+    if too_deep:  # after the type checks, so a payload with both reports WRONG_TYPE
+        raise _Reject("TOO_DEEP", too_deep)
+    return value
+
+
+def _online(data: bytes, max_bytes: int) -> bool:
+    """``online``/``offline``, bare (as mosquitto_pub sends it) or as a JSON string."""
+    text = _text(data, max_bytes)
+    word = text.strip()
+    if word in ("online", "offline"):
+        return word == "online"
+    if not word:
+        raise _Reject("SCHEMA_VIOLATION", "payload is empty; expected online or offline")
+    try:
+        value = _json(word)
+    except _Reject as r:
+        if r.reason != "MALFORMED_JSON":
+            raise
+        raise _Reject(
+            "MALFORMED_JSON", f"payload {_short(word)} is neither online, offline nor JSON"
+        ) from None
+    if not isinstance(value, str):
+        raise _Reject("WRONG_TYPE", f"expected the string online or offline, got {_type(value)}")
+    if value not in ("online", "offline"):
+        raise _Reject("OUT_OF_RANGE", f"expected online or offline, got {_short(value)}")
+    return value == "online"
+
+
+# -- hub -> cloud handlers -----------------------------------------------------------------
+_Handler = Callable[[_Route, bytes, int, int], Inbound]
+
+
+def _status(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbound:
+    online = _online(data, max_bytes)
+    fields = {"ts": received_at, "online": online, "source": "mqtt"}
+    return Inbound(t.HUB_STATUS, "HubStatus", route.home, None, fields)
+
+
+def _availability(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbound:
+    online = _online(data, max_bytes)
+    fields = {"ts": received_at, "device_id": route.device, "online": online, "source": "mqtt"}
+    return Inbound(t.DEVICE_AVAILABILITY, "Availability", route.home, route.device, fields)
+
+
+_DESCRIPTOR_STRINGS: Final = ("room", "protocol", "manufacturer", "model", "endpoint")
+_DESCRIPTOR_KEYS: Final = ("name", "type", "capabilities", *_DESCRIPTOR_STRINGS, "extra")
+
+
+def _removed(route: _Route, received_at: int) -> Inbound:
+    # "hub" is the schema's source for an empty discovery payload ("api" for REST DELETE).
+    fields = {"ts": received_at, "device_id": route.device, "source": "hub", "removed_by": None}
+    return Inbound(t.DEVICE_DISCOVERY, "DeviceRemoved", route.home, route.device, fields)
+
+
+def _discovery(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbound:
+    if not data:  # an empty (retained) payload clears the announcement: the device left
+        return _removed(route, received_at)
+    doc = _document(
+        data, max_bytes, "a device descriptor", _DESCRIPTOR_KEYS, ("name", "type", "capabilities")
+    )
+    name, dtype = _string(doc, "name"), _string(doc, "type")
+    capabilities = doc["capabilities"]
+    if not isinstance(capabilities, list):
+        raise _Reject(
+            "WRONG_TYPE", f"capabilities: expected an array of strings, got {_type(capabilities)}"
+        )
+    for i, cap in enumerate(capabilities):
+        if not isinstance(cap, str):
+            raise _Reject("WRONG_TYPE", f"capabilities[{i}]: expected a string, got {_type(cap)}")
+    fields: dict[str, Any] = {
+        "ts": received_at,
+        "device_id": route.device,
+        "name": name,
+        "type": dtype,
+        **{key: _string(doc, key, optional=True) for key in _DESCRIPTOR_STRINGS},
+        "capabilities": capabilities,
+        "extra": _object_text(doc, "extra"),
+    }
+    return Inbound(t.DEVICE_DISCOVERY, "DeviceDiscovered", route.home, route.device, fields)
+
+
+def _state(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbound:
+    doc = _document(data, max_bytes, "a state report", ("state", "ts"), ("state",))
+    state = _attribute_map(doc["state"], "state")
+    fields = {
+        "ts": _ts(doc, received_at),
+        "device_id": route.device,
+        "state": state,
+        "received_at": received_at,
+        "source": "mqtt",
+    }
+    return Inbound(t.DEVICE_REPORTS, "DeviceReport", route.home, route.device, fields)
+
+
+def _event(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbound:
+    doc = _document(data, max_bytes, "an event", ("event", "data", "ts"), ("event",))
+    event, text = _string(doc, "event"), _object_text(doc, "data")
+    fields = {
+        "ts": _ts(doc, received_at),
+        "device_id": route.device,
+        "event": event,
+        "data": text,
+        "received_at": received_at,
+        "source": "mqtt",
+    }
+    return Inbound(t.DEVICE_EVENTS, "DeviceEvent", route.home, route.device, fields)
+
+
+def _ack(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbound:
+    doc = _document(
+        data, max_bytes, "an ack", ("command_id", "status", "error"), ("command_id", "status")
+    )
+    command_id, status = _string(doc, "command_id"), _string(doc, "status")
+    if status not in ACK_STATUSES:
+        raise _Reject(
+            "OUT_OF_RANGE",
+            f"status: expected one of {', '.join(ACK_STATUSES)}, got {_short(status)}",
+        )
+    fields = {
+        "ts": received_at,
+        "device_id": route.device,
+        "command_id": command_id,
+        "status": status,
+        "error": _string(doc, "error", optional=True),
+    }
+    return Inbound(t.COMMANDS_ACKS, "HubAck", route.home, route.device, fields)
+
+
+_HANDLERS: Final[dict[str, _Handler]] = {
+    "status": _status,
+    "availability": _availability,
+    "discovery": _discovery,
+    "state": _state,
+    "event": _event,
+    "ack": _ack,
+}
+
+
+# -- the AWS shadow API --------------------------------------------------------------------
+def _shadow(
+    route: _Route, data: bytes, received_at: int, retained: bool, max_bytes: int
+) -> Inbound | Rejected:
+    """An update/get/delete request. The worker judges the shadow's own limits (8 KB via
+    payload_size, depth 6, version conflicts); here only what the record cannot carry is
+    refused, answered on ``.../rejected`` as AWS would."""
+    assert route.op is not None and route.device is not None
+    if retained:
+        # AWS refuses retained shadow requests; replaying an old update on every bridge
+        # (re)subscribe would be wrong. No reply: the hub had its answer when it was live.
+        return Rejected(
+            "SCHEMA_VIOLATION",
+            "retained message on a shadow request topic: requests are applied once, "
+            "not retained (clear it by publishing an empty retained payload)",
+            route.home,
+            route.device,
+        )
+    token: str | None = None
+    try:
+        text = _text(data, max_bytes)
+        # get/delete may come with no payload at all; an update needs its document.
+        doc = {} if route.op != "update" and not text.strip() else _json(text)
+        if isinstance(doc, dict) and isinstance(doc.get("clientToken"), str):
+            token = doc["clientToken"]  # echoed in the reply, as AWS does
+        fields = _shadow_fields(route.op, doc)
+    except _Reject as r:
+        reply = {"code": r.code, "message": r.aws or r.message, "timestamp": received_at // 1000}
+        if token is not None:
+            reply["clientToken"] = token
+        topic = f"hub/{route.home}/shadow/{route.device}/{route.op}/rejected"
+        return Rejected(
+            r.reason, r.message, route.home, route.device, Outbound(topic, _dumps(reply))
+        )
+    fields = {
+        "ts": received_at,
+        "device_id": route.device,
+        "operation": route.op.upper(),
+        "source": "mqtt",
+        **fields,
+        "payload_size": len(data),
+        "request_id": None,
+        "requested_by": None,
+    }
+    return Inbound(t.SHADOW_REQUESTS, "ShadowUpdateRequest", route.home, route.device, fields)
+
+
+def _shadow_fields(op: str, doc: Any) -> dict[str, Any]:
+    if op != "update":
+        doc = _fields_of(doc, f"a shadow {op} request", ("clientToken",), ())
+        return {
+            "desired": None,
+            "reported": None,
+            "client_token": _token(doc),
+            "version": None,
+        }
+    doc = _fields_of(doc, "a shadow update", ("state", "clientToken", "version"), ())
+    if "state" not in doc:
+        raise _Reject("SCHEMA_VIOLATION", "a shadow update needs 'state'", aws=MSG_MISSING_STATE)
+    state = doc["state"]
+    if not isinstance(state, dict):
+        raise _Reject(
+            "WRONG_TYPE",
+            f"state: expected an object, got {_type(state)}",
+            aws=MSG_STATE_NOT_OBJECT,
+        )
+    for key in state:
+        if key not in ("desired", "reported"):
+            raise _Reject(
+                "SCHEMA_VIOLATION",
+                f"state.{_short(key)}: only desired and reported can be updated",
+                aws=f"{MSG_INVALID_NODE}: {_short(key)} (only desired and reported can be updated)",
+            )
+    sections: dict[str, str | None] = {}
+    for section, aws in (
+        ("desired", MSG_DESIRED_NOT_OBJECT),
+        ("reported", MSG_REPORTED_NOT_OBJECT),
+    ):
+        if section not in state:
+            sections[section] = None  # untouched
+            continue
+        value = state[section]
+        if value is not None and not isinstance(value, dict):
+            raise _Reject(
+                "WRONG_TYPE",
+                f"state.{section}: expected an object or null, got {_type(value)}",
+                aws=aws,
+            )
+        sections[section] = _json_text(value)  # "null" clears the section
+    version = doc.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise _Reject(
+            "WRONG_TYPE",
+            f"version: expected a whole number, got {_type(version)}",
+            aws=MSG_INVALID_VERSION,
+        )
+    return {**sections, "client_token": _token(doc), "version": version}
+
+
+def _token(doc: dict[str, Any]) -> str | None:
+    token = doc.get("clientToken")
+    if token is None or isinstance(token, str):
+        return token  # its 64-byte limit is the worker's to judge (and to echo)
+    raise _Reject(
+        "WRONG_TYPE",
+        f"clientToken: expected a string, got {_type(token)}",
+        aws=MSG_INVALID_CLIENT_TOKEN,
+    )
+
+
+# -- cloud -> hub --------------------------------------------------------------------------
+def _ids(record: Mapping[str, Any], *, device: bool = True) -> str:
+    """``hub/{home}`` (+ ``/{kind}`` added by the caller), checking the ids are topic levels."""
+    home = record["home_id"]
+    if not isinstance(home, str) or not _HOME_ID.fullmatch(home):
+        raise ValueError(f"home id {_short(home)} cannot be an MQTT topic level")
+    if device:
+        dev = record["device_id"]
+        problem = _device_problem(dev) if isinstance(dev, str) else "the device id is not text"
+        if problem:
+            raise ValueError(problem)
+    return f"hub/{home}"
+
+
+def _command(record: Mapping[str, Any]) -> Outbound:
+    body = {
+        key: record[key]
+        for key in ("command_id", "capability", "command", "parameters", "desired", "issued_at")
+    }
+    return Outbound(f"{_ids(record)}/command/{record['device_id']}", _dumps(body))
+
+
+def _pairing(record: Mapping[str, Any]) -> Outbound:
+    body = {"permit": record["permit"], "duration": record["duration"]}
+    return Outbound(f"{_ids(record, device=False)}/pairing", _dumps(body))
+
+
+def _shadow_response(record: Mapping[str, Any]) -> Outbound:
+    prefix = f"{_ids(record)}/shadow/{record['device_id']}"
+    op, outcome = record["operation"], record["outcome"]
+    if outcome == "DOCUMENTS":
+        topic = f"{prefix}/update/documents"
+    elif op in ("UPDATE", "GET", "DELETE") and outcome in ("ACCEPTED", "REJECTED"):
+        topic = f"{prefix}/{op.lower()}/{outcome.lower()}"
+    else:
+        raise ValueError(f"no shadow topic for operation {op!r} with outcome {outcome!r}")
+    # The payload already is the AWS document the worker wrote.
+    return Outbound(topic, str(record["payload"]).encode("utf-8"))
+
+
+def _shadow_delta(record: Mapping[str, Any]) -> Outbound:
+    body: dict[str, Any] = {"state": json.loads(record["state"])}
+    if record.get("metadata") is not None:
+        body["metadata"] = json.loads(record["metadata"])
+    body["version"] = record["version"]
+    body["timestamp"] = record["timestamp"]
+    if record.get("client_token") is not None:
+        body["clientToken"] = record["client_token"]
+    return Outbound(f"{_ids(record)}/shadow/{record['device_id']}/update/delta", _dumps(body))
+
+
+_OUTBOUND: Final[dict[str, Callable[[Mapping[str, Any]], Outbound]]] = {
+    "CommandDispatched": _command,
+    "PairingRequest": _pairing,
+    "ShadowResponse": _shadow_response,
+    "ShadowDelta": _shadow_delta,
+}
+
+
+# -- small helpers -------------------------------------------------------------------------
+def _json_text(value: Any) -> str:
+    """Compact JSON text; NaN/Infinity are refused (ValueError), as JSON has none."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _dumps(value: Any) -> bytes:
+    """The payload of every publish: compact UTF-8 JSON."""
+    return _json_text(value).encode("utf-8")
+
+
+def _type(value: Any) -> str:
+    """The JSON type name of a parsed value, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _short(value: Any) -> str:
+    """A quoted, bounded rendering of hub-supplied text; repr escapes control characters
+    and unpaired surrogates, so messages stay printable and encodable."""
+    return _clip(repr(value), 60)
+
+
+def _join(path: str, key: str) -> str:
+    part = f".{key}" if _PLAIN_KEY.fullmatch(key) else f"[{_short(key)}]"
+    return (path + part).lstrip(".")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # unpaired surrogates
+        return False
+    return True
+
+
+def _clean(text: str) -> str:
+    """``text`` made encodable as UTF-8 (an Avro string), escaping unpaired surrogates."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
