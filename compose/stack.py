@@ -56,12 +56,22 @@ class Stack:
         out.append(MosquittoService(s, secrets))
         return out
 
-    def app_services(self, secrets: Secrets) -> list[Service]:
-        """homestream's own processes, started once the servers are provisioned."""
+    def app_services(self, secrets: Secrets, demo: bool | None = None) -> list[Service]:
+        """homestream's own processes, started once the servers are provisioned. The demo
+        home's simulator is one of them with ``demo``; ``None`` (status, down): if running."""
+        from compose.services.bridge import BridgeService
+        from compose.services.simulator import DemoSimulatorService
         from compose.services.streams import StreamWorkerService
 
-        n = self.settings.stream_workers
-        return [StreamWorkerService(self.settings, secrets, i) for i in range(1, n + 1)]
+        s = self.settings
+        out: list[Service] = [
+            *(StreamWorkerService(s, secrets, i) for i in range(1, s.stream_workers + 1)),
+            *(BridgeService(s, secrets, i) for i in range(1, s.bridges + 1)),
+        ]
+        sim = DemoSimulatorService(s, secrets)
+        if demo or (demo is None and sim.pid() is not None):
+            out.append(sim)
+        return out
 
     # -- up ---------------------------------------------------------------------------
     def up(self, *, install: bool = True, demo: bool = True, apps: bool = True) -> Secrets:
@@ -91,7 +101,7 @@ class Stack:
         self.provision(secrets, demo=demo)
         if apps:
             self.say("[5/5] homestream processes")
-            self._start_all(self.app_services(secrets))
+            self._start_all(self.app_services(secrets, demo=demo))
         self.say(f"ready in {time.monotonic() - t0:.1f} s")
         return secrets
 

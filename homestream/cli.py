@@ -216,12 +216,39 @@ def cmd_streams_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.bridge import run_bridge
+
+    return run_bridge(
+        settings,
+        name=args.name,
+        metrics_port=args.metrics_port,
+        loglevel=args.loglevel,
+        data_dir=args.data_dir,
+    )
+
+
 def cmd_bench_streams(args: argparse.Namespace, settings: Settings) -> int:
     from streams.bench import print_result, run_bench
 
     _require_kafka(settings)
     result = run_bench(
         settings, homes=args.homes, backlog=args.backlog, rate=args.rate, seconds=args.seconds
+    )
+    print_result(result, args.json)
+    return 0
+
+
+def cmd_bench_bridge(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.bench import print_result, run_bench
+
+    _require_kafka(settings)
+    result = run_bench(
+        settings,
+        messages=args.messages,
+        command_rate=args.command_rate,
+        command_seconds=args.command_seconds,
+        say=lambda line: print(line, file=sys.stderr),
     )
     print_result(result, args.json)
     return 0
@@ -325,6 +352,23 @@ def build_parser() -> argparse.ArgumentParser:
         "(--guarantee applies; not exactly-once across a crash, see docs/streams.md)",
     )
 
+    p = add(
+        "bridge",
+        cmd_bridge,
+        "run one MQTT <-> Kafka bridge process (hub topics -> Avro events, commands/pairing/"
+        "shadow replies -> hub topics); several share the load; runs until stopped",
+    )
+    p.add_argument("--name", default="bridge-1", help="bridge name; its MQTT session id")
+    p.add_argument(
+        "--data-dir", type=Path, help="where the bridge writes counters.json when it stops"
+    )
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus counters on this port")
+    p.add_argument("--loglevel", default="info", choices=("debug", "info", "warning", "error"))
+
+    from hub.sim import cli as sim_cli
+
+    sim_cli.add_arguments(add("simulate", sim_cli.cmd_simulate, sim_cli.HELP))
+
     bench = add("bench", None, "benchmarks against the running stack").add_subparsers(
         dest="sub", required=True
     )
@@ -339,6 +383,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backlog", type=int, default=50_000, help="reports in the backlog [50000]")
     p.add_argument("--rate", type=int, default=2_000, help="reports/s for latency [2000]")
     p.add_argument("--seconds", type=float, default=15.0, help="latency phase length [15]")
+    p.add_argument("--json", action="store_true")
+
+    p = add(
+        "bridge",
+        cmd_bench_bridge,
+        "the MQTT bridge: QoS 1 MQTT -> Kafka throughput of one bridge process (draining a "
+        "queued backlog) and the command round trip command -> hub -> ack -> COMPLETED; needs "
+        "`homestream up` (a stream worker for the round trip)",
+        bench,
+    )
+    p.add_argument("--messages", type=int, default=100_000, help="backlog to publish [100000]")
+    p.add_argument("--command-rate", type=int, default=20, help="commands/s [20]")
+    p.add_argument("--command-seconds", type=float, default=15.0, help="round-trip phase [15]")
     p.add_argument("--json", action="store_true")
 
     topics = add("topics", None, "Kafka topic catalogue").add_subparsers(dest="sub", required=True)

@@ -28,6 +28,11 @@ PORT_VARS: dict[str, tuple[str, int, str]] = {
         9401,
         "first stream worker's Prometheus /metrics (worker n: +n-1)",
     ),
+    "bridge_metrics": (
+        "HOMESTREAM_BRIDGE_METRICS_PORT",
+        9411,
+        "first MQTT bridge's Prometheus /metrics (bridge n: +n-1)",
+    ),
 }
 
 KAFKA_VERSION = "3.9.1"
@@ -47,6 +52,7 @@ class Ports:
     postgres: int = 5432
     redis: int = 6379
     streams_metrics: int = 9401
+    bridge_metrics: int = 9411
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Settings:
     mqtt_tls_sans: tuple[str, ...] = ()
     partitions: int = 6
     stream_workers: int = 1
+    bridges: int = 1
     pg_database: str = "homestream"
     pg_user: str = "homestream"
     kafka_heap: str = "768m"
@@ -92,6 +99,7 @@ class Settings:
             mqtt_tls_sans=sans,
             partitions=_int(env, "HOMESTREAM_PARTITIONS", 6, low=1, high=256),
             stream_workers=_int(env, "HOMESTREAM_STREAM_WORKERS", 1, low=0, high=64),
+            bridges=_int(env, "HOMESTREAM_BRIDGES", 1, low=0, high=64),
             pg_database=env.get("HOMESTREAM_PG_DATABASE", "homestream"),
             kafka_heap=env.get("HOMESTREAM_KAFKA_HEAP", "768m"),
             schema_registry_url=env.get("HOMESTREAM_SCHEMA_REGISTRY_URL") or None,

@@ -613,7 +613,6 @@ class HomeProcessor:
             },
         )
 
-
     # -- outputs -----------------------------------------------------------------------
     def _state_change(self, ctx: _Ctx, dev: str, result, *, source: str, command_id=None) -> None:
         sh: Shadow = result.shadow
@@ -719,7 +718,6 @@ def _reason(errors: list) -> str:
         if code in codes:
             return reason
     return "SCHEMA_VIOLATION"
-
 
 
 def _shadow_request(rec: dict[str, Any]) -> dict[str, Any] | ShadowError:

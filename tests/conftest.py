@@ -38,6 +38,7 @@ def isolated_env(state_dir: Path) -> dict[str, str]:
     env["HOMESTREAM_KAFKA_HEAP"] = os.environ.get("HOMESTREAM_KAFKA_HEAP", "512m")
     env["HOMESTREAM_PARTITIONS"] = "4"
     env["HOMESTREAM_STREAM_WORKERS"] = "0"  # tests run their own workers
+    env["HOMESTREAM_BRIDGES"] = "0"  # ... and their own bridges
     if "HOMESTREAM_CACHE_DIR" in os.environ:
         env["HOMESTREAM_CACHE_DIR"] = os.environ["HOMESTREAM_CACHE_DIR"]
     return env
