@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import signal
 import threading
 import time
@@ -356,9 +357,11 @@ def forget_session(settings: Settings, name: str) -> None:
 
 
 def _uuid() -> str:
-    import uuid
-
-    return str(uuid.uuid4())
+    """A random (version 4) UUID string, ~5x cheaper than str(uuid.uuid4()): event ids
+    need uniqueness, not secrecy, and this is per message on the bridge's hot path."""
+    n = (random.getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC << 60) | (0x8 << 60)
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def run_bridge(

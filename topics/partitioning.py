@@ -9,6 +9,8 @@ defaults to CRC32) and every producer of home/device keys must pass ``partition=
 
 from __future__ import annotations
 
+import functools
+
 from topics.keys import home_of
 
 _M = 0x5BD1E995
@@ -47,6 +49,7 @@ def to_positive(n: int) -> int:
     return n & 0x7FFFFFFF
 
 
+@functools.lru_cache(maxsize=65_536)  # hot path of every producer; homes repeat
 def partition_for(home_id: str, partitions: int) -> int:
     """Partition of every record about ``home_id`` in a topic with ``partitions`` partitions."""
     if partitions < 1:
