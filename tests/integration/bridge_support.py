@@ -51,7 +51,9 @@ class BridgeProc:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"bridge exited: {self.log.read_text()[-2000:]}"
             try:
-                if self.counters().get("mqtt_subscribed") == 1:
+                c = self.counters()
+                # Subscribed to the hubs, and the outbound consumer has its partitions.
+                if c.get("mqtt_subscribed") == 1 and c.get("out_partitions", 0) > 0:
                     return
             except OSError:
                 pass

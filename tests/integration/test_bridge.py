@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import uuid
 
 import pytest
@@ -52,15 +51,6 @@ def bridges(stack_env, settings, tmp_path):
         b.kill(signal.SIGTERM)
     for name in {b.name for b in started}:
         forget_session(settings, name)
-
-
-def _wait_outbound_ready(bridge: BridgeProc, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if bridge.counters().get("out_partitions", 0) > 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the bridge's outbound consumer got no partitions")
 
 
 def test_every_hub_message_becomes_its_event_or_a_dead_letter(settings, home_hub, bridges):
@@ -139,8 +129,7 @@ def test_every_hub_message_becomes_its_event_or_a_dead_letter(settings, home_hub
 
 def test_commands_and_pairing_reach_the_hub(settings, home_hub, bridges):
     home, creds = home_hub
-    bridge = bridges()
-    _wait_outbound_ready(bridge)
+    bridges()
     hub = Hub(settings, creds["username"], creds["password"], home)
     feed = EventProducer(settings.kafka_bootstrap, settings.partitions, CODEC)
     try:
