@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from homestream.accounts import _HOME_ID
+from streams.capabilities import json_type as _type
 from streams.shadow import (
     MSG_DESIRED_NOT_OBJECT,
     MSG_ENCODING,
@@ -815,25 +816,6 @@ def _json_text(value: Any) -> str:
 def _dumps(value: Any) -> bytes:
     """The payload of every publish: compact UTF-8 JSON."""
     return _json_text(value).encode("utf-8")
-
-
-def _type(value: Any) -> str:
-    """The JSON type name of a parsed value, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _clip(text: str, limit: int = 40) -> str:
