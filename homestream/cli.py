@@ -254,6 +254,76 @@ def cmd_bench_bridge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _dlq_rows(args: argparse.Namespace, settings: Settings):
+    from homestream.ops import dead_letters, parse_since
+
+    _require_kafka(settings)
+    return list(
+        dead_letters(
+            settings,
+            home=args.home,
+            reason=args.reason,
+            since_ms=parse_since(args.since),
+            limit=args.limit,
+        )
+    )
+
+
+def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _dlq_rows(args, settings)
+    if args.json:
+        out = [
+            {
+                "partition": r.partition,
+                "offset": r.offset,
+                **{k: v for k, v in r.record.items() if k != "original"},
+                "original": r.record["original"].decode("utf-8", "replace"),
+            }
+            for r in rows
+        ]
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    for r in rows:
+        rec = r.record
+        print(
+            f"{r.when}  {rec['home_id'] or '-':<16} {rec['reason']:<18} {r.where}\n"
+            f"    {rec['message'][:300]}"
+        )
+    print(f"{len(rows)} dead letter(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
+    from homestream.ops import redrive
+
+    rows = _dlq_rows(args, settings)
+    result = redrive(settings, rows, dry_run=args.dry_run)
+    verb = "would re-drive" if args.dry_run else "re-drove"
+    print(
+        f"{verb} {result.redriven} of {len(rows)} dead letter(s); {result.still_bad} still "
+        f"refused, {result.skipped} could not be rebuilt"
+    )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from homestream.ops import parse_since, replay
+
+    _require_kafka(settings)
+    moved = replay(
+        settings,
+        group=args.group,
+        topic=args.topic,
+        since_ms=parse_since(args.since),
+        dry_run=args.dry_run,
+    )
+    for part, old, new in moved:
+        print(f"{args.topic}/{part}: {old} -> {new}")
+    verb = "would move" if args.dry_run else "moved"
+    print(f"{verb} group {args.group} on {args.topic}; start its consumers to re-process")
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -397,6 +467,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--command-rate", type=int, default=20, help="commands/s [20]")
     p.add_argument("--command-seconds", type=float, default=15.0, help="round-trip phase [15]")
     p.add_argument("--json", action="store_true")
+
+    dlq = add("dlq", None, "dead letters: inspect and re-drive").add_subparsers(
+        dest="sub", required=True
+    )
+    for name, func, help_ in (
+        ("list", cmd_dlq_list, "list dead letters with their reason and where they came from"),
+        (
+            "redrive",
+            cmd_dlq_redrive,
+            "put dead letters back on their way (MQTT ones through the bridge's parser again, "
+            "Kafka ones to their source topic, stream refusals as the event they were)",
+        ),
+    ):
+        p = add(name, func, help_, dlq)
+        p.add_argument("--home", help="only this home")
+        p.add_argument("--reason", help="only this reason, e.g. UNKNOWN_DEVICE, MALFORMED_JSON")
+        p.add_argument("--since", help="from this time: 30m, 2h, 7d, ISO time or epoch ms")
+        p.add_argument("--limit", type=int, help="at most this many")
+        if name == "list":
+            p.add_argument("--json", action="store_true")
+        else:
+            p.add_argument("--dry-run", action="store_true", help="say what would be done")
+    p = add(
+        "replay",
+        cmd_replay,
+        "re-process a topic range: move a consumer group back to a time (its consumers must "
+        "be stopped); history and shadows are idempotent, so nothing is counted twice",
+    )
+    p.add_argument("--group", required=True, help="consumer group, e.g. homestream-streams")
+    p.add_argument("--topic", required=True, help="topic, e.g. homestream.state.changes")
+    p.add_argument("--since", required=True, help="30m, 2h, 7d, ISO time, epoch ms, or 0")
+    p.add_argument("--dry-run", action="store_true", help="show the offsets, move nothing")
 
     topics = add("topics", None, "Kafka topic catalogue").add_subparsers(dest="sub", required=True)
     add("create", cmd_topics_create, "create every catalogue topic (idempotent)", topics)

@@ -1,0 +1,281 @@
+"""Ops on the running stack: inspect and re-drive dead letters, re-process a topic range.
+
+`homestream dlq list|redrive` and `homestream replay`. Re-driving puts a dead letter's
+original back where it failed, so a fix (a device discovered late, a parser bug fixed)
+gets it through this time: an MQTT original goes through the bridge's parser again, a
+Kafka original is produced again to its source topic, and a record the stream worker
+refused is produced again as the event it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+from homestream.config import Settings
+from topics import catalogue as t
+from topics.codec import make_codec
+from topics.partitioning import partition_for_key
+from topics.schemas import SchemaStore
+
+
+class OpsError(RuntimeError):
+    """A problem an operator can fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    partition: int
+    offset: int
+    record: dict[str, Any]
+
+    @property
+    def when(self) -> str:
+        return datetime.fromtimestamp(self.record["ts"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    @property
+    def where(self) -> str:
+        src = self.record.get("source") or {}
+        if src.get("mqtt_topic"):
+            return f"mqtt {src['mqtt_topic']}"
+        if src.get("kafka_topic"):
+            return (
+                f"kafka {src['kafka_topic']}/{src.get('kafka_partition')}@{src.get('kafka_offset')}"
+            )
+        return str(src.get("transport") or "?")
+
+
+def parse_since(text: str | None, now_ms: int | None = None) -> int:
+    """Epoch ms from ``30m`` / ``2h`` / ``7d`` (ago), an ISO time, or epoch ms; None = 0."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if not text:
+        return 0
+    units = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    if text[-1:] in units and text[:-1].isdigit():
+        return now_ms - int(text[:-1]) * units[text[-1]]
+    if text.isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise OpsError(
+            f"cannot read time {text!r}: use 30m, 2h, 7d, an ISO time like "
+            "2026-11-24T10:00:00+00:00, or epoch milliseconds"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _consumer(settings: Settings) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"homestream-ops-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+    )
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[int]:
+    md = consumer.list_topics(topic, timeout=10)
+    meta = md.topics.get(topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        raise OpsError(f"topic {topic} does not exist: run `homestream topics create`")
+    return sorted(meta.partitions)
+
+
+def _start_offsets(
+    consumer: Consumer, topic: str, parts: list[int], since_ms: int
+) -> list[TopicPartition]:
+    if since_ms <= 0:
+        return [TopicPartition(topic, p, 0) for p in parts]
+    found = consumer.offsets_for_times([TopicPartition(topic, p, since_ms) for p in parts], 10)
+    # -1: nothing at or after that time in this partition: start at its end.
+    out = []
+    for tp in found:
+        if tp.offset < 0:
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), 10)
+            tp = TopicPartition(topic, tp.partition, high)
+        out.append(tp)
+    return out
+
+
+def dead_letters(
+    settings: Settings,
+    *,
+    home: str | None = None,
+    reason: str | None = None,
+    since_ms: int = 0,
+    limit: int | None = None,
+) -> Iterator[DeadLetterRow]:
+    """Dead letters, oldest first per partition, filtered by home and reason."""
+    codec = make_codec(SchemaStore(), settings.schema_registry_url)
+    consumer = _consumer(settings)
+    try:
+        parts = _partitions(consumer, t.DEADLETTER)
+        if home is not None:
+            parts = [partition_for_key(home, len(parts))]
+        starts = _start_offsets(consumer, t.DEADLETTER, parts, since_ms)
+        ends = {
+            tp.partition: consumer.get_watermark_offsets(
+                TopicPartition(t.DEADLETTER, tp.partition), 10
+            )[1]
+            for tp in starts
+        }
+        open_parts = {tp.partition for tp in starts if tp.offset < ends[tp.partition]}
+        if not open_parts:
+            return
+        consumer.assign([tp for tp in starts if tp.partition in open_parts])
+        n = 0
+        idle_since = time.monotonic()
+        while open_parts and time.monotonic() - idle_since < 10:
+            for msg in consumer.consume(500, timeout=0.5):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        open_parts.discard(msg.partition())
+                    continue
+                idle_since = time.monotonic()
+                part, offset = msg.partition() or 0, msg.offset() or 0
+                if offset + 1 >= ends[part]:
+                    open_parts.discard(part)
+                try:
+                    record = codec.decode(msg.value() or b"").record
+                except Exception:
+                    continue  # not a DeadLetter record: nothing to show or re-drive
+                if home is not None and record.get("home_id") != home:
+                    continue
+                if reason is not None and record.get("reason") != reason:
+                    continue
+                yield DeadLetterRow(part, offset, record)
+                n += 1
+                if limit is not None and n >= limit:
+                    return
+    finally:
+        consumer.close()
+
+
+@dataclass
+class RedriveResult:
+    redriven: int = 0
+    still_bad: int = 0
+    skipped: int = 0
+
+
+def redrive(
+    settings: Settings,
+    rows: list[DeadLetterRow],
+    *,
+    dry_run: bool = False,
+    say: Callable[[str], None] = print,
+) -> RedriveResult:
+    """Put each dead letter's original back on its way (see the module doc)."""
+    from hub import wire
+
+    codec = make_codec(SchemaStore(), settings.schema_registry_url)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
+    result = RedriveResult()
+    now = int(time.time() * 1000)
+    for row in rows:
+        rec, src = row.record, row.record.get("source") or {}
+        original: bytes = rec.get("original") or b""
+        target: tuple[str, bytes, bytes] | None = None  # topic, key, value
+        if src.get("mqtt_topic"):
+            parsed = wire.parse(src["mqtt_topic"], original, received_at=now)
+            if isinstance(parsed, wire.Inbound):
+                event = {"event_id": str(uuid.uuid4()), "home_id": parsed.home_id, **parsed.fields}
+                value = codec.encode(parsed.record_name, event)
+                target = (parsed.kafka_topic, parsed.home_id.encode(), value)
+            elif isinstance(parsed, wire.Rejected):
+                say(f"  {row.partition}@{row.offset}: still refused: {parsed.message}")
+                result.still_bad += 1
+                continue
+        elif (folded := _folded_record(original)) is not None:  # refused by the stream fold
+            name, event = folded
+            try:
+                spec = t.topics_for_record(name)[0]
+                fresh = {**event, "event_id": str(uuid.uuid4())}
+                target = (spec.name, str(event["home_id"]).encode(), codec.encode(name, fresh))
+            except Exception as exc:  # not something we can rebuild
+                say(f"  {row.partition}@{row.offset}: cannot re-drive: {exc}")
+                result.skipped += 1
+                continue
+        elif src.get("kafka_topic"):  # undecodable as read: the same bytes again
+            key = rec.get("original_key") or str(rec.get("home_id", "")).encode()
+            target = (src["kafka_topic"], key, original)
+        if target is None:
+            result.skipped += 1
+            continue
+        topic, key, value = target
+        if not dry_run:
+            producer.produce(
+                topic,
+                key=key,
+                value=value,
+                partition=partition_for_key(key.decode(), settings.partitions),
+            )
+        result.redriven += 1
+    producer.flush(30)
+    return result
+
+
+def _folded_record(original: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(record name, value) of a dead letter the stream fold wrote, else None."""
+    try:
+        doc = json.loads(original)
+    except ValueError:
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("value"), dict) and "record" in doc:
+        return str(doc["record"]), doc["value"]
+    return None
+
+
+def replay(
+    settings: Settings,
+    *,
+    group: str,
+    topic: str,
+    since_ms: int,
+    dry_run: bool = False,
+) -> list[tuple[int, int, int]]:
+    """Move consumer group ``group`` back to ``since_ms`` on ``topic``, so its consumers
+    re-process the range when they next start. Returns (partition, old, new) offsets.
+
+    Kafka only lets a group's offsets move while it has no members, so its consumers must
+    be stopped first (`homestream down` stops them all, or stop the one process)."""
+    from compose.services.streams import group_members
+
+    if group_members(settings.kafka_bootstrap, group) > 0:
+        raise OpsError(
+            f"group {group} has running members: stop its consumers first, replay, then start "
+            "them again (its members would otherwise overwrite the moved offsets)"
+        )
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        parts = _partitions(consumer, topic)
+        old = {
+            tp.partition: tp.offset
+            for tp in consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+        }
+        new = _start_offsets(consumer, topic, parts, since_ms)
+        if not dry_run:
+            consumer.commit(offsets=new, asynchronous=False)
+    finally:
+        consumer.close()
+    return [(tp.partition, old.get(tp.partition, -1), tp.offset) for tp in new]

@@ -1,0 +1,122 @@
+"""`homestream dlq` and `homestream replay` against the test stack's Kafka."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from hub import wire
+from tests.integration.streams_support import CODEC, read_all
+from topics import catalogue as t
+from topics.partitioning import partition_for
+from topics.producer import EventProducer
+
+pytestmark = pytest.mark.integration
+
+
+def test_dlq_list_and_redrive(settings, run_cli):
+    home = f"dlq-{uuid.uuid4().hex[:6]}"
+    feed = EventProducer(settings.kafka_bootstrap, settings.partitions, CODEC)
+    now = int(time.time() * 1000)
+    # 1. An MQTT message the bridge refused then, which parses now (say, after a fix).
+    topic = f"hub/{home}/state/lamp-1"
+    ok_payload = b'{"state": {"powerState": "ON"}}'
+    refused = wire.Rejected("MALFORMED_JSON", "pretend it was refused", home, "lamp-1")
+    dl = wire.dead_letter(refused, topic, ok_payload, received_at=now)
+    feed.send(
+        t.DEADLETTER,
+        "DeadLetter",
+        home,
+        **{k: v for k, v in dl.items() if k not in ("event_id", "home_id")},
+    )
+    # 2. A report the stream fold parked and gave up on (device discovered too late).
+    report = {
+        "event_id": str(uuid.uuid4()),
+        "home_id": home,
+        "ts": now,
+        "device_id": "lamp-2",
+        "state": {"powerState": "OFF"},
+        "received_at": now,
+        "source": "mqtt",
+    }
+    feed.send(
+        t.DEADLETTER,
+        "DeadLetter",
+        home,
+        reason="UNKNOWN_DEVICE",
+        message="device 'lamp-2' was never discovered",
+        original=json.dumps({"record": "DeviceReport", "value": report}).encode(),
+        source={"transport": "kafka"},
+        device_id="lamp-2",
+        first_seen=now,
+        processor="streams",
+    )
+    # 3. Still broken: stays a dead letter on re-drive.
+    bad = wire.dead_letter(
+        wire.Rejected("MALFORMED_JSON", "not JSON", home, "lamp-3"),
+        f"hub/{home}/state/lamp-3",
+        b"{nope",
+        received_at=now,
+    )
+    feed.send(
+        t.DEADLETTER,
+        "DeadLetter",
+        home,
+        **{k: v for k, v in bad.items() if k not in ("event_id", "home_id")},
+    )
+    feed.flush()
+
+    listed = json.loads(run_cli("dlq", "list", "--home", home, "--json").stdout)
+    assert sorted(d["reason"] for d in listed) == [
+        "MALFORMED_JSON",
+        "MALFORMED_JSON",
+        "UNKNOWN_DEVICE",
+    ]
+    only = json.loads(
+        run_cli("dlq", "list", "--home", home, "--reason", "UNKNOWN_DEVICE", "--json").stdout
+    )
+    assert [d["device_id"] for d in only] == ["lamp-2"]
+
+    dry = run_cli("dlq", "redrive", "--home", home, "--dry-run").stdout
+    assert "would re-drive 2 of 3" in dry and "1 still refused" in dry
+    out = run_cli("dlq", "redrive", "--home", home).stdout
+    assert "re-drove 2 of 3" in out
+
+    def done(recs):
+        return len([1 for n, _ in recs if n == "DeviceReport"]) >= 2
+
+    recs = read_all(settings, [t.DEVICE_REPORTS], {home}, until=done, timeout=30)
+    states = {r["device_id"]: r["state"] for n, r in recs if n == "DeviceReport"}
+    assert states == {"lamp-1": {"powerState": "ON"}, "lamp-2": {"powerState": "OFF"}}
+
+
+def test_replay_moves_a_stopped_group_back(settings, run_cli):
+    group = f"replay-{uuid.uuid4().hex[:6]}"
+    home = f"rp-{uuid.uuid4().hex[:6]}"
+    feed = EventProducer(settings.kafka_bootstrap, settings.partitions, CODEC)
+    for i in range(5):
+        feed.send(
+            t.DEVICE_EVENTS,
+            "DeviceEvent",
+            home,
+            device_id="b",
+            event="press",
+            received_at=i,
+            source="mqtt",
+        )
+    feed.flush()
+    part = partition_for(home, settings.partitions)
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    _low, high = c.get_watermark_offsets(TopicPartition(t.DEVICE_EVENTS, part), timeout=10)
+    c.commit(offsets=[TopicPartition(t.DEVICE_EVENTS, part, high)], asynchronous=False)
+    c.close()
+    out = run_cli("replay", "--group", group, "--topic", t.DEVICE_EVENTS, "--since", "0").stdout
+    assert f"{t.DEVICE_EVENTS}/{part}: {high} -> 0" in out
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    [tp] = c.committed([TopicPartition(t.DEVICE_EVENTS, part)], timeout=10)
+    c.close()
+    assert tp.offset == 0
