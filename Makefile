@@ -49,7 +49,7 @@ lint: $(VENV)/.dev ## ruff lint + format check, mypy on the pure-logic packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy topics streams homestream/config.py homestream/secrets.py compose/mosquitto_auth.py \
-		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py
+		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py
 
 format: $(VENV)/.dev ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

@@ -22,21 +22,18 @@ import json
 import logging
 import random
 import signal
-import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 from confluent_kafka import Consumer, KafkaError, Producer
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from homestream.config import Settings
 from homestream.secrets import BRIDGE_MQTT_USER, load_secrets
 from hub import wire
+from hub.mqtt5 import Message, Mqtt5Client, MqttError
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
@@ -63,6 +60,9 @@ class BridgeConfig:
 
 
 class Bridge:
+    """One bridge process. Single-threaded: the MQTT connection (``hub.mqtt5``), the Kafka
+    producer's delivery reports and the outbound consumer all run in ``run()``'s loop."""
+
     def __init__(
         self, settings: Settings, config: BridgeConfig | None = None, *, metrics_port=None
     ):
@@ -71,7 +71,7 @@ class Bridge:
         self.metrics_port = metrics_port
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
         self.counters: Counter[str] = Counter()
-        self.running = threading.Event()
+        self.running = True
         self.fatal: str | None = None
         self._secrets = load_secrets(settings)
         self.producer = Producer(
@@ -83,80 +83,60 @@ class Bridge:
                 "queue.buffering.max.messages": 200_000,
             }
         )
-        self.mqtt = self._mqtt_client()
-        # Outbound publishes waiting for PUBACK: mid -> Kafka message (offset to store).
-        self._out_pending: dict[int, Any] = {}
-        self._out_lock = threading.Lock()
-        self._acked_mids: deque[int] = deque()
+        self.mqtt = Mqtt5Client(
+            settings.host,
+            settings.ports.mqtt,
+            f"homestream-{self.config.name}",
+            username=BRIDGE_MQTT_USER,
+            password=self._secrets.bridge_mqtt_password,
+            keepalive=30,
+            clean_start=False,  # resume the session: unacked messages are redelivered
+            session_expiry=SESSION_EXPIRY_S,
+            receive_maximum=self.config.receive_maximum,
+            on_message=self._on_message,
+            on_puback=self._on_puback,
+        )
+        # A connection's number: a delivery report acks only on the connection its message
+        # came in on; after a reconnect the broker redelivers it, and we produce it again.
+        self._generation = 0
+        self._next_connect = 0.0
+        self._backoff = 0.5
+        # Outbound publishes waiting for their PUBACK: packet id -> (Kafka message, publish).
+        self._out_pending: dict[int, tuple[Any, wire.Outbound]] = {}
         self._to_store: deque[Any] = deque()  # acked Kafka records, offsets to store
 
     # -- MQTT ------------------------------------------------------------------------
-    def _mqtt_client(self) -> mqtt.Client:
-        c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"homestream-{self.config.name}",
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        c.username_pw_set(BRIDGE_MQTT_USER, self._secrets.bridge_mqtt_password)
-        c.max_inflight_messages_set(1000)
-        c.max_queued_messages_set(0)
-        # Back fast after a broker restart: Mosquitto 2.0 does not restore shared
-        # subscriptions, so hubs' reports have no subscriber until we re-subscribe.
-        c.reconnect_delay_set(1, 2)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_message = self._on_message
-        c.on_publish = self._on_publish
-        c.on_subscribe = self._on_subscribe
-        return c
-
-    def _connect(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        props.ReceiveMaximum = self.config.receive_maximum
-        self.mqtt.connect(
-            self.settings.host,
-            self.settings.ports.mqtt,
-            keepalive=30,
-            clean_start=False,  # resume the session: unacked messages are redelivered
-            properties=props,
-        )
-
-    def _on_connect(self, client, _ud, _flags, rc, _props) -> None:
-        if rc.is_failure:
-            log.error("mqtt connect refused", extra={"reason": str(rc)})
+    def _ensure_connected(self) -> None:
+        if self.mqtt.connected or time.monotonic() < self._next_connect:
             return
-        client.subscribe([(f"$share/{SHARE_GROUP}/{f}", 1) for f in wire.inbound_filters()])
+        try:
+            resumed = self.mqtt.connect()
+        except (OSError, MqttError) as exc:
+            # Back within 1-2 s after a broker restart: Mosquitto 2.0 does not restore
+            # shared subscriptions, so hubs' reports have no subscriber until we re-subscribe.
+            self._next_connect = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, 2.0)
+            log.warning("mqtt connect failed; retrying", extra={"error": str(exc)})
+            return
+        self._backoff = 0.5
+        self._generation += 1
+        self.mqtt.subscribe([(f"$share/{SHARE_GROUP}/{f}", 1) for f in wire.inbound_filters()])
         self.counters["mqtt_connects"] += 1
-        log.info("mqtt connected", extra={"bridge": self.config.name})
+        # Outbound publishes that were not acked on the old connection go out again, in order.
+        pending, self._out_pending = self._out_pending, {}
+        for kafka_msg, out in pending.values():
+            self._publish_record(kafka_msg, out)
+        log.info("mqtt connected", extra={"bridge": self.config.name, "session_resumed": resumed})
 
-    def _on_subscribe(self, _client, _ud, _mid, reason_codes, _props) -> None:
-        if any(rc.is_failure for rc in reason_codes):
-            log.error(
-                "shared subscription refused", extra={"codes": [str(r) for r in reason_codes]}
-            )
-            return
-        # Health: hubs' messages reach us from here on (the launcher waits for this).
-        self.counters["mqtt_subscribed"] = 1
-
-    def _on_disconnect(self, _client, _ud, _flags, rc, _props) -> None:
-        self.counters["mqtt_subscribed"] = 0
-        if self.running.is_set():
-            log.warning("mqtt disconnected; reconnecting", extra={"reason": str(rc)})
-
-    def _on_message(self, client: mqtt.Client, _ud, msg: mqtt.MQTTMessage) -> None:
-        # Runs on paho's network thread: parse, hand to the producer, return. The PUBACK
-        # is sent from the delivery report (``_delivered``).
+    def _on_message(self, msg: Message) -> None:
         now = int(time.time() * 1000)
-        payload = bytes(msg.payload)
         self.counters["mqtt_in"] += 1
         try:
             result = wire.parse(
                 msg.topic,
-                payload,
+                msg.payload,
                 received_at=now,
-                retained=bool(msg.retain),
+                retained=msg.retain,
                 max_bytes=self.config.max_payload,
             )
         except Exception as exc:  # a parser bug must not lose the message
@@ -164,38 +144,41 @@ class Bridge:
             result = wire.Rejected("PROCESSING_ERROR", f"parser failed: {exc}", "", None)
         if isinstance(result, wire.Ignored):
             self.counters["ignored"] += 1
-            client.ack(msg.mid, msg.qos)
+            if msg.qos:
+                self.mqtt.ack(msg.packet_id)
             return
         if isinstance(result, wire.Rejected):
             self.counters[f"dead_letter_{result.reason.lower()}"] += 1
-            record = wire.dead_letter(result, msg.topic, payload, received_at=now)
+            record = wire.dead_letter(result, msg.topic, msg.payload, received_at=now)
             self._produce(t.DEADLETTER, "DeadLetter", record, msg)
             if result.reply is not None:
-                self._publish(result.reply)
+                out = result.reply
+                self.mqtt.publish(out.mqtt_topic, out.payload, qos=out.qos, retain=out.retain)
             return
         record = {"event_id": _uuid(), "home_id": result.home_id, **result.fields}
         self._produce(result.kafka_topic, result.record_name, record, msg)
 
-    def _produce(self, topic: str, name: str, record: dict[str, Any], msg) -> None:
+    def _produce(self, topic: str, name: str, record: dict[str, Any], msg: Message) -> None:
         try:
             value = self.codec.encode(name, record, trusted=True)
         except CodecError as exc:  # our parser let through what Avro refuses: dead-letter
             log.error("encode failed", extra={"record": name, "error": str(exc)})
             bad = wire.Rejected("SCHEMA_VIOLATION", str(exc), record.get("home_id", ""), None)
-            record = wire.dead_letter(bad, msg.topic, bytes(msg.payload), received_at=record["ts"])
+            record = wire.dead_letter(bad, msg.topic, msg.payload, received_at=record["ts"])
             topic, value = t.DEADLETTER, self.codec.encode("DeadLetter", record)
         home = record["home_id"]
-        mid, qos = msg.mid, msg.qos
+        pid, generation = msg.packet_id, self._generation
 
         def delivered(err, _m) -> None:
             if err is not None:
-                # Idempotent producer retries until delivery.timeout.ms: this is fatal.
-                # Not acking makes the broker redeliver to the restarted bridge.
+                # The idempotent producer retried until delivery.timeout.ms: fatal. Not
+                # acking makes the broker redeliver to the restarted bridge.
                 self.fatal = f"kafka delivery failed: {err}"
-                self.running.clear()
+                self.running = False
                 return
             self.counters["produced"] += 1
-            self.mqtt.ack(mid, qos)
+            if pid and generation == self._generation and self.mqtt.connected:
+                self.mqtt.ack(pid)
 
         while True:
             try:
@@ -211,31 +194,26 @@ class Bridge:
                 self.producer.poll(0.05)
 
     # -- outbound ----------------------------------------------------------------------
-    def _publish(self, out: wire.Outbound, kafka_msg: Any = None) -> None:
-        info = self.mqtt.publish(out.mqtt_topic, out.payload, qos=out.qos, retain=out.retain)
+    def _publish_record(self, kafka_msg: Any, out: wire.Outbound) -> None:
+        pid = self.mqtt.publish(out.mqtt_topic, out.payload, qos=out.qos, retain=out.retain)
         self.counters["mqtt_out"] += 1
-        if kafka_msg is not None:
-            with self._out_lock:
-                if info.mid in self._acked_mids:  # the PUBACK beat us here
-                    self._acked_mids.remove(info.mid)
-                    self._to_store.append(kafka_msg)
-                else:
-                    self._out_pending[info.mid] = kafka_msg
+        if pid:
+            self._out_pending[pid] = (kafka_msg, out)
+        else:
+            self._to_store.append(kafka_msg)
 
-    def _on_publish(self, _client, _ud, mid: int, _rc, _props) -> None:
-        # paho's thread: only bookkeeping. The consumer is touched by the main thread alone
-        # (librdkafka's store_offsets from here blocked against a concurrent consume()).
-        with self._out_lock:
-            kafka_msg = self._out_pending.pop(mid, None)
-            if kafka_msg is not None:
-                self._to_store.append(kafka_msg)
-                return
-            self._acked_mids.append(mid)
-            while len(self._acked_mids) > 10_000:
-                self._acked_mids.popleft()
+    def _on_puback(self, pid: int, reason: int) -> None:
+        entry = self._out_pending.pop(pid, None)
+        if entry is None:
+            return
+        kafka_msg = entry[0]
+        if reason >= 0x80:  # e.g. not authorised: it will never go through; say so
+            self.counters["out_refused"] += 1
+            log.error("publish refused by the broker", extra={"reason_code": reason})
+        self._to_store.append(kafka_msg)
 
     def _store_acked(self, consumer: Consumer) -> None:
-        """Store the offsets of records whose publish Mosquitto acked (main thread)."""
+        """Store the offsets of records whose publish Mosquitto acked."""
         while self._to_store:
             kafka_msg = self._to_store.popleft()
             try:
@@ -244,7 +222,10 @@ class Bridge:
                 self.counters["out_store_failed"] += 1
 
     def _outbound_once(self, consumer: Consumer) -> None:
-        for m in consumer.consume(500, timeout=0.05):
+        # Outbound is bounded by what Mosquitto acks: stop reading while many are in flight.
+        if not self.mqtt.connected or len(self._out_pending) > 1000:
+            return
+        for m in consumer.consume(500, timeout=0):
             err = m.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
@@ -260,15 +241,14 @@ class Bridge:
                 log.warning(
                     "outbound record skipped", extra={"topic": m.topic(), "error": str(exc)}
                 )
-                consumer.store_offsets(message=m)
+                self._to_store.append(m)
                 continue
-            self._publish(out, m)
+            self._publish_record(m, out)
 
     # -- life cycle --------------------------------------------------------------------
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self.running.clear())
-        signal.signal(signal.SIGINT, lambda *_: self.running.clear())
-        self.running.set()
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
         if self.metrics_port:
             from streams.metrics import serve
 
@@ -279,15 +259,11 @@ class Bridge:
                 "group.id": OUT_GROUP,
                 "isolation.level": "read_committed",  # only what the workers committed
                 "enable.auto.commit": True,
-                "enable.auto.offset.store": False,  # stored on PUBACK (``_on_publish``)
+                "enable.auto.offset.store": False,  # stored on PUBACK (``_on_puback``)
                 "auto.offset.reset": "latest",
                 "session.timeout.ms": 10_000,
             }
         )
-        self._connect()
-        self.mqtt.loop_start()
-        # Delivery reports (and so the PUBACKs) are served by their own thread, at once.
-        threading.Thread(target=self._poll_deliveries, name="deliveries", daemon=True).start()
 
         def assigned(_c, parts) -> None:
             self.counters["out_partitions"] = len(parts)
@@ -296,9 +272,20 @@ class Bridge:
         log.info("bridge started", extra={"bridge": self.config.name})
         last_report = time.monotonic()
         try:
-            while self.running.is_set():
+            while self.running:
+                self._ensure_connected()
+                if self.mqtt.connected:
+                    try:
+                        # Short waits: delivery reports (and so PUBACKs) are served below.
+                        self.mqtt.pump(0.005)
+                    except MqttError as exc:
+                        self._disconnected(str(exc))
+                else:
+                    time.sleep(0.05)
+                self.producer.poll(0)
                 self._outbound_once(consumer)
                 self._store_acked(consumer)
+                self.counters["mqtt_subscribed"] = int(self.mqtt.subscribed)
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
                     log.info("bridge counters", extra=dict(self.counters))
@@ -309,18 +296,28 @@ class Bridge:
             return 1
         return 0
 
-    def _poll_deliveries(self) -> None:
-        while self.running.is_set():
-            self.producer.poll(0.05)
+    def stop(self) -> None:
+        self.running = False
+
+    def _disconnected(self, why: str) -> None:
+        self.counters["mqtt_subscribed"] = 0
+        log.warning("mqtt disconnected; reconnecting", extra={"reason": why})
+        self._next_connect = time.monotonic() + 0.2
 
     def _shutdown(self, consumer: Consumer) -> None:
         # Let in-flight produces finish so their PUBACKs go out; anything left unacked is
         # redelivered to the next bridge on this session.
-        self.producer.flush(10)
-        time.sleep(0.2)  # PUBACKs queued by the delivery reports reach the socket
-        self.mqtt.disconnect()
-        self.mqtt.loop_stop()
+        deadline = time.monotonic() + 10
+        while len(self.producer) and time.monotonic() < deadline:
+            self.producer.poll(0.05)
+            if self.mqtt.connected:
+                with contextlib.suppress(MqttError):
+                    self.mqtt.pump(0)
+        if self.mqtt.connected:
+            with contextlib.suppress(MqttError):
+                self.mqtt.pump(0.2)  # PUBACKs out, the last outbound acks in
         self._store_acked(consumer)
+        self.mqtt.close()
         with contextlib.suppress(Exception):  # nothing stored since the last auto-commit
             consumer.commit(asynchronous=False)
         consumer.close()
@@ -341,19 +338,18 @@ def forget_session(settings: Settings, name: str) -> None:
     """Remove bridge ``name``'s persistent MQTT session: for a bridge that will not come
     back. Mosquitto counts an offline session as a member of the shared subscription and
     keeps queueing its share of messages for it."""
-    c = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=f"homestream-{name}", protocol=mqtt.MQTTv5
+    client = Mqtt5Client(
+        settings.host,
+        settings.ports.mqtt,
+        f"homestream-{name}",
+        username=BRIDGE_MQTT_USER,
+        password=load_secrets(settings).bridge_mqtt_password,
+        clean_start=True,  # drops the old session ...
+        session_expiry=0,  # ... and this one ends with the connection
+        on_message=lambda _m: None,
     )
-    c.username_pw_set(BRIDGE_MQTT_USER, load_secrets(settings).bridge_mqtt_password)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0
-    done = threading.Event()
-    c.on_connect = lambda *_a: done.set()
-    c.connect(settings.host, settings.ports.mqtt, clean_start=True, properties=props)
-    c.loop_start()
-    done.wait(10)
-    c.disconnect()
-    c.loop_stop()
+    client.connect()
+    client.close()
 
 
 def _uuid() -> str:

@@ -68,6 +68,7 @@ _LONG_MAX: Final = 2**63 - 1
 # 9999-12-31T23:59:59.999Z: the last instant Python's datetime (sinks, gateway) can show.
 _MAX_TS: Final = 253_402_300_799_999
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,40}")
+_BAD_DEVICE_CHAR = re.compile(r"[+#/\x00-\x1f\x7f-\x9f]")
 _SCHEME = (
     "hub/{home}/status|discovery/{d}|availability/{d}|state/{d}|event/{d}|ack/{d}|shadow/{d}/{op}"
 )
@@ -295,9 +296,10 @@ def _device_problem(device: str) -> str | None:
         return "the device id is empty"
     if len(device) > MAX_DEVICE_ID:
         return f"the device id is {len(device)} characters long; at most {MAX_DEVICE_ID}"
-    if any(c in "+#/" for c in device):
+    bad = _BAD_DEVICE_CHAR.search(device)
+    if bad and bad.group() in "+#/":
         return f"the device id {_short(device)} contains +, # or /"
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in device):
+    if bad:
         return f"the device id {_short(device)} contains a control character"
     if not _is_unicode(device):
         return f"the device id {_short(device)} is not valid Unicode"
@@ -382,7 +384,8 @@ def _constant(name: str) -> Any:
 
 def _scan(value: Any) -> None:
     """Bound the nesting and refuse unpaired surrogates ("\\ud800" escapes): neither Avro
-    nor the database can store them."""
+    nor the database can store them. Paths are built only for containers and errors: this
+    runs for every message the bridge handles."""
     stack: list[tuple[Any, str, int]] = [(value, "", 1)]
     while stack:
         item, path, depth = stack.pop()
@@ -402,9 +405,14 @@ def _scan(value: Any) -> None:
             for key, child in item.items():
                 if not _is_unicode(key):
                     raise _surrogate(path, "key", key)
-                stack.append((child, _join(path, key), depth + 1))
-        else:
-            stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
+                if isinstance(child, dict | list):
+                    stack.append((child, _join(path, key), depth + 1))
+                elif isinstance(child, str) and not _is_unicode(child):
+                    raise _surrogate(_join(path, key), "text", child)
+        elif isinstance(item, list):
+            for i, child in enumerate(item):
+                if isinstance(child, dict | list | str):
+                    stack.append((child, f"{path}[{i}]", depth + 1))
 
 
 def _surrogate(path: str, what: str, text: str) -> _Reject:
@@ -834,6 +842,8 @@ def _join(path: str, key: str) -> str:
 
 
 def _is_unicode(text: str) -> bool:
+    if text.isascii():  # the common case, and much cheaper than encoding
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # unpaired surrogates
