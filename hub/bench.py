@@ -156,6 +156,7 @@ def _command_round_trips(settings: Settings, run: str, rate: int, seconds: float
             capabilities=["ON_OFF"],
         )
     feed.flush()
+    _wait_registered(settings, set(homes), feed.codec, say)
     # The responding hub: acks COMPLETED for every command it receives.
     hub = _client(settings, f"hub-{run}")
 
@@ -176,7 +177,6 @@ def _command_round_trips(settings: Settings, run: str, rate: int, seconds: float
     parts = range(settings.partitions)
     consumer.assign([TopicPartition(t.COMMANDS_STATUS, p, -1) for p in parts])  # the end
     consumer.consume(1, timeout=1)
-    time.sleep(3)  # the worker registers the lamps
     sent: dict[str, float] = {}
     latencies: list[float] = []
 
@@ -190,6 +190,7 @@ def _command_round_trips(settings: Settings, run: str, rate: int, seconds: float
                 latencies.append((time.time() - sent.pop(cid)) * 1000)
 
     n, t0 = 0, time.monotonic()
+    t_start = time.time()
     while time.monotonic() - t0 < seconds:
         due = int((time.monotonic() - t0) * rate)
         while n < due:
@@ -214,11 +215,44 @@ def _command_round_trips(settings: Settings, run: str, rate: int, seconds: float
     while sent and time.monotonic() < deadline:
         collect(0.1)
     if sent:
-        say(f"  {len(sent)} commands did not complete within 15 s")
+        late = sorted(round(t - t_start, 2) for t in sent.values())
+        say(f"  {len(sent)} commands did not complete within 15 s (sent at +{late} s)")
     consumer.close()
     hub.disconnect()
     hub.loop_stop()
     return n, latencies
+
+
+def _wait_registered(settings: Settings, homes: set[str], codec, say) -> None:
+    """Until the worker has registered every bench lamp: it may still be folding a backlog
+    (the throughput phase's reports), and a command for an unknown device fails."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"bench-reg-{uuid.uuid4().hex[:6]}",
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([t.DEVICE_REGISTRY])
+    seen: set[str] = set()
+    deadline = time.monotonic() + 180
+    try:
+        while seen < homes and time.monotonic() < deadline:
+            for m in consumer.consume(500, timeout=0.5):
+                if m.error() or not m.value():
+                    continue
+                rec = codec.decode(m.value()).record
+                if rec.get("home_id") in homes:
+                    seen.add(rec["home_id"])
+    finally:
+        consumer.close()
+    if seen < homes:
+        raise RuntimeError(
+            f"the stream worker registered {len(seen)} of {len(homes)} bench lamps in 180 s: "
+            "is it running and keeping up (homestream status)?"
+        )
+    say(f"  {len(homes)} bench lamps registered")
 
 
 def run_bench(

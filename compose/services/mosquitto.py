@@ -79,7 +79,9 @@ class MosquittoService(Service):
             "log_type notice",
             "connection_messages false",
             "max_queued_messages 100000",
-            "max_inflight_messages 100",
+            # The bridge's MQTT 5 receive-maximum (2,000) sets how many QoS 1 messages may be
+            # in flight to it; this caps that too, and throughput is window / ack latency.
+            "max_inflight_messages 2000",
             f"listener {s.ports.mqtt} {s.host}",
             f"listener {s.ports.mqtt_tls} {s.mqtt_tls_bind}",
             f"cafile {tls['ca.crt']}",
