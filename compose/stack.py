@@ -60,6 +60,8 @@ class Stack:
         """homestream's own processes, started once the servers are provisioned. The demo
         home's simulator is one of them with ``demo``; ``None`` (status, down): if running."""
         from compose.services.bridge import BridgeService
+        from compose.services.gateway import GatewayService
+        from compose.services.redis_sink import RedisSinkService
         from compose.services.simulator import DemoSimulatorService
         from compose.services.streams import StreamWorkerService
 
@@ -67,11 +69,24 @@ class Stack:
         out: list[Service] = [
             *(StreamWorkerService(s, secrets, i) for i in range(1, s.stream_workers + 1)),
             *(BridgeService(s, secrets, i) for i in range(1, s.bridges + 1)),
+            *([RedisSinkService(s, secrets)] if s.sinks else []),
+            *([GatewayService(s, secrets)] if s.gateway else []),
         ]
         sim = DemoSimulatorService(s, secrets)
         if demo or (demo is None and sim.pid() is not None):
             out.append(sim)
         return out
+
+    def _forget_retired_bridges(self) -> None:
+        """Bridges beyond HOMESTREAM_BRIDGES (after a scale-down) still have sessions in the
+        shared subscription, and Mosquitto would keep queueing their share for them."""
+        from hub.bridge import forget_session
+
+        for i in range(self.settings.bridges + 1, self.settings.bridges + 9):
+            try:
+                forget_session(self.settings, f"bridge-{i}")
+            except OSError as exc:
+                self._step(f"could not clear the session of bridge-{i}: {exc}")
 
     # -- up ---------------------------------------------------------------------------
     def up(self, *, install: bool = True, demo: bool = True, apps: bool = True) -> Secrets:
@@ -102,6 +117,7 @@ class Stack:
         if apps:
             self.say("[5/5] homestream processes")
             self._start_all(self.app_services(secrets, demo=demo))
+            self._forget_retired_bridges()
         self.say(f"ready in {time.monotonic() - t0:.1f} s")
         return secrets
 

@@ -324,6 +324,53 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sink_history(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.history import run_sink
+
+    return run_sink(
+        settings,
+        name=args.name,
+        group=args.group,
+        metrics_port=args.metrics_port,
+        loglevel=args.loglevel,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+    )
+
+
+def cmd_bench_history(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.bench import print_result, run_bench
+
+    _require_kafka(settings)
+    result = run_bench(
+        settings,
+        changes=args.changes,
+        attributes=args.attributes,
+        rate=args.rate,
+        seconds=args.seconds,
+        say=lambda line: print(line, file=sys.stderr),
+    )
+    print_result(result, args.json)
+    return 0
+
+
+def cmd_sink_redis(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.redis_sink import run_redis_sink
+
+    return run_redis_sink(
+        settings,
+        args.name,
+        args.metrics_port,
+        group=args.group,
+        prefix=args.prefix,
+        batch_size=args.batch_size,
+        rebuild=args.rebuild,
+        rebuild_only=args.rebuild_only,
+        loglevel=args.loglevel,
+        data_dir=args.data_dir,
+    )
+
+
 # -- parser --------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -499,6 +546,82 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", required=True, help="topic, e.g. homestream.state.changes")
     p.add_argument("--since", required=True, help="30m, 2h, 7d, ISO time, epoch ms, or 0")
     p.add_argument("--dry-run", action="store_true", help="show the offsets, move nothing")
+
+    # -- history sink (issue #5) --
+    sink = add("sink", None, "sinks: Kafka events into stores").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add(
+        "history",
+        cmd_sink_history,
+        "run one history sink: state changes, device events, command outcomes, notifications, "
+        "availability and the registry into PostgreSQL (docs/history.md); runs until stopped",
+        sink,
+    )
+    p.add_argument("--name", default="history-1", help="sink name (Kafka client id)")
+    p.add_argument("--group", default="homestream-history", help="consumer group")
+    p.add_argument("--data-dir", type=Path, help="where the sink writes counters.json on stop")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus counters on this port")
+    p.add_argument("--batch-size", type=int, default=5000, help="records per batch [5000]")
+    p.add_argument("--loglevel", default="info", choices=("debug", "info", "warning", "error"))
+    p = add(
+        "history",
+        cmd_bench_history,
+        "the history sink: rows/s into PostgreSQL of one sink process (a backlog of "
+        "StateChanges) and sink lag at a steady rate; needs `homestream up`",
+        bench,
+    )
+    p.add_argument("--changes", type=int, default=100_000, help="backlog StateChanges [100000]")
+    p.add_argument("--attributes", type=int, default=3, help="changed attributes each [3]")
+    p.add_argument("--rate", type=int, default=5_000, help="changes/s for the lag phase [5000]")
+    p.add_argument("--seconds", type=float, default=20.0, help="lag phase length [20]")
+    p.add_argument("--json", action="store_true")
+
+    # -- Redis sink (issue #5) --
+    p = add(
+        "redis",
+        cmd_sink_redis,
+        "run one Redis sink: device registry, shadows and availability into Redis for the "
+        "gateway (docs/redis.md); runs until stopped",
+        sink,
+    )
+    p.add_argument("--name", default="redis-1", help="sink name (Kafka client id)")
+    p.add_argument("--group", default="homestream-redis-sink", help="consumer group")
+    p.add_argument("--prefix", default="hs", help="Redis key prefix [hs]")
+    p.add_argument("--data-dir", type=Path, help="where the sink writes counters.json on stop")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus counters on this port")
+    p.add_argument("--batch-size", type=int, default=2000, help="records per batch [2000]")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="first rebuild the state from the beginning of the topics into a new generation "
+        "and swap it in, then run",
+    )
+    p.add_argument("--rebuild-only", action="store_true", help="rebuild, swap, and exit")
+    p.add_argument("--loglevel", default="info", choices=("debug", "info", "warning", "error"))
+
+    # -- gateway (issue #6) --
+    def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+        from gateway.service import run_gateway
+
+        return run_gateway(
+            settings,
+            host=args.host,
+            port=args.port,
+            loglevel=args.loglevel,
+            data_dir=args.data_dir,
+        )
+
+    p = add(
+        "gateway",
+        cmd_gateway,
+        "run the REST/WebSocket gateway in the foreground (uvicorn on HOMESTREAM_GATEWAY_PORT; "
+        "`up` runs it for you); API description at /openapi.json",
+    )
+    p.add_argument("--host", help="address to listen on [HOMESTREAM_HOST]")
+    p.add_argument("--port", type=int, help="port [HOMESTREAM_GATEWAY_PORT]")
+    p.add_argument("--data-dir", type=Path, help="the service's directory (pid-file marker)")
+    p.add_argument("--loglevel", default="info", choices=("debug", "info", "warning", "error"))
 
     topics = add("topics", None, "Kafka topic catalogue").add_subparsers(dest="sub", required=True)
     add("create", cmd_topics_create, "create every catalogue topic (idempotent)", topics)

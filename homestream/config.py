@@ -33,6 +33,16 @@ PORT_VARS: dict[str, tuple[str, int, str]] = {
         9411,
         "first MQTT bridge's Prometheus /metrics (bridge n: +n-1)",
     ),
+    "sink_metrics": (
+        "HOMESTREAM_SINK_METRICS_PORT",
+        9421,
+        "history sink's Prometheus /metrics",
+    ),
+    "redis_sink_metrics": (
+        "HOMESTREAM_REDIS_SINK_METRICS_PORT",
+        9431,
+        "Redis sink's Prometheus /metrics",
+    ),
 }
 
 KAFKA_VERSION = "3.9.1"
@@ -53,6 +63,8 @@ class Ports:
     redis: int = 6379
     streams_metrics: int = 9401
     bridge_metrics: int = 9411
+    sink_metrics: int = 9421
+    redis_sink_metrics: int = 9431
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,8 @@ class Settings:
     partitions: int = 6
     stream_workers: int = 1
     bridges: int = 1
+    sinks: bool = True  # the history and Redis sinks
+    gateway: bool = True
     pg_database: str = "homestream"
     pg_user: str = "homestream"
     kafka_heap: str = "768m"
@@ -100,6 +114,8 @@ class Settings:
             partitions=_int(env, "HOMESTREAM_PARTITIONS", 6, low=1, high=256),
             stream_workers=_int(env, "HOMESTREAM_STREAM_WORKERS", 1, low=0, high=64),
             bridges=_int(env, "HOMESTREAM_BRIDGES", 1, low=0, high=64),
+            sinks=_int(env, "HOMESTREAM_SINKS", 1, low=0, high=1) == 1,
+            gateway=_int(env, "HOMESTREAM_GATEWAY", 1, low=0, high=1) == 1,
             pg_database=env.get("HOMESTREAM_PG_DATABASE", "homestream"),
             kafka_heap=env.get("HOMESTREAM_KAFKA_HEAP", "768m"),
             schema_registry_url=env.get("HOMESTREAM_SCHEMA_REGISTRY_URL") or None,

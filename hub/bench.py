@@ -16,6 +16,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -29,7 +30,7 @@ from confluent_kafka import Consumer, TopicPartition
 from homestream.config import Settings
 from homestream.secrets import BRIDGE_MQTT_USER, load_secrets
 from hub.bridge import bridge_argv, forget_session
-from streams.bench import _wait
+from streams.bench import _Lag, _wait
 from topics import catalogue as t
 from topics.producer import EventProducer
 
@@ -102,20 +103,38 @@ def _client(settings: Settings, tag: str) -> mqtt.Client:
 
 
 def _publish_backlog(settings: Settings, run: str, messages: int, say) -> float:
-    """Publish ``messages`` QoS 1 state reports; returns the publish rate."""
+    """Publish ``messages`` QoS 1 state reports of discovered temperature sensors (90 %
+    unchanged, as in the design brief); returns the publish rate."""
+    homes = [f"bench-{run}-{i:03d}" for i in range(50)]
+    feed = EventProducer(settings.kafka_bootstrap, settings.partitions)
+    for home in homes:  # known devices: the worker folds the reports instead of parking them
+        for d in range(10):
+            feed.send(
+                t.DEVICE_DISCOVERY,
+                "DeviceDiscovered",
+                home,
+                device_id=f"sensor-{d}",
+                name=f"Bench Sensor {d}",
+                type="sensor.temperature",
+                capabilities=["TEMPERATURE_SENSOR"],
+            )
+    feed.flush()
     c = _client(settings, f"pub-{run}")
     acked = threading.Semaphore(0)
     c.on_publish = lambda *_a: acked.release()
-    homes = [f"bench-{run}-{i:03d}" for i in range(50)]
     t0 = time.monotonic()
     for n in range(messages):
         home = homes[n % len(homes)]
-        payload = json.dumps({"state": {"temperature": 20 + (n % 7) * 0.5, "seq": n}})
+        step = n // 500  # each sensor changes on about one report in ten
+        temperature = 20.0 + (step % 4) if n % 500 < 50 else 20.0 + ((step - 1) % 4)
+        payload = json.dumps({"state": {"temperature": temperature}})
         c.publish(f"hub/{home}/state/sensor-{n % 10}", payload, qos=1)
         if n % 20_000 == 0 and n:
             say(f"  published {n:,}")
+    deadline = time.monotonic() + 120
     for _ in range(messages):
-        acked.acquire(timeout=60)
+        if not acked.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise RuntimeError("Mosquitto did not acknowledge the backlog within 120 s")
     rate = messages / (time.monotonic() - t0)
     c.disconnect()
     c.loop_stop()
@@ -266,6 +285,8 @@ def run_bench(
     from compose.process import free_port
     from compose.services.streams import group_members
 
+    # SIGTERM runs the finally below: the bench bridge's session must not outlive the bench.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run = uuid.uuid4().hex[:6]
     name = f"bench-bridge-{run}"
     logdir = settings.state_dir / "bench" / name
@@ -285,6 +306,11 @@ def run_bench(
                 "no stream worker is running: the command round trip needs one "
                 "(homestream up starts it)"
             )
+        lag = _Lag(settings)  # the command phase starts once the workers are idle again
+        try:
+            _wait(lambda: lag() == 0, 300, "the stream workers to fold the backlog")
+        finally:
+            lag.close()
         say(f"command round trips at {command_rate}/s for {command_seconds:.0f} s")
         n, lat = _command_round_trips(settings, run, command_rate, command_seconds, say)
     finally:

@@ -45,8 +45,11 @@ log = logging.getLogger("homestream.bridge")
 SHARE_GROUP = "homestream-bridge"
 OUT_GROUP = "homestream-bridge-out"
 OUTBOUND_TOPICS = (t.COMMANDS_DISPATCHED, t.HUB_PAIRING, t.SHADOW_RESPONSES)
-# How long the broker keeps a dead bridge's session (and queues its share of messages).
-SESSION_EXPIRY_S = 24 * 3600
+# How long the broker keeps a dead bridge's session and queues its share of the hubs'
+# messages for it: long enough for a restart (the launcher restarts bridge-N as bridge-N),
+# short enough that a bridge that is gone for good does not swallow its share for long.
+# Mosquitto counts an offline session as a member of the shared group (docs/hub.md).
+SESSION_EXPIRY_S = 300
 
 
 @dataclass

@@ -39,6 +39,8 @@ def isolated_env(state_dir: Path) -> dict[str, str]:
     env["HOMESTREAM_PARTITIONS"] = "4"
     env["HOMESTREAM_STREAM_WORKERS"] = "0"  # tests run their own workers
     env["HOMESTREAM_BRIDGES"] = "0"  # ... and their own bridges
+    env["HOMESTREAM_SINKS"] = "0"  # ... and sinks
+    env["HOMESTREAM_GATEWAY"] = "0"  # ... and gateways
     if "HOMESTREAM_CACHE_DIR" in os.environ:
         env["HOMESTREAM_CACHE_DIR"] = os.environ["HOMESTREAM_CACHE_DIR"]
     return env

@@ -1,0 +1,63 @@
+"""The Redis sink (Kafka -> Redis current state, docs/redis.md) as a service of the local
+stack."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from compose.services.base import Service
+from homestream.config import Settings
+from homestream.secrets import Secrets
+
+
+class RedisSinkService(Service):
+    start_timeout = 60.0
+
+    def __init__(self, settings: Settings, secrets: Secrets, index: int = 1):
+        self.name = "sink-redis" if index == 1 else f"sink-redis-{index}"
+        self.sink_name = f"redis-{index}"
+        self.metrics_port = settings.ports.redis_sink_metrics + index - 1
+        super().__init__(settings, secrets)
+
+    def endpoint(self) -> str:
+        return (
+            f"kafka -> redis device state, "
+            f"metrics http://{self.settings.host}:{self.metrics_port}/metrics"
+        )
+
+    def check_ports(self) -> None:
+        from compose.errors import LauncherError
+        from compose.process import port_in_use
+
+        if port_in_use(self.settings.host, self.metrics_port):
+            raise LauncherError(
+                f"{self.name}: metrics port {self.metrics_port} is already in use. Pick another "
+                "with HOMESTREAM_REDIS_SINK_METRICS_PORT=<port>."
+            )
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def argv(self) -> Sequence[str]:
+        from sinks.redis_sink import redis_sink_argv
+
+        # The service dir in the command line is the pid-file marker.
+        return redis_sink_argv(self.dir, self.metrics_port, name=self.sink_name)
+
+    def healthy(self) -> bool:
+        import urllib.request
+
+        try:
+            url = f"http://{self.settings.host}:{self.metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                # In its consumer group with partitions, not merely running.
+                return assigned_partitions(resp.read().decode()) > 0
+        except OSError:
+            return False
+
+
+def assigned_partitions(metrics: str) -> int:
+    for line in metrics.splitlines():
+        if line.startswith("homestream_redis_sink_partitions{"):
+            return int(float(line.rsplit(" ", 1)[-1]))
+    return 0

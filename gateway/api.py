@@ -1,0 +1,324 @@
+"""Route declarations and the one dispatcher every REST route goes through.
+
+Each route is an :class:`Endpoint`: method, path, the permission it needs, its query
+parameters and body schema, its responses. The same declarations make the Starlette routes,
+the role checks and /openapi.json, so what is documented is what is enforced.
+
+A request goes: token (401) -> rate limit (429) -> role in the home of the path (404 when
+the caller is not a member, 403 when the role lacks the permission) -> query parameters and
+body (400 malformed, 413 too large, 422 invalid, naming the field path) -> handler.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway import auth
+from gateway.backend import Backend
+from gateway.errors import ApiError, unauthorized, validation_error
+from gateway.roles import Permission, allowed
+from gateway.schema import validate
+
+PUBLIC = "public"  # no token needed
+AUTHENTICATED = "authenticated"  # any valid token, no home
+
+Access = Permission | str
+
+# Path parameters: what they match (also their OpenAPI schema).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+PATH_PARAMS: dict[str, dict[str, Any]] = {
+    "home_id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
+    "device_id": {"type": "string", "pattern": ID_PATTERN},
+    "command_id": {"type": "string", "minLength": 1, "maxLength": 128},
+    "group_id": {"type": "string", "pattern": ID_PATTERN},
+    "scene_id": {"type": "string", "pattern": ID_PATTERN},
+    "automation_id": {"type": "string", "pattern": ID_PATTERN},
+    "username": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$"},
+}
+_PATH_PARAM = re.compile(r"{([a-z_]+)}")
+# Ids the gateway itself stores are checked against their pattern; device and command ids
+# come from hubs and the stream worker, so any path segment is looked up as it is.
+CHECKED_PATH_PARAMS = ("group_id", "scene_id", "automation_id", "username")
+
+
+def check_path_params(method: str, path: dict[str, str]) -> None:
+    """A stored id that cannot exist: 422 when a PUT would create it, else 404."""
+    for name in CHECKED_PATH_PARAMS:
+        if name in path and validate(path[name], PATH_PARAMS[name]):
+            if method == "PUT":
+                raise validation_error([(name, f"must match {PATH_PARAMS[name]['pattern']}")])
+            raise ApiError(404, f"{name.removesuffix('_id')} {path[name]!r} not found")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    description: str
+    schema: dict[str, Any] | None = None  # None: no body
+    headers: tuple[str, ...] = ()
+    content_type: str = "application/json"
+
+
+@dataclass
+class Ctx:
+    request: Request
+    backend: Backend
+    user: str | None
+    role: str | None
+    path: dict[str, str]
+    query: dict[str, Any]
+    body: Any
+
+    @property
+    def home_id(self) -> str:
+        return self.path["home_id"]
+
+
+Handler = Callable[[Ctx], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    access: Access
+    summary: str
+    tag: str
+    responses: dict[int, Reply]
+    body: dict[str, Any] | None = None
+    body_required: bool = True
+    body_content_types: tuple[str, ...] = ("application/json",)
+    query: tuple[Param, ...] = ()
+    description: str = ""
+    operation_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path_params(self) -> list[str]:
+        return _PATH_PARAM.findall(self.path)
+
+    @property
+    def op_id(self) -> str:
+        return self.operation_id or self.handler.__name__
+
+    def error_statuses(self) -> list[int]:
+        """The error statuses this route can answer with (documented in OpenAPI)."""
+        codes: set[int] = set()
+        if self.access != PUBLIC:
+            codes |= {401, 429}
+        if isinstance(self.access, Permission):
+            codes |= {403, 404}
+        if self.path_params:
+            codes.add(404)
+        if self.query:
+            codes.add(422)
+        if self.body is not None:
+            codes |= {400, 413, 415, 422}
+        codes |= set(self.extra.get("errors", ()))
+        return sorted(codes - set(self.responses))
+
+
+def ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+# -- the dispatcher ----------------------------------------------------------------------
+def _coerce_query(param: Param, raw: str) -> Any:
+    t = param.schema.get("type")
+    if t == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise validation_error([(param.name, f"must be a whole number, got {raw!r}")]) from None
+    if t == "number":
+        try:
+            return float(raw)
+        except ValueError:
+            raise validation_error([(param.name, f"must be a number, got {raw!r}")]) from None
+    if t == "boolean":
+        if raw.lower() in ("true", "1", "yes"):
+            return True
+        if raw.lower() in ("false", "0", "no"):
+            return False
+        raise validation_error([(param.name, f"must be true or false, got {raw!r}")])
+    return raw
+
+
+def parse_query(endpoint: Endpoint, request: Request) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for param in endpoint.query:
+        raw = request.query_params.get(param.name)
+        if raw is None:
+            if param.required:
+                problems.append((param.name, "is required"))
+            continue
+        value = _coerce_query(param, raw)
+        problems += validate(value, param.schema, param.name)
+        out[param.name] = value
+    if problems:
+        raise validation_error(problems)
+    return out
+
+
+async def read_body(endpoint: Endpoint, request: Request, limit: int) -> Any:
+    if endpoint.body is None:
+        return None
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body over {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body over {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        if endpoint.body_required:
+            raise validation_error([("", "a JSON body is required")])
+        return None
+    if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+        if ctype in endpoint.body_content_types:
+            return raw  # e.g. audio/wav for voice
+        raise ApiError(415, f"send the body as application/json, not {ctype}")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}", "invalid_json") from None
+    problems = validate(body, endpoint.body)
+    if problems:
+        raise validation_error(problems)
+    return body
+
+
+async def authenticate(request: Request, backend: Backend) -> str:
+    try:
+        token = auth.bearer_token(request.headers)
+    except auth.TokenError as exc:
+        raise unauthorized(str(exc)) from None
+    if token is None:
+        raise unauthorized(
+            "sign in first: send Authorization: Bearer <token> from POST /v1/auth/token"
+        )
+    try:
+        return auth.verify_token(backend.token_secret, token).username
+    except auth.TokenError as exc:
+        raise unauthorized(str(exc)) from None
+
+
+async def check_rate(backend: Backend, key: str, limit: Any) -> None:
+    decision = await backend.run(backend.limiter.hit, key, limit)
+    if not decision.allowed:
+        raise ApiError(
+            429,
+            f"too many requests: at most {limit.requests} per {limit.window_s} s; "
+            f"retry in {decision.retry_after} s",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+
+
+async def authorize(backend: Backend, user: str, home_id: str, permission: Permission) -> str:
+    """The caller's role in the home: 404 when not a member, 403 when not allowed."""
+    role = await backend.run(backend.store.role_of, home_id, user)
+    if role is None:
+        raise ApiError(404, f"home {home_id!r} not found")
+    if not allowed(role, permission):
+        raise ApiError(
+            403,
+            f"your role in {home_id!r} is {role}; this needs the '{permission.value}' permission",
+        )
+    return role
+
+
+def make_route(endpoint: Endpoint) -> Route:
+    async def endpoint_fn(request: Request) -> Response:
+        backend: Backend = request.app.state.backend
+        started = time.perf_counter()
+        status = 500
+        try:
+            user = role = None
+            path = {k: str(v) for k, v in request.path_params.items()}
+            if endpoint.access != PUBLIC:
+                user = await authenticate(request, backend)
+                await check_rate(backend, f"user:{user}", backend.rate_limit)
+            if isinstance(endpoint.access, Permission):
+                assert user is not None
+                role = await authorize(backend, user, path["home_id"], endpoint.access)
+            check_path_params(endpoint.method, path)
+            query = parse_query(endpoint, request)
+            body = await read_body(endpoint, request, backend.max_body_bytes)
+            ctx = Ctx(request, backend, user, role, path, query, body)
+            response = await endpoint.handler(ctx)
+        except ApiError as exc:
+            response = exc.response()
+        status = response.status_code
+        backend.metrics.observe(
+            endpoint.method, endpoint.path, status, time.perf_counter() - started
+        )
+        return response
+
+    endpoint_fn.__name__ = endpoint.op_id
+    return Route(endpoint.path, endpoint_fn, methods=[endpoint.method], name=endpoint.op_id)
+
+
+# -- shared schema pieces ----------------------------------------------------------------
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["path", "message"],
+                        "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+            },
+        }
+    },
+}
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request (e.g. the body is not JSON)",
+    401: "No token, or a bad or expired one",
+    403: "Your role in this home does not allow this",
+    404: "Not found (or not a home of yours)",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    415: "Unsupported content type",
+    422: "Invalid input; error.details names each field path",
+    429: "Rate limited; see Retry-After",
+    501: "Not implemented yet",
+    503: "A backing service is unavailable",
+}

@@ -1,0 +1,114 @@
+"""The gateway's Starlette app: ``create_app(settings)``.
+
+Serve it with ``homestream gateway`` (uvicorn on ``HOMESTREAM_GATEWAY_PORT``, 8080). The
+REST routes are declared in ``gateway.routes``; the WebSocket ``/v1/ws`` is mounted from
+``gateway.ws.websocket_endpoint`` when that module exists (it reads
+``websocket.app.state.backend``: ``backend.fanout`` for events, ``backend.devices`` for the
+snapshot, ``gateway.auth`` for the token).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from gateway.api import make_route
+from gateway.backend import Backend
+from gateway.errors import error_response
+from gateway.routes import all_endpoints
+from gateway.routes.system import STATIC_DIR
+
+log = logging.getLogger("homestream.gateway")
+
+
+def _unavailable(exc: BaseException) -> str | None:
+    """A message when ``exc`` means a backing server is down (-> 503)."""
+    mod = type(exc).__module__
+    if mod.startswith(("psycopg", "psycopg_pool")) and type(exc).__name__ in (
+        "OperationalError",
+        "PoolTimeout",
+        "InterfaceError",
+    ):
+        return "PostgreSQL is unavailable; try again shortly"
+    if mod.startswith("redis") and type(exc).__name__ in ("ConnectionError", "TimeoutError"):
+        return "Redis is unavailable; try again shortly"
+    if mod.startswith("cimpl") or "KafkaException" in type(exc).__name__:
+        return "Kafka is unavailable; try again shortly"
+    return None
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "error"
+    if exc.status_code == 404:
+        message = f"no route {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    reason = _unavailable(exc)
+    if reason is not None:
+        log.warning("%s %s: %s (%s)", request.method, request.url.path, reason, exc)
+        return error_response(503, reason)
+    log.exception("%s %s failed", request.method, request.url.path)
+    return error_response(500, "internal error; the gateway's log has the details")
+
+
+def _websocket_routes() -> list[BaseRoute]:
+    try:
+        ws = importlib.import_module("gateway.ws")
+    except ModuleNotFoundError as exc:
+        if exc.name != "gateway.ws":
+            raise
+        return []
+    endpoint = getattr(ws, "websocket_endpoint", None)
+    return [WebSocketRoute("/v1/ws", endpoint)] if endpoint is not None else []
+
+
+def create_app(
+    settings: Any = None,
+    *,
+    backend: Backend | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The gateway app. With ``backend`` (tests), that one is used; otherwise the real one
+    is built from ``settings`` when the app starts (lifespan)."""
+    endpoints = all_endpoints()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if app.state.backend is None:
+            from homestream.config import Settings
+
+            app.state.backend = Backend.connect(settings or Settings.from_env())
+        await app.state.backend.start()
+        try:
+            yield
+        finally:
+            await app.state.backend.stop()
+
+    routes: list[BaseRoute] = [make_route(e) for e in endpoints]
+    routes += _websocket_routes()
+    routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    routes += list(extra_routes)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.state.backend = backend
+    app.state.endpoints = endpoints
+    app.state.settings = settings
+    return app

@@ -1,0 +1,122 @@
+"""Everything a request handler may use, in one object (``request.app.state.backend``).
+
+``Backend.connect(settings)`` builds the real one: PostgreSQL (``gateway.store.PgStore``),
+Redis (device state via ``sinks.redis_state.RedisState``, rate limits, command statuses),
+Kafka (an ``EventProducer`` and the fan-out consumer). Tests build one from the in-memory
+parts of ``gateway.memory``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from gateway.fanout import Fanout, FeedSideStores
+from gateway.metrics import Metrics
+from gateway.ratelimit import Limit, RateLimiter
+from gateway.store import Store
+
+T = TypeVar("T")
+
+DEFAULT_RATE_LIMIT = "600/60"
+DEFAULT_LOGIN_LIMIT = "20/60"
+
+
+class DeviceReader(Protocol):
+    def device(self, home: str, device: str) -> dict[str, Any] | None: ...
+    def devices(self, home: str) -> list[dict[str, Any]]: ...
+    def shadow(self, home: str, device: str) -> dict[str, Any] | None: ...
+    def version(self, home: str, device: str) -> int: ...
+
+
+class EventSender(Protocol):
+    def send(self, topic: str, record_name: str, home: str, /, **fields: Any) -> dict[str, Any]: ...
+
+
+@dataclass
+class Backend:
+    store: Store
+    devices: DeviceReader
+    producer: EventSender
+    fanout: Fanout
+    limiter: RateLimiter
+    token_secret: str
+    token_ttl_s: int = 3600
+    rate_limit: Limit = field(default_factory=lambda: Limit.parse(DEFAULT_RATE_LIMIT, "limit"))
+    login_limit: Limit = field(default_factory=lambda: Limit.parse(DEFAULT_LOGIN_LIMIT, "limit"))
+    feed_stores: FeedSideStores | None = None
+    command_wait_max_s: float = 10.0
+    command_timeout_ms: int = 5000
+    scene_wait_s: float = 10.0
+    max_body_bytes: int = 64 * 1024
+    metrics: Metrics = field(default_factory=Metrics)
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking I/O (PostgreSQL, Redis, the producer) off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def start(self) -> None:
+        await self.fanout.start()
+
+    async def stop(self) -> None:
+        await self.fanout.stop()
+        for close in reversed(self.closers):
+            with contextlib.suppress(Exception):  # closing is best effort
+                close()
+
+    @classmethod
+    def connect(cls, settings: Any, env: dict[str, str] | None = None) -> Backend:
+        import redis
+
+        from gateway.fanout import KafkaFeed, RedisCommandLog
+        from gateway.ratelimit import RedisRateLimiter
+        from gateway.store import PgStore
+        from homestream.secrets import load_secrets
+        from sinks.redis_state import RedisState
+        from topics.codec import make_codec
+        from topics.producer import EventProducer
+        from topics.schemas import SchemaStore
+
+        env = dict(os.environ if env is None else env)
+        token_secret = env.get("HOMESTREAM_TOKEN_SECRET") or load_secrets(settings).token_secret
+        store = PgStore(settings.pg_dsn())
+        store.open()
+        client = redis.Redis.from_url(
+            settings.redis_url(), socket_timeout=5, socket_connect_timeout=3
+        )
+        codec = make_codec(SchemaStore(), settings.schema_registry_url)
+        producer = EventProducer(
+            settings.kafka_bootstrap,
+            settings.partitions,
+            codec=codec,
+            **{"client.id": "homestream-gateway"},
+        )
+        commands = RedisCommandLog(client)
+        stores = FeedSideStores(client)
+        feed = KafkaFeed(settings.kafka_bootstrap, codec, commands=commands, stores=stores)
+        backend = cls(
+            store=store,
+            devices=RedisState(client),
+            producer=producer,
+            fanout=Fanout(commands, feed=feed),
+            limiter=RedisRateLimiter(client),
+            token_secret=token_secret,
+            token_ttl_s=int(env.get("HOMESTREAM_TOKEN_TTL_S") or 3600),
+            rate_limit=Limit.parse(
+                env.get("HOMESTREAM_GATEWAY_RATE_LIMIT") or DEFAULT_RATE_LIMIT,
+                "HOMESTREAM_GATEWAY_RATE_LIMIT",
+            ),
+            login_limit=Limit.parse(
+                env.get("HOMESTREAM_GATEWAY_LOGIN_LIMIT") or DEFAULT_LOGIN_LIMIT,
+                "HOMESTREAM_GATEWAY_LOGIN_LIMIT",
+            ),
+            feed_stores=stores,
+            command_timeout_ms=int(env.get("HOMESTREAM_COMMAND_TIMEOUT_MS") or 5000),
+        )
+        backend.closers += [store.close, client.close, lambda: producer.flush(5)]
+        return backend

@@ -1,0 +1,231 @@
+"""In-memory stand-ins for the gateway's backing servers (unit tests, the WebSocket's tests).
+
+``memory_backend()`` gives a :class:`gateway.backend.Backend` whose store, device state,
+producer, rate limiter and command log live in this process. Produced events are kept in
+``producer.sent`` as ``(topic, record_name, record)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import uuid
+from typing import Any
+
+from argon2 import PasswordHasher
+
+from gateway.errors import ApiError
+from gateway.fanout import Fanout, MemoryCommandLog
+from gateway.ratelimit import Limit, MemoryRateLimiter
+from gateway.store import _check_owners, doc_view
+from homestream.accounts import check_user_password
+
+# Cheap argon2id parameters: this store is for tests (the real one uses accounts.add_user).
+_FAST = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.users: dict[str, str] = {}
+        self.homes: dict[str, str] = {}
+        self.roles: dict[tuple[str, str], str] = {}
+        self.docs: dict[tuple[str, str, str], tuple[dict[str, Any], int]] = {}
+        self.device_overrides: dict[tuple[str, str], dict[str, Any]] = {}
+        self.history_rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.notification_rows: dict[str, list[dict[str, Any]]] | None = None
+        self._lock = threading.Lock()
+
+    # set-up helpers
+    def add_user(self, username: str, password: str) -> None:
+        self.users[username] = _FAST.hash(password)
+
+    def add_home(self, home_id: str, owner: str, name: str | None = None) -> None:
+        self.homes[home_id] = name or home_id
+        self.roles[(home_id, owner)] = "owner"
+
+    # Store
+    def ping(self) -> bool:
+        return True
+
+    def authenticate(self, username: str, password: str) -> bool:
+        h = self.users.get(username)
+        return h is not None and check_user_password(password, h)
+
+    def homes_of(self, username: str) -> list[dict[str, Any]]:
+        return [
+            {"home_id": h, "name": self.homes[h], "role": r}
+            for (h, u), r in sorted(self.roles.items())
+            if u == username
+        ]
+
+    def home(self, home_id: str) -> dict[str, Any] | None:
+        return {"home_id": home_id, "name": self.homes[home_id]} if home_id in self.homes else None
+
+    def role_of(self, home_id: str, username: str) -> str | None:
+        return self.roles.get((home_id, username))
+
+    def members(self, home_id: str) -> list[dict[str, Any]]:
+        order = ["owner", "admin", "member", "guest"]
+        rows = [(u, r) for (h, u), r in self.roles.items() if h == home_id]
+        rows.sort(key=lambda x: (order.index(x[1]), x[0]))
+        return [{"username": u, "role": r, "since": None} for u, r in rows]
+
+    def set_member(self, home_id: str, username: str, role: str) -> bool:
+        with self._lock:
+            if username not in self.users:
+                raise ApiError(404, f"user {username!r} not found: create the login first")
+            current = {u: r for (h, u), r in self.roles.items() if h == home_id}
+            _check_owners(current, username, role)
+            self.roles[(home_id, username)] = role
+            return username not in current
+
+    def remove_member(self, home_id: str, username: str) -> bool:
+        with self._lock:
+            current = {u: r for (h, u), r in self.roles.items() if h == home_id}
+            if username not in current:
+                return False
+            _check_owners(current, username, None)
+            del self.roles[(home_id, username)]
+            return True
+
+    def list_docs(self, home_id: str, kind: str) -> list[dict[str, Any]]:
+        return [
+            doc_view(kind, d, copy.deepcopy(doc), at)
+            for (h, k, d), (doc, at) in sorted(self.docs.items())
+            if h == home_id and k == kind
+        ]
+
+    def get_doc(self, home_id: str, kind: str, doc_id: str) -> dict[str, Any] | None:
+        found = self.docs.get((home_id, kind, doc_id))
+        return None if found is None else doc_view(kind, doc_id, copy.deepcopy(found[0]), found[1])
+
+    def put_doc(
+        self, home_id: str, kind: str, doc_id: str, document: dict[str, Any], by: str
+    ) -> bool:
+        created = (home_id, kind, doc_id) not in self.docs
+        self.docs[(home_id, kind, doc_id)] = (copy.deepcopy(document), int(time.time() * 1000))
+        return created
+
+    def delete_doc(self, home_id: str, kind: str, doc_id: str) -> bool:
+        return self.docs.pop((home_id, kind, doc_id), None) is not None
+
+    def overrides(self, home_id: str) -> dict[str, dict[str, Any]]:
+        return {d: dict(v) for (h, d), v in self.device_overrides.items() if h == home_id}
+
+    def set_override(self, home_id: str, device_id: str, fields: dict[str, Any], by: str) -> None:
+        self.device_overrides.setdefault((home_id, device_id), {}).update(fields)
+
+    def delete_override(self, home_id: str, device_id: str) -> None:
+        self.device_overrides.pop((home_id, device_id), None)
+
+    def history(self, home_id: str, device_id: str, **query: Any) -> list[dict[str, Any]]:
+        return list(self.history_rows.get((home_id, device_id), []))
+
+    def notifications(self, home_id: str, limit: int) -> list[dict[str, Any]] | None:
+        if self.notification_rows is None:
+            return None
+        return list(self.notification_rows.get(home_id, []))[:limit]
+
+    def command_outcome(self, home_id: str, command_id: str) -> dict[str, Any] | None:
+        return None
+
+
+class MemoryDevices:
+    """Device views as ``sinks.redis_state.RedisState`` returns them."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(
+        self,
+        home: str,
+        device_id: str,
+        capabilities: list[str],
+        *,
+        name: str | None = None,
+        type: str = "light.dimmer",
+        room: str | None = "Living Room",
+        state: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        view = {
+            "home_id": home,
+            "device_id": device_id,
+            "name": name or device_id,
+            "type": type,
+            "room": room,
+            "protocol": "zigbee",
+            "manufacturer": None,
+            "model": None,
+            "capabilities": list(capabilities),
+            "endpoint": None,
+            "extra": None,
+            "source": "discovery",
+            "registered_at": 1,
+            "online": True,
+            "lastSeen": 1,
+            "battery": None,
+            "version": 1 if state else 0,
+            "state": dict(state or {}),
+            "desired": {},
+            "delta": {},
+        }
+        self.items[(home, device_id)] = view
+        return view
+
+    def device(self, home: str, device: str) -> dict[str, Any] | None:
+        found = self.items.get((home, device))
+        return copy.deepcopy(found) if found else None
+
+    def devices(self, home: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(v) for (h, _d), v in sorted(self.items.items()) if h == home]
+
+    def shadow(self, home: str, device: str) -> dict[str, Any] | None:
+        found = self.items.get((home, device))
+        if found is None or not found["state"]:
+            return None
+        return {
+            "state": {"reported": dict(found["state"])},
+            "metadata": {"reported": {}},
+            "version": found["version"],
+            "timestamp": 1,
+        }
+
+    def version(self, home: str, device: str) -> int:
+        found = self.items.get((home, device))
+        return int(found["version"]) if found else 0
+
+
+class RecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def send(self, topic: str, record_name: str, home: str, /, **fields: Any) -> dict[str, Any]:
+        record = {
+            "event_id": str(uuid.uuid4()),
+            "home_id": home,
+            "ts": int(time.time() * 1000),
+            **fields,
+        }
+        self.sent.append((topic, record_name, record))
+        return record
+
+    def flush(self, timeout: float = 1.0) -> None:
+        return None
+
+
+def memory_backend(
+    *, secret: str = "test-secret", rate_limit: str = "10000/60", login_limit: str = "1000/60"
+) -> Any:
+    from gateway.backend import Backend
+
+    return Backend(
+        store=MemoryStore(),
+        devices=MemoryDevices(),
+        producer=RecordingProducer(),
+        fanout=Fanout(MemoryCommandLog()),
+        limiter=MemoryRateLimiter(),
+        token_secret=secret,
+        rate_limit=Limit.parse(rate_limit, "rate_limit"),
+        login_limit=Limit.parse(login_limit, "login_limit"),
+    )

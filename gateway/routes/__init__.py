@@ -1,0 +1,32 @@
+"""Every REST route of the gateway, declared once (``gateway.api.Endpoint``)."""
+
+from __future__ import annotations
+
+from gateway.api import Endpoint
+from gateway.routes import (
+    auth,
+    automations,
+    commands,
+    devices,
+    groups,
+    homes,
+    members,
+    misc,
+    scenes,
+    system,
+)
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [
+        *system.ENDPOINTS,
+        *auth.ENDPOINTS,
+        *homes.ENDPOINTS,
+        *devices.ENDPOINTS,
+        *commands.ENDPOINTS,
+        *groups.ENDPOINTS,
+        *scenes.ENDPOINTS,
+        *automations.ENDPOINTS,
+        *members.ENDPOINTS,
+        *misc.ENDPOINTS,
+    ]

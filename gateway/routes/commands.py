@@ -1,0 +1,127 @@
+"""Commands: ``POST /v1/homes/{h}/commands`` and ``GET .../commands/{id}``.
+
+A command is checked against the device's capabilities first (422 naming the field, e.g.
+``parameters.brightness``), then produced as a ``CommandRequested`` with a new
+``command_id``; the stream worker validates, dispatches and tracks it. Its status steps come
+back on ``homestream.commands.status`` (the fan-out keeps the latest in Redis).
+``"wait": true`` holds the reply until a final status (COMPLETED, FAILED, TIMEOUT) or the
+command's timeout + 1 s, at most 10 s, and returns whatever status it has then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from gateway.api import Ctx, Endpoint, Reply, ok
+from gateway.errors import ApiError
+from gateway.roles import Permission
+from gateway.routes.common import (
+    COMMAND_STATUS_SCHEMA,
+    PARAMETERS,
+    aggregate,
+    check_command,
+    device_or_404,
+    send_command,
+    wait_budget,
+)
+
+COMMAND_BODY = {
+    "type": "object",
+    "required": ["device_id", "capability", "command"],
+    "additionalProperties": False,
+    "properties": {
+        "device_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "capability": {"type": "string", "minLength": 1, "maxLength": 64},
+        "command": {"type": "string", "minLength": 1, "maxLength": 64},
+        "parameters": PARAMETERS,
+        "wait": {"type": "boolean", "description": "reply with the final status (max 10 s)"},
+        "timeout_ms": {"type": "integer", "minimum": 100, "maximum": 60_000},
+        "request_id": {"type": "string", "maxLength": 128},
+    },
+}
+
+
+async def post_command(ctx: Ctx) -> Response:
+    b = ctx.backend
+    body: dict[str, Any] = ctx.body
+    device = await device_or_404(ctx, body["device_id"])
+    check_command(device, body["capability"], body["command"], body.get("parameters"))
+    status = await b.run(
+        send_command,
+        b,
+        ctx.home_id,
+        device_id=body["device_id"],
+        capability=body["capability"],
+        command=body["command"],
+        parameters=body.get("parameters"),
+        requested_by=ctx.user or "",
+        timeout_ms=body.get("timeout_ms"),
+        request_id=body.get("request_id"),
+    )
+    b.fanout.note_status(status)
+    if not body.get("wait"):
+        return ok(status, 202)
+    final = await b.fanout.wait_status(status["command_id"], wait_budget(b, body.get("timeout_ms")))
+    return ok({**status, **(final or {})}, 200)
+
+
+async def command_status(ctx: Ctx, command_id: str) -> dict[str, Any] | None:
+    """The latest status of a command of this home (a group command: with its members)."""
+    b = ctx.backend
+    current = await b.fanout.status(command_id)
+    if current is None:
+        current = await b.run(b.store.command_outcome, ctx.home_id, command_id)
+    if current is None or current.get("home_id") not in (None, ctx.home_id):
+        return None
+    children = current.get("children")
+    if isinstance(children, list):
+        commands = []
+        for child in children:
+            st = await b.fanout.status(str(child.get("command_id")))
+            commands.append({**child, **(st or {})})
+        current = {
+            **{k: v for k, v in current.items() if k != "children"},
+            "status": aggregate([c.get("status") for c in commands]),
+            "commands": commands,
+        }
+    return current
+
+
+async def get_command(ctx: Ctx) -> Response:
+    current = await command_status(ctx, ctx.path["command_id"])
+    if current is None:
+        raise ApiError(404, f"command {ctx.path['command_id']!r} not found in {ctx.home_id!r}")
+    return ok(current)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/homes/{home_id}/commands",
+        post_command,
+        Permission.CONTROL,
+        "Send a command to a device",
+        "commands",
+        {
+            202: Reply(
+                "Accepted (PENDING); follow it with GET .../commands/{id}", COMMAND_STATUS_SCHEMA
+            ),
+            200: Reply(
+                "With wait: the final status, or the latest one at the wait's end",
+                COMMAND_STATUS_SCHEMA,
+            ),
+        },
+        body=COMMAND_BODY,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/homes/{home_id}/commands/{command_id}",
+        get_command,
+        Permission.VIEW,
+        "A command with its latest status",
+        "commands",
+        {200: Reply("The command", COMMAND_STATUS_SCHEMA)},
+    ),
+]

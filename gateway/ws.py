@@ -1,0 +1,265 @@
+"""`GET /v1/ws`: the apps' live connection (CONTRACT.md section 5).
+
+One connection can follow several homes. Each subscription is a bounded queue on the
+process's single Kafka fan-out (``gateway.fanout``): a slow client only fills its own
+queue, and when that overflows the client gets ``{"type":"resync"}`` plus a fresh
+snapshot, so nobody else waits. Every frame from the client is checked; a bad one gets an
+``error`` frame and the socket stays open. The role matrix applies to every message:
+subscribing needs *view*, commands and scene runs need *control*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gateway import auth
+from gateway.backend import Backend
+from gateway.errors import ApiError
+from gateway.fanout import Subscription
+from gateway.roles import Permission, allowed
+
+log = logging.getLogger("homestream.gateway.ws")
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_HOMES_PER_SOCKET = 32
+# Close codes: 4401 unauthorised (like HTTP 401) so browsers can tell it from a drop.
+CLOSE_UNAUTHORIZED = 4401
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    backend: Backend = websocket.app.state.backend
+    token = auth.token_from_scope(websocket.headers, websocket.query_params)
+    try:
+        user = auth.verify_token(backend.token_secret, token or "").username
+    except auth.TokenError as exc:
+        # Accept first so the client can read why, then close.
+        await websocket.accept()
+        await websocket.send_json({"type": "error", "code": "unauthorized", "message": str(exc)})
+        await websocket.close(code=CLOSE_UNAUTHORIZED)
+        return
+    await websocket.accept()
+    session = _Session(websocket, backend, user)
+    try:
+        await session.run()
+    finally:
+        session.close()
+
+
+class _Session:
+    def __init__(self, websocket: WebSocket, backend: Backend, user: str) -> None:
+        self.ws = websocket
+        self.backend = backend
+        self.user = user
+        self.subs: dict[str, Subscription] = {}
+        self.pumps: dict[str, asyncio.Task[None]] = {}
+        self.send_lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task[None]] = set()  # scene runs in progress
+
+    async def run(self) -> None:
+        while True:
+            try:
+                text = await self.ws.receive_text()
+            except WebSocketDisconnect:
+                return
+            except (RuntimeError, KeyError):  # a binary frame or a closed socket
+                await self.error(None, "bad_frame", "send JSON text frames")
+                continue
+            await self.handle(text)
+
+    def close(self) -> None:
+        for task in [*self.pumps.values(), *self.tasks]:
+            task.cancel()
+        for sub in self.subs.values():
+            self.backend.fanout.unsubscribe(sub)
+        self.subs.clear()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        async with self.send_lock:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.ws.send_text(json.dumps(frame, separators=(",", ":"), default=str))
+
+    async def error(self, request_id: Any, code: str, message: str) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if request_id is not None:
+            frame["request_id"] = request_id
+        await self.send(frame)
+
+    # -- client frames ---------------------------------------------------------------------
+    async def handle(self, text: str) -> None:
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
+            await self.error(
+                None, "payload_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes"
+            )
+            return
+        try:
+            msg = json.loads(text)
+        except ValueError as exc:
+            await self.error(None, "bad_json", f"not JSON: {exc}")
+            return
+        if not isinstance(msg, dict):
+            await self.error(None, "bad_frame", "a frame is a JSON object with a 'type'")
+            return
+        rid = msg.get("request_id")
+        kind = msg.get("type")
+        handler = {
+            "subscribe": self.on_subscribe,
+            "unsubscribe": self.on_unsubscribe,
+            "command": self.on_command,
+            "scene.run": self.on_scene_run,
+            "ping": self.on_ping,
+        }.get(kind if isinstance(kind, str) else "")
+        if handler is None:
+            await self.error(
+                rid,
+                "unknown_type",
+                f"unknown frame type {kind!r}: use subscribe, unsubscribe, command, scene.run "
+                "or ping",
+            )
+            return
+        try:
+            await handler(msg)
+        except ApiError as exc:
+            await self.error(rid, exc.code, exc.message)
+        except Exception:  # never let one frame end the connection
+            log.exception("websocket frame failed", extra={"type": kind})
+            await self.error(rid, "internal", "the gateway could not handle this frame")
+
+    async def _home(self, msg: dict[str, Any], permission: Permission) -> str:
+        home = msg.get("home_id")
+        if home is None and len(self.subs) == 1:
+            home = next(iter(self.subs))  # a command on a one-home socket may omit it
+        if not isinstance(home, str) or not home:
+            raise ApiError(422, "home_id: required (a string)")
+        role = await self.backend.run(self.backend.store.role_of, home, self.user)
+        if role is None:
+            raise ApiError(404, f"home {home!r} not found")
+        if not allowed(role, permission):
+            raise ApiError(
+                403,
+                f"your role in {home!r} is {role}; this needs the '{permission.value}' permission",
+            )
+        return home
+
+    async def on_ping(self, msg: dict[str, Any]) -> None:
+        frame: dict[str, Any] = {"type": "pong"}
+        if msg.get("request_id") is not None:
+            frame["request_id"] = msg["request_id"]
+        await self.send(frame)
+
+    async def on_subscribe(self, msg: dict[str, Any]) -> None:
+        home = await self._home(msg, Permission.VIEW)
+        if home not in self.subs and len(self.subs) >= MAX_HOMES_PER_SOCKET:
+            raise ApiError(429, f"at most {MAX_HOMES_PER_SOCKET} homes per connection")
+        old = self.subs.pop(home, None)
+        if old is not None:  # re-subscribing: a fresh snapshot
+            self.pumps.pop(home).cancel()
+            self.backend.fanout.unsubscribe(old)
+        # Subscribe before reading the snapshot: events that race it are queued, and the
+        # client drops those older than the versions the snapshot holds.
+        sub = self.backend.fanout.subscribe(home)
+        self.subs[home] = sub
+        await self.snapshot(home)
+        self.pumps[home] = asyncio.create_task(self.pump(home, sub))
+
+    async def on_unsubscribe(self, msg: dict[str, Any]) -> None:
+        home = msg.get("home_id")
+        if not isinstance(home, str) or home not in self.subs:
+            raise ApiError(404, f"not subscribed to {home!r}")
+        sub = self.subs.pop(home)
+        self.pumps.pop(home).cancel()
+        self.backend.fanout.unsubscribe(sub)
+
+    async def snapshot(self, home: str) -> None:
+        devices = await self.backend.run(self.backend.devices.devices, home)
+        await self.send({"type": "snapshot", "home_id": home, "devices": devices})
+
+    async def pump(self, home: str, sub: Subscription) -> None:
+        """Fan-out events of one home to this client, re-snapshotting after an overflow."""
+        while True:
+            event = await sub.get()
+            await self.send(event.frame)
+            if sub.overflowed and sub.queue.empty():
+                sub.clear_overflow()
+                await self.send({"type": "resync", "home_id": home, "dropped": sub.dropped})
+                await self.snapshot(home)
+
+    async def on_command(self, msg: dict[str, Any]) -> None:
+        from gateway.routes.common import check_command, send_command
+
+        rid = msg.get("request_id")
+        home = await self._home(msg, Permission.CONTROL)
+        problems = [
+            f"{name}: required (a string)"
+            for name in ("device_id", "capability", "command")
+            if not isinstance(msg.get(name), str) or not msg.get(name)
+        ]
+        params = msg.get("parameters", {})
+        if not isinstance(params, dict):
+            problems.append("parameters: must be an object")
+        if problems:
+            raise ApiError(422, "; ".join(problems))
+        device = await self.backend.run(self.backend.devices.device, home, msg["device_id"])
+        if device is None:
+            raise ApiError(404, f"device {msg['device_id']!r} not found in {home!r}")
+        check_command(device, msg["capability"], msg["command"], params)
+        status = await self.backend.run(
+            send_command,
+            self.backend,
+            home,
+            device_id=msg["device_id"],
+            capability=msg["capability"],
+            command=msg["command"],
+            parameters=params,
+            requested_by=self.user,
+            request_id=str(rid) if rid is not None else None,
+            source="websocket",
+        )
+        self.backend.fanout.note_status(status)
+        # Later steps (SENT, ACKNOWLEDGED, COMPLETED ...) come through the fan-out, with
+        # this request_id, to every subscriber of the home.
+        await self.send(
+            {
+                "type": "command.status",
+                "home_id": home,
+                "request_id": rid,
+                "command_id": status["command_id"],
+                "device_id": msg["device_id"],
+                "command": msg["command"],
+                "status": status["status"],
+            }
+        )
+
+    async def on_scene_run(self, msg: dict[str, Any]) -> None:
+        from gateway.routes.scenes import run_scene
+
+        rid = msg.get("request_id")
+        home = await self._home(msg, Permission.CONTROL)
+        scene_id = msg.get("scene_id")
+        if not isinstance(scene_id, str) or not scene_id:
+            raise ApiError(422, "scene_id: required (a string)")
+
+        # The run takes the scene's delays: do not hold this socket's other frames.
+        async def go() -> None:
+            try:
+                result = await run_scene(self.backend, home, scene_id, self.user, str(rid))
+                await self.send(
+                    {
+                        "type": "scene.status",
+                        "home_id": home,
+                        "request_id": rid,
+                        "scene_id": scene_id,
+                        **result,
+                    }
+                )
+            except ApiError as exc:
+                await self.error(rid, exc.code, exc.message)
+
+        task = asyncio.create_task(go())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)

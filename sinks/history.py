@@ -1,0 +1,800 @@
+"""The history sink: Kafka events -> PostgreSQL/TimescaleDB, for analysts (docs/history.md).
+
+One loop per process:
+  consume a batch (read_committed) -> decode and turn each event into rows (pure
+  functions below) -> COPY the rows into TEMP staging tables -> history.merge_stage()
+  moves them into the history tables with INSERT ... ON CONFLICT DO NOTHING on natural
+  keys (and maintains the native roll-ups) -> PostgreSQL COMMIT -> Kafka offsets commit.
+
+Offsets are committed only after PostgreSQL has the rows, so a crash re-reads at most one
+batch; the natural keys skip what is already there, so every row is stored exactly once.
+When PostgreSQL is unreachable the batch is retried with backoff until it comes back.
+A record that cannot be decoded, or whose rows PostgreSQL refuses (found by splitting the
+batch), goes to homestream.deadletter with the reason and the sink carries on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import math
+import queue
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from homestream.config import Settings
+from sinks import history_schema as schema
+from streams.metrics import snapshot
+from topics import catalogue as t
+
+log = logging.getLogger("homestream.sinks.history")
+
+GROUP = "homestream-history"
+TOPICS = (
+    t.STATE_CHANGES,
+    t.DEVICE_EVENTS,
+    t.COMMANDS_STATUS,
+    t.NOTIFICATIONS,
+    t.DEVICE_AVAILABILITY,
+    t.DEVICE_REGISTRY,
+)
+DAY_MS = 86_400_000
+# Daily partitions are created for event days within this window around today; rows
+# outside it (a hub clock far off) go to the DEFAULT partition.
+PARTITION_PAST_DAYS = 90
+PARTITION_FUTURE_DAYS = 2
+TERMINAL = ("COMPLETED", "FAILED", "TIMEOUT")
+
+Row = tuple[Any, ...]
+
+
+# -- pure row building -------------------------------------------------------------------
+def clean_text(s: str) -> str:
+    """PostgreSQL text and jsonb cannot hold NUL: replace it."""
+    return s.replace("\x00", "\ufffd") if "\x00" in s else s
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, str):
+        return clean_text(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)  # NaN / inf are not JSON: kept as text
+    if isinstance(v, dict):
+        return {clean_text(str(k)): _clean(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    return v
+
+
+def value_columns(v: Any) -> tuple[str, float | None, str | None]:
+    """(value as JSON text, value_num, value_text) of one attribute value.
+
+    Numbers go to value_num (booleans as 1/0, so roll-ups show the share of samples that
+    were true); strings to value_text; everything to value (JSON, null when deleted)."""
+    if v is None:
+        return "null", None, None
+    if isinstance(v, bool):
+        return ("true" if v else "false"), (1.0 if v else 0.0), None
+    if isinstance(v, int):
+        return str(v), float(v), None
+    if isinstance(v, float):
+        if math.isfinite(v):
+            return repr(v), v, None
+        return json.dumps(str(v)), None, str(v)
+    if isinstance(v, str):
+        v = clean_text(v)
+        return json.dumps(v), None, v
+    return json.dumps(_clean(v), separators=(",", ":")), None, None
+
+
+def json_text(raw: str | None) -> str | None:
+    """A JSON text field (data) as jsonb input: kept if it parses, else as a JSON string."""
+    if raw is None:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return json.dumps(clean_text(raw))
+    if "\x00" in raw or "\\u0000" in raw:
+        return json.dumps(_clean(parsed))
+    return raw
+
+
+def state_rows(rec: dict[str, Any]) -> list[tuple[str, Row]]:
+    """One row per changed attribute of a StateChange: kind 'reported' for ``changed``,
+    'desired' for ``desired_changed`` (``state_json`` is authoritative when set)."""
+    changed = rec.get("changed") or {}
+    desired_changed = rec.get("desired_changed") or {}
+    if rec.get("state_json"):
+        doc = json.loads(rec["state_json"])
+        changed = doc.get("changed") or {}
+        desired_changed = doc.get("desired_changed") or {}
+    home = clean_text(rec["home_id"])
+    device = clean_text(rec["device_id"])
+    ts, version, event_id = rec["ts"], rec["version"], rec["event_id"]
+    source = clean_text(rec.get("source") or "report")
+    command_id = rec.get("command_id")
+    accepted = rec.get("accepted_at", ts)
+    out: list[tuple[str, Row]] = []
+    for kind, attrs in (("reported", changed), ("desired", desired_changed)):
+        for attr, v in attrs.items():
+            value, num, text = value_columns(v)
+            out.append(
+                (
+                    "stage_state",
+                    (
+                        ts,
+                        home,
+                        device,
+                        kind,
+                        clean_text(attr),
+                        value,
+                        num,
+                        text,
+                        version,
+                        source,
+                        command_id,
+                        accepted,
+                        event_id,
+                    ),
+                )
+            )
+    return out
+
+
+def _opt(v: Any) -> Any:
+    return clean_text(v) if isinstance(v, str) else v
+
+
+def rows_for(name: str, rec: dict[str, Any] | None, seq: int = 0) -> list[tuple[str, Row]]:
+    """The staging rows of one decoded event: [(staging table, row)], [] to ignore it."""
+    if rec is None:
+        return []
+    if name == "StateChange":
+        return state_rows(rec)
+    if name == "DeviceEvent":
+        return [
+            (
+                "stage_events",
+                (
+                    rec["ts"],
+                    rec["event_id"],
+                    _opt(rec["home_id"]),
+                    _opt(rec["device_id"]),
+                    _opt(rec["event"]),
+                    json_text(rec.get("data")),
+                    rec.get("received_at", rec["ts"]),
+                    _opt(rec.get("source") or "mqtt"),
+                ),
+            )
+        ]
+    if name == "CommandStatus":
+        return [
+            (
+                "stage_commands",
+                (
+                    rec["ts"],
+                    rec["event_id"],
+                    _opt(rec["home_id"]),
+                    _opt(rec["command_id"]),
+                    rec["status"],
+                    _opt(rec.get("reason")),
+                    _opt(rec.get("device_id")),
+                    _opt(rec.get("group_id")),
+                    _opt(rec.get("capability")),
+                    _opt(rec.get("command")),
+                    _opt(rec.get("request_id")),
+                    _opt(rec.get("parent_command_id")),
+                ),
+            )
+        ]
+    if name == "Notification":
+        return [
+            (
+                "stage_notifications",
+                (
+                    rec["ts"],
+                    rec["event_id"],
+                    _opt(rec["home_id"]),
+                    rec["kind"],
+                    rec["severity"],
+                    _opt(rec.get("title")),
+                    _opt(rec["message"]),
+                    _opt(rec.get("device_id")),
+                    _opt(rec.get("automation_id")),
+                    json_text(rec.get("data")),
+                ),
+            )
+        ]
+    if name == "Availability":
+        return [
+            (
+                "stage_availability",
+                (
+                    rec["ts"],
+                    rec["event_id"],
+                    _opt(rec["home_id"]),
+                    _opt(rec["device_id"]),
+                    bool(rec["online"]),
+                    _opt(rec.get("source") or "mqtt"),
+                ),
+            )
+        ]
+    if name == "DeviceRegistered":
+        return [
+            (
+                "stage_devices",
+                (
+                    seq,
+                    rec["ts"],
+                    _opt(rec["home_id"]),
+                    _opt(rec["device_id"]),
+                    False,
+                    _opt(rec["name"]),
+                    _opt(rec["type"]),
+                    _opt(rec.get("room")),
+                    _opt(rec.get("protocol")),
+                    _opt(rec.get("manufacturer")),
+                    _opt(rec.get("model")),
+                    [clean_text(c) for c in rec.get("capabilities") or []],
+                    _opt(rec.get("endpoint")),
+                    rec.get("registered_at"),
+                ),
+            )
+        ]
+    if name == "DeviceRemoved":
+        return [
+            (
+                "stage_devices",
+                (
+                    seq,
+                    rec["ts"],
+                    _opt(rec["home_id"]),
+                    _opt(rec["device_id"]),
+                    True,
+                    *([None] * 9),
+                ),
+            )
+        ]
+    return []  # another record type on a topic we read: not history
+
+
+def day_of(ms: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=ms // DAY_MS)
+
+
+def partition_days(rows: Iterable[tuple[str, Row]], today: dt.date) -> set[dt.date]:
+    """Days whose daily partitions these rows need (within the window around today)."""
+    lo = today - dt.timedelta(days=PARTITION_PAST_DAYS)
+    hi = today + dt.timedelta(days=PARTITION_FUTURE_DAYS)
+    days: set[dt.date] = set()
+    for stage, row in rows:
+        if stage in schema.TIMED_STAGES:
+            day = day_of(row[0])
+            if lo <= day <= hi:
+                days.add(day)
+    return days
+
+
+# -- the sink process --------------------------------------------------------------------
+@dataclass
+class Item:
+    """One consumed Kafka record and the rows it became."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    rows: list[tuple[str, Row]]
+    timestamp_ms: int = 0
+
+
+@dataclass
+class Batch:
+    items: list[Item] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    dead: int = 0
+
+    def staged(self) -> dict[str, list[Row]]:
+        out: dict[str, list[Row]] = {s: [] for s in schema.STAGES}
+        for item in self.items:
+            for stage, row in item.rows:
+                out[stage].append(row)
+        return out
+
+
+class PostgresDown(Exception):
+    pass
+
+
+HELP = (
+    "# HELP homestream_sink_events_total History sink counters by outcome (consumed_<record>,"
+    " rows_<table> inserted, duplicates_<table> skipped, batches, pg_retries, dead_letter_"
+    "<reason>, ...).\n# TYPE homestream_sink_events_total counter\n"
+)
+
+
+class HistorySink:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str = "history-1",
+        group: str = GROUP,
+        batch_size: int = 5000,
+        max_wait: float = 0.1,
+        metrics_port: int | None = None,
+        backoff: tuple[float, float] = (0.5, 15.0),
+        maintenance_interval: float = 3600.0,
+    ):
+        from confluent_kafka import Consumer, Producer
+
+        from topics.codec import make_codec
+        from topics.schemas import SchemaStore
+
+        self.settings = settings
+        self.name = name
+        self.group = group
+        self.batch_size = batch_size
+        self.max_wait = max_wait
+        self.metrics_port = metrics_port
+        self.backoff = backoff
+        self.maintenance_interval = maintenance_interval
+        self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
+        self.counters: Counter[str] = Counter()
+        self.lag_ms: deque[int] = deque(maxlen=20_000)
+        self.running = True
+        self.pg_up = False
+        self.conn: Any = None
+        self.engine = "native"
+        self._days_ready: set[dt.date] = set()
+        self._next_maintenance = 0.0
+        self._stop_event = threading.Event()
+        self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+        self._writer_error: BaseException | None = None
+        self._dead_lock = threading.Lock()
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": group,
+                "client.id": name,
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
+                # A PostgreSQL outage holds a batch without polling: stay in the group
+                # for a while (after that the group moves on; nothing is lost either way).
+                "max.poll.interval.ms": 1_800_000,
+                "fetch.max.bytes": 16 * 1024 * 1024,
+            }
+        )
+        self.producer = Producer(
+            {"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True}
+        )
+
+    # -- life cycle ----------------------------------------------------------------------
+    def run(self) -> int:
+        """Consume and build batches here; a writer thread stores them and commits the
+        offsets in order, so decoding the next batch overlaps PostgreSQL's work."""
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        if self.metrics_port:
+            from streams.metrics import serve
+
+            serve(self.settings.host, self.metrics_port, self.metrics_text)
+        self.counters["started"] = 1
+        if not self._connect_with_retry():
+            return 0
+        self._maintenance()
+        writer = threading.Thread(target=self._writer_loop, name="pg-writer", daemon=True)
+        writer.start()
+        self.consumer.subscribe(list(TOPICS), on_revoke=self._on_revoke)
+        log.info(
+            "history sink %s started", self.name, extra={"group": self.group, "engine": self.engine}
+        )
+        try:
+            while self.running and writer.is_alive():
+                msgs = self.consumer.consume(self.batch_size, timeout=self.max_wait)
+                if msgs:
+                    self._enqueue(self.build(msgs))
+        finally:
+            self._enqueue(None)
+            writer.join()
+            self.consumer.close()
+            self.producer.flush(10)
+            if self.conn is not None:
+                self.conn.close()
+            log.info("history sink %s stopped", self.name, extra=snapshot(self.counters))
+        if self._writer_error is not None:
+            raise SystemExit(f"history sink writer failed: {self._writer_error}")
+        return 0
+
+    def _enqueue(self, batch: Batch | None) -> None:
+        while True:
+            try:
+                self._queue.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        # Store and commit what was read from these partitions before they move.
+        self._queue.join()
+
+    def _writer_loop(self) -> None:
+        abandoned = False
+        try:
+            while True:
+                try:
+                    batch = self._queue.get(timeout=1.0)
+                except queue.Empty:
+                    if self.pg_up and time.monotonic() >= self._next_maintenance:
+                        self._maintenance()
+                    continue
+                try:
+                    if batch is None:
+                        return
+                    if abandoned:
+                        continue  # after an uncommitted batch nothing later may commit
+                    if self.write(batch):
+                        self.commit(batch)
+                    else:
+                        abandoned = True
+                finally:
+                    self._queue.task_done()
+                if self.pg_up and time.monotonic() >= self._next_maintenance:
+                    self._maintenance()
+        except BaseException as exc:  # stop the sink rather than skip a batch
+            log.exception("history sink writer failed")
+            self._writer_error = exc
+            self.running = False
+            while True:  # unblock the consumer thread
+                try:
+                    self._queue.get_nowait()
+                    self._queue.task_done()
+                except queue.Empty:
+                    break
+
+    def stop(self) -> None:
+        self.running = False
+        self._stop_event.set()
+
+    # -- PostgreSQL ----------------------------------------------------------------------
+    def _connect(self) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(
+            self.settings.pg_dsn(), application_name=f"homestream-{self.name}"
+        )
+        self.engine = schema.engine(self.conn)
+        schema.open_stage(self.conn)
+        if not self.pg_up:
+            log.info("connected to PostgreSQL", extra={"engine": self.engine})
+        self.pg_up = True
+        self._days_ready.clear()
+
+    def _disconnect(self) -> None:
+        self.pg_up = False
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection: nothing to save
+                self.conn.close()
+        self.conn = None
+
+    def _sleep(self, seconds: float) -> None:
+        self._stop_event.wait(seconds)
+
+    def _connect_with_retry(self) -> bool:
+        delay = self.backoff[0]
+        while self.running:
+            try:
+                self._connect()
+                return True
+            except schema.SchemaMissing as exc:
+                log.error("%s; retrying in %.1f s", exc, delay)
+            except Exception as exc:
+                log.warning(
+                    "PostgreSQL unreachable (%s); retrying in %.1f s", _first_line(exc), delay
+                )
+            self._disconnect()
+            self.counters["pg_retries"] += 1
+            self._sleep(delay)
+            delay = min(delay * 2, self.backoff[1])
+        return False
+
+    def _maintenance(self) -> None:
+        """Partitions for the days around today and retention (native engine)."""
+        import psycopg
+
+        self._next_maintenance = time.monotonic() + self.maintenance_interval
+        if self.engine != "native":
+            return
+        today = dt.datetime.now(dt.UTC).date()
+        try:
+            days = {today + dt.timedelta(days=d) for d in range(-1, PARTITION_FUTURE_DAYS + 1)}
+            schema.ensure_partitions(self.conn, days)
+            self._days_ready |= days
+            dropped = schema.apply_retention(self.conn)
+            if dropped:
+                log.info("retention dropped %s partitions", dropped)
+        except psycopg.Error as exc:
+            log.warning("maintenance failed (%s); will try again", _first_line(exc))
+            self._next_maintenance = time.monotonic() + 30
+            try:
+                self.conn.rollback()
+            except psycopg.Error:
+                self._disconnect()
+
+    # -- processing ----------------------------------------------------------------------
+    def build(self, msgs: list[Any]) -> Batch:
+        from confluent_kafka import KafkaError
+
+        from topics.errors import CodecError
+
+        batch = Batch()
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume error: %s", err)
+                continue
+            batch.offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+            value = msg.value()
+            if value is None:  # a tombstone on a compacted topic
+                continue
+            item = Item(
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                msg.key(),
+                value,
+                [],
+                msg.timestamp()[1],
+            )
+            try:
+                decoded = self.codec.decode(value)
+                item.rows = rows_for(decoded.name, decoded.record, msg.offset())
+                self.counters[f"consumed_{decoded.name}"] += 1
+            except CodecError as exc:
+                self.dead_letter(item, exc)
+                batch.dead += 1
+                continue
+            except Exception as exc:  # a record our row builder cannot handle
+                log.warning("cannot build rows for %s@%s: %s", msg.topic(), msg.offset(), exc)
+                self.dead_letter(item, exc)
+                batch.dead += 1
+                continue
+            batch.items.append(item)
+        return batch
+
+    def write(self, batch: Batch) -> bool:
+        """Store the batch's rows; retries until PostgreSQL takes them. False if stopped."""
+        import psycopg
+
+        if not any(item.rows for item in batch.items):
+            return True
+        delay = self.backoff[0]
+        attempt = 0
+        while True:
+            try:
+                if self.conn is None:
+                    self._connect()
+                self._write_items(batch.items)
+                if attempt:
+                    log.info("PostgreSQL is back: batch stored after %s retries", attempt)
+                return True
+            except (
+                psycopg.OperationalError,
+                psycopg.InterfaceError,
+                psycopg.InternalError,
+                psycopg.ProgrammingError,
+                schema.SchemaMissing,
+                PostgresDown,
+            ) as exc:
+                attempt += 1
+                self.counters["pg_retries"] += 1
+                log.warning(
+                    "PostgreSQL write failed (%s); batch of %s records kept, retry %s in %.1f s",
+                    _first_line(exc),
+                    len(batch.items),
+                    attempt,
+                    delay,
+                )
+                self._disconnect()
+                if not self.running:
+                    log.warning(
+                        "stopping: %s records left uncommitted, re-read on restart",
+                        len(batch.items),
+                    )
+                    return False
+                self._sleep(delay)
+                delay = min(delay * 2, self.backoff[1])
+
+    def _write_items(self, items: list[Item]) -> None:
+        """One transaction for these items; on a data error, split to find the bad one."""
+        import psycopg
+
+        conn = self.conn
+        rows = [r for item in items for r in item.rows]
+        if self.engine == "native":
+            today = dt.datetime.now(dt.UTC).date()
+            missing = partition_days(rows, today) - self._days_ready
+            if missing:
+                schema.ensure_partitions(conn, missing)
+                self._days_ready |= missing
+        staged: dict[str, list[Row]] = {}
+        for stage, row in rows:
+            staged.setdefault(stage, []).append(row)
+        try:
+            result = schema.copy_and_merge(conn, staged)
+            conn.commit()
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            conn.rollback()
+            if len(items) == 1:
+                log.warning(
+                    "PostgreSQL refused %s@%s/%s: %s",
+                    items[0].topic,
+                    items[0].partition,
+                    items[0].offset,
+                    _first_line(exc),
+                )
+                self.dead_letter(items[0], exc)
+                return
+            half = len(items) // 2
+            self._write_items(items[:half])
+            self._write_items(items[half:])
+            return
+        now_ms = int(time.time() * 1000)
+        for item in items:
+            if item.timestamp_ms > 0:
+                self.lag_ms.append(now_ms - item.timestamp_ms)
+        for tbl, (n_staged, n_inserted) in result.items():
+            if n_staged:
+                self.counters[f"rows_{tbl}"] += n_inserted
+                self.counters[f"duplicates_{tbl}"] += n_staged - n_inserted
+
+    def commit(self, batch: Batch) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        if len(self.producer):
+            left = self.producer.flush(30)
+            if left:  # never commit past a dead letter Kafka does not have
+                raise SystemExit(f"{left} dead letters not delivered to Kafka; restart the sink")
+        if not batch.offsets:
+            return
+        offsets = [TopicPartition(tp, p, o) for (tp, p), o in batch.offsets.items()]
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.counters["batches"] += 1
+        except KafkaException as exc:
+            # E.g. the group moved on during a long PostgreSQL outage: the new owner
+            # re-reads these records and the natural keys skip them.
+            self.counters["commit_failed"] += 1
+            log.warning("offset commit failed (%s); records will be re-read", exc)
+
+    def dead_letter(self, item: Item, exc: Exception) -> None:
+        from streams.deadletter import input_dead_letter
+        from topics.partitioning import partition_for_key
+
+        home, record = input_dead_letter(
+            item.topic,
+            item.partition,
+            item.offset,
+            item.key,
+            item.value,
+            exc,
+            int(time.time() * 1000),
+        )
+        record["processor"] = "history-sink"
+        record["error_detail"] = f"{type(exc).__name__}: {_first_line(exc)}"[:2000]
+        with self._dead_lock:  # called from the consumer and the writer thread
+            self.counters[f"dead_letter_{record['reason']}"] += 1
+            value = self.codec.encode("DeadLetter", record)
+            self.producer.produce(
+                t.DEADLETTER,
+                key=home.encode(),
+                value=value,
+                partition=partition_for_key(home, self.settings.partitions),
+            )
+            self.producer.poll(0)
+
+    # -- metrics -------------------------------------------------------------------------
+    def metrics_text(self) -> str:
+        counters = snapshot(self.counters)
+        lines = [HELP.rstrip("\n")]
+        for outcome, value in sorted(counters.items()):
+            lines.append(
+                f'homestream_sink_events_total{{sink="history",worker="{self.name}",'
+                f'outcome="{outcome}"}} {value}'
+            )
+        lines.append("# HELP homestream_sink_up 1 while the sink is connected to PostgreSQL.")
+        lines.append("# TYPE homestream_sink_up gauge")
+        lines.append(f'homestream_sink_up{{sink="history",worker="{self.name}"}} {int(self.pg_up)}')
+        lags = sorted(_copy_deque(self.lag_ms))
+        if lags:
+            lines.append(
+                "# HELP homestream_sink_lag_ms Record timestamp to PostgreSQL commit, over the "
+                "last 20000 records."
+            )
+            lines.append("# TYPE homestream_sink_lag_ms summary")
+            for q in (0.5, 0.99):
+                v = lags[min(len(lags) - 1, int(q * len(lags)))]
+                lines.append(
+                    f'homestream_sink_lag_ms{{sink="history",worker="{self.name}",'
+                    f'quantile="{q}"}} {v}'
+                )
+        return "\n".join(lines) + "\n"
+
+
+def _copy_deque(d: deque[int]) -> list[int]:
+    while True:
+        try:
+            return list(d)
+        except RuntimeError:  # mutated during iteration by the writer thread
+            continue
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# -- process entry points ----------------------------------------------------------------
+def sink_argv(
+    data_dir: Path,
+    metrics_port: int | None = None,
+    *,
+    name: str = "history-1",
+    group: str | None = None,
+) -> list[str]:
+    """The command line of one history sink process (the launcher's and the tests')."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "homestream.cli",
+        "sink",
+        "history",
+        "--name",
+        name,
+        "--data-dir",
+        str(data_dir),
+        *(["--metrics-port", str(metrics_port)] if metrics_port else []),
+        *(["--group", group] if group else []),
+    ]
+
+
+def run_sink(
+    settings: Settings,
+    *,
+    name: str = "history-1",
+    group: str = GROUP,
+    metrics_port: int | None = None,
+    loglevel: str = "info",
+    data_dir: Path | None = None,
+    batch_size: int = 5000,
+    on_start: Callable[[HistorySink], None] | None = None,
+) -> int:
+    from homestream.logs import setup
+
+    setup(loglevel, settings.log_format)
+    sink = HistorySink(
+        settings, name=name, group=group, metrics_port=metrics_port, batch_size=batch_size
+    )
+    if on_start is not None:
+        on_start(sink)
+    code = sink.run()
+    if data_dir is not None:  # the last counters, for post-mortems
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "counters.json").write_text(json.dumps(dict(sink.counters), indent=1))
+    return code

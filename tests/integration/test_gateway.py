@@ -1,0 +1,368 @@
+"""The gateway against the test stack's real PostgreSQL, Redis and Kafka.
+
+- users and homes made with the real CLI; a token from POST /v1/auth/token;
+- homes listed with the caller's role; 401 without a token; 404 for another user's home;
+- members PUT/GET/DELETE; a guest's command is 403;
+- a command lands on homestream.commands.requested, and its CommandStatus on
+  homestream.commands.status comes back through the fan-out (GET and "wait");
+- the fan-out delivers a home's events to its subscribers;
+- the per-user rate limit (Redis) answers 429 with Retry-After;
+- schemathesis over /openapi.json of the live app: no 5xx, every response as documented;
+- the service: `homestream gateway` serves /healthz and stops on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from confluent_kafka import Consumer, TopicPartition
+from starlette.testclient import TestClient
+
+from compose.process import free_port
+from compose.services.gateway import GatewayService
+from gateway.app import create_app
+from gateway.auth import issue_token
+from gateway.backend import Backend
+from gateway.ratelimit import Limit
+from homestream.secrets import load_secrets
+from sinks.redis_sink import Writer
+from sinks.redis_state import Op, dumps, registry_entry
+from topics import catalogue as t
+from topics.codec import make_codec
+from topics.partitioning import partition_for_key
+from topics.producer import EventProducer
+from topics.schemas import SchemaStore
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "correct-horse-9"
+
+
+def _until(pred: Callable[[], Any], timeout: float = 30, step: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    return pred()
+
+
+@pytest.fixture(scope="module")
+def people(stack_env) -> dict[str, str]:
+    """Users and homes made with the real `homestream` CLI (run_cli, module-wide)."""
+    exe = Path(sys.executable).with_name("homestream")
+
+    def run_cli(*args: str) -> None:
+        proc = subprocess.run(
+            [str(exe), *args],
+            env={**os.environ, **stack_env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+
+    uid = uuid.uuid4().hex[:8]
+    names = {k: f"{k}-{uid}" for k in ("owner", "guest", "other", "limited")}
+    for name in names.values():
+        run_cli("users", "add", "--username", name, "--password", PASSWORD)
+    names["home"] = f"gw-{uid}"
+    names["other_home"] = f"gwo-{uid}"
+    run_cli("homes", "add", "--home", names["home"], "--owner", names["owner"])
+    run_cli("homes", "add", "--home", names["other_home"], "--owner", names["other"])
+    return names
+
+
+@pytest.fixture(scope="module")
+def registered(settings, people) -> None:
+    """Two devices of the home in Redis, as the Redis sink would write them."""
+    client = redis.Redis.from_url(settings.redis_url())
+    now = int(time.time() * 1000)
+    ops = []
+    for i, (dev, caps) in enumerate((("lamp", ["ON_OFF", "BRIGHTNESS"]), ("plug", ["ON_OFF"]))):
+        entry = registry_entry(
+            {
+                "name": dev.title(),
+                "type": "light.dimmer",
+                "room": "Hall",
+                "capabilities": caps,
+                "source": "discovery",
+                "registered_at": now,
+            }
+        )
+        ops.append(Op("register", people["home"], dev, (10_000 + i, dumps(entry), now)))
+    Writer(client).apply(ops)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def backend(settings, registered) -> Backend:
+    return Backend.connect(settings, env={"HOMESTREAM_GATEWAY_RATE_LIMIT": "100000/60"})
+
+
+@pytest.fixture(scope="module")
+def client(backend) -> Iterator[TestClient]:
+    with TestClient(create_app(backend=backend)) as c:
+        assert _until(lambda: backend.fanout.ready, 60), (
+            backend.fanout.feed and backend.fanout.feed.error
+        )
+        yield c
+
+
+def _token(client: TestClient, username: str) -> dict[str, str]:
+    r = client.post("/v1/auth/token", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _requested(settings, home: str, command_id: str, timeout: float = 30) -> dict | None:
+    codec = make_codec(SchemaStore(), settings.schema_registry_url)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    part = partition_for_key(home, settings.partitions)
+    consumer.assign([TopicPartition(t.COMMANDS_REQUESTED, part, 0)])
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() or msg.value() is None:
+                continue
+            rec = codec.decode(msg.value()).record
+            if rec.get("command_id") == command_id:
+                assert msg.key() == home.encode()
+                return rec
+        return None
+    finally:
+        consumer.close()
+
+
+def test_auth_homes_members_and_roles(client, people):
+    home, other_home = people["home"], people["other_home"]
+    assert client.get("/v1/homes").status_code == 401
+    bad = client.post("/v1/auth/token", json={"username": people["owner"], "password": "wrong!!!"})
+    assert bad.status_code == 401
+    owner = _token(client, people["owner"])
+
+    homes = client.get("/v1/homes", headers=owner).json()["homes"]
+    assert [(h["home_id"], h["role"]) for h in homes] == [(home, "owner")]
+    r = client.get(f"/v1/homes/{other_home}/devices", headers=owner)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+    # members: add a guest, read, change, remove
+    url = f"/v1/homes/{home}/members/{people['guest']}"
+    assert client.put(url, json={"role": "guest"}, headers=owner).status_code == 201
+    assert client.get(url, headers=owner).json()["role"] == "guest"
+    members = client.get(f"/v1/homes/{home}/members", headers=owner).json()["members"]
+    assert {m["username"]: m["role"] for m in members} == {
+        people["owner"]: "owner",
+        people["guest"]: "guest",
+    }
+    guest = _token(client, people["guest"])
+    assert [h["role"] for h in client.get("/v1/homes", headers=guest).json()["homes"]] == ["guest"]
+    devices = client.get(f"/v1/homes/{home}/devices", headers=guest).json()["devices"]
+    assert sorted(d["device_id"] for d in devices) == ["lamp", "plug"]
+    r = client.post(
+        f"/v1/homes/{home}/commands",
+        headers=guest,
+        json={"device_id": "lamp", "capability": "ON_OFF", "command": "turnOn"},
+    )
+    assert r.status_code == 403 and "guest" in r.json()["error"]["message"]
+    assert client.put(url, json={"role": "owner"}, headers=guest).status_code == 403
+    r = client.delete(f"/v1/homes/{home}/members/{people['owner']}", headers=owner)
+    assert r.status_code == 409
+    assert client.delete(url, headers=owner).status_code == 204
+    assert client.get(url, headers=owner).status_code == 404
+    assert client.get(f"/v1/homes/{home}/devices", headers=guest).status_code == 404
+
+
+def test_command_goes_to_kafka_and_status_comes_back(client, people, settings, backend):
+    home = people["home"]
+    owner = _token(client, people["owner"])
+    r = client.post(
+        f"/v1/homes/{home}/commands",
+        headers=owner,
+        json={
+            "device_id": "lamp",
+            "capability": "BRIGHTNESS",
+            "command": "setBrightness",
+            "parameters": {"brightness": 55},
+        },
+    )
+    assert r.status_code == 202, r.text
+    cid = r.json()["command_id"]
+    rec = _requested(settings, home, cid)
+    assert rec is not None, "CommandRequested not on homestream.commands.requested"
+    assert rec["device_id"] == "lamp" and rec["parameters"] == {"brightness": 55}
+    assert rec["requested_by"] == people["owner"] and rec["timeout_ms"] == 5000
+
+    # What the stream worker would answer: statuses on homestream.commands.status.
+    producer = EventProducer(settings.kafka_bootstrap, settings.partitions)
+    base = {
+        "command_id": cid,
+        "device_id": "lamp",
+        "capability": "BRIGHTNESS",
+        "command": "setBrightness",
+    }
+    producer.send(t.COMMANDS_STATUS, "CommandStatus", home, status="SENT", **base)
+    producer.send(t.COMMANDS_STATUS, "CommandStatus", home, status="COMPLETED", **base)
+    producer.flush()
+
+    def completed() -> dict | None:
+        body = client.get(f"/v1/homes/{home}/commands/{cid}", headers=owner).json()
+        return body if body.get("status") == "COMPLETED" else None
+
+    got = _until(completed)
+    assert got and got["device_id"] == "lamp"
+    assert (
+        client.get(
+            f"/v1/homes/{people['other_home']}/commands/{cid}",
+            headers=_token(client, people["other"]),
+        ).status_code
+        == 404
+    )
+
+    # "wait": the reply holds until the final status arrives.
+    seen: list[str] = []
+
+    def listener(status: dict) -> None:
+        if status.get("device_id") == "plug":
+            seen.append(status["command_id"])
+
+    def answer() -> None:
+        assert _until(lambda: seen, 20)
+        producer.send(
+            t.COMMANDS_STATUS,
+            "CommandStatus",
+            home,
+            status="FAILED",
+            reason="the hub said no",
+            command_id=seen[0],
+        )
+        producer.flush()
+
+    backend.fanout.add_status_listener(listener)
+    th = threading.Thread(target=answer)
+    th.start()
+    started = time.monotonic()
+    r = client.post(
+        f"/v1/homes/{home}/commands",
+        headers=owner,
+        json={"device_id": "plug", "capability": "ON_OFF", "command": "turnOff", "wait": True},
+    )
+    th.join()
+    backend.fanout.remove_status_listener(listener)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "FAILED" and r.json()["reason"] == "the hub said no"
+    assert time.monotonic() - started < 10
+
+
+def test_fanout_delivers_a_homes_events(client, people, settings, backend):
+    home = people["home"]
+    portal = client.portal  # the app's event loop
+    assert portal is not None
+    sub = portal.call(lambda: _subscribe(backend, home))
+    producer = EventProducer(settings.kafka_bootstrap, settings.partitions)
+    producer.send(
+        t.NOTIFICATIONS,
+        "Notification",
+        home,
+        kind="LOW_BATTERY",
+        severity="WARNING",
+        message="Lamp is at 5% battery",
+        device_id="lamp",
+    )
+    producer.send(
+        t.NOTIFICATIONS,
+        "Notification",
+        people["other_home"],
+        kind="SECURITY",
+        severity="CRITICAL",
+        message="not for this home",
+    )
+    producer.flush()
+    event = portal.call(lambda: asyncio.wait_for(sub.get(), 20))
+    assert event.type == "notification" and event.frame["message"] == "Lamp is at 5% battery"
+    assert sub.queue.qsize() == 0
+    portal.call(lambda: _unsubscribe(backend, sub))
+
+
+async def _subscribe(backend, home):
+    return backend.fanout.subscribe(home)
+
+
+async def _unsubscribe(backend, sub):
+    backend.fanout.unsubscribe(sub)
+
+
+def test_rate_limit_answers_429(client, people, backend):
+    headers = _token(client, people["limited"])
+    saved = backend.rate_limit
+    backend.rate_limit = Limit(5, 60)
+    try:
+        codes = [client.get("/v1/homes", headers=headers).status_code for _ in range(8)]
+    finally:
+        backend.rate_limit = saved
+    assert codes[:5] == [200] * 5 and set(codes[5:]) == {429}
+    r = client.get("/v1/homes", headers=headers)
+    if r.status_code == 429:  # same window still
+        assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_schemathesis_against_the_live_app(settings, people, registered):
+    from tests.unit.test_gateway_openapi import run_schemathesis
+
+    backend = Backend.connect(settings, env={"HOMESTREAM_GATEWAY_RATE_LIMIT": "1000000/60"})
+    backend.scene_wait_s = 0.2
+    backend.command_wait_max_s = 0.5
+    app = create_app(backend=backend)
+    token = issue_token(backend.token_secret, people["owner"])[0]
+    try:
+        failures = run_schemathesis(app, token, home_id=people["home"], max_examples=10)
+    finally:
+        from schemathesis.python.asgi import shutdown_lifespans
+
+        shutdown_lifespans()  # stops the app's backend (Kafka consumer, producer, pools)
+    assert not failures, "\n\n".join(failures)
+
+
+def test_service_serves_and_stops(settings, stack_env):
+    # On a port of its own: the launcher may run the stack's gateway on the settings' port.
+    port = free_port()
+    svc = GatewayService(settings.with_ports(gateway=port), load_secrets(settings))
+    svc.prepare()
+    argv = list(svc.argv())
+    assert argv[-3:] == ["gateway", "--data-dir", str(svc.dir)]
+    log = svc.dir / "test.log"
+    env = {
+        **os.environ,
+        **stack_env,
+        "HOMESTREAM_LOG_FORMAT": "text",
+        "HOMESTREAM_GATEWAY_PORT": str(port),
+    }
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        assert _until(lambda: svc.healthy() or proc.poll() is not None, 60), log.read_text()
+        assert proc.poll() is None, log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()

@@ -1,0 +1,373 @@
+"""Request validation (field paths), errors, rate limits and the main flows, in memory."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.auth import issue_token
+from gateway.memory import memory_backend
+from gateway.schema import validate
+from topics import catalogue as t
+
+
+@pytest.fixture
+def backend():
+    b = memory_backend(rate_limit="1000/60")
+    b.scene_wait_s = 0.05
+    b.command_wait_max_s = 0.3
+    b.store.add_user("alice", "password-1")
+    b.store.add_user("bob", "password-2")
+    b.store.add_home("h1", "alice", "Alice's flat")
+    b.devices.add("h1", "lamp", ["ON_OFF", "BRIGHTNESS"], name="Lamp")
+    b.devices.add("h1", "plug", ["ON_OFF"], type="switch.plug", room="Kitchen")
+    return b
+
+
+@pytest.fixture
+async def client(backend):
+    transport = httpx.ASGITransport(app=create_app(backend=backend))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        token = issue_token(backend.token_secret, "alice")[0]
+        c.headers["Authorization"] = f"Bearer {token}"
+        yield c
+
+
+def _paths(resp) -> list[str]:
+    return [d["path"] for d in resp.json()["error"].get("details", [])]
+
+
+# -- sign in ---------------------------------------------------------------------------
+async def test_token_endpoint(backend):
+    transport = httpx.ASGITransport(app=create_app(backend=backend))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        ok = await c.post("/v1/auth/token", json={"username": "alice", "password": "password-1"})
+        assert ok.status_code == 200
+        body = ok.json()
+        assert body["token_type"] == "bearer" and body["expires_in"] == 3600
+        homes = await c.get(
+            "/v1/homes", headers={"Authorization": f"Bearer {body['access_token']}"}
+        )
+        assert homes.json()["homes"][0] == {
+            "home_id": "h1",
+            "name": "Alice's flat",
+            "role": "owner",
+            "permissions": ["view", "control", "configure", "manage"],
+        }
+        bad = await c.post("/v1/auth/token", json={"username": "alice", "password": "nope-nope"})
+        assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
+        missing = await c.post("/v1/auth/token", json={"username": "alice"})
+        assert missing.status_code == 422 and _paths(missing) == ["password"]
+
+
+async def test_login_attempts_are_limited(backend):
+    backend.login_limit = type(backend.login_limit)(3, 60)
+    transport = httpx.ASGITransport(app=create_app(backend=backend))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        codes = [
+            (
+                await c.post("/v1/auth/token", json={"username": "alice", "password": "x"})
+            ).status_code
+            for _ in range(4)
+        ]
+    assert codes == [401, 401, 401, 429]
+
+
+async def test_rate_limit_per_user(backend, client):
+    backend.rate_limit = type(backend.rate_limit)(5, 60)
+    codes = [(await client.get("/v1/homes")).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    limited = await client.get("/v1/homes")
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.json()["error"]["code"] == "rate_limited"
+    # another user has their own budget
+    other = issue_token(backend.token_secret, "bob")[0]
+    assert (
+        await client.get("/v1/homes", headers={"Authorization": f"Bearer {other}"})
+    ).status_code == 200
+
+
+# -- validation --------------------------------------------------------------------------
+async def test_command_validation_names_fields(client):
+    r = await client.post("/v1/homes/h1/commands", json={"device_id": "lamp", "capability": 3})
+    assert r.status_code == 422
+    assert set(_paths(r)) == {"capability", "command"}
+    r = await client.post(
+        "/v1/homes/h1/commands",
+        json={
+            "device_id": "lamp",
+            "capability": "BRIGHTNESS",
+            "command": "setBrightness",
+            "parameters": {"brightness": 101},
+        },
+    )
+    assert r.status_code == 422 and _paths(r) == ["parameters.brightness"]
+    r = await client.post(
+        "/v1/homes/h1/commands",
+        json={
+            "device_id": "plug",
+            "capability": "BRIGHTNESS",
+            "command": "setBrightness",
+            "parameters": {"brightness": 1},
+        },
+    )
+    assert r.status_code == 422 and _paths(r) == ["capability"]
+    assert "ON_OFF" in r.json()["error"]["message"]
+    r = await client.post(
+        "/v1/homes/h1/commands",
+        json={"device_id": "lamp", "capability": "ON_OFF", "command": "turnOnn"},
+    )
+    assert r.status_code == 422 and _paths(r) == ["command"]
+    r = await client.post(
+        "/v1/homes/h1/commands",
+        json={"device_id": "lamp", "capability": "ON_OFF", "command": "turnOn", "colour": 1},
+    )
+    assert r.status_code == 422 and _paths(r) == ["colour"]
+    r = await client.post(
+        "/v1/homes/h1/commands",
+        json={"device_id": "ghost", "capability": "ON_OFF", "command": "turnOn"},
+    )
+    assert r.status_code == 404
+
+
+async def test_malformed_large_and_wrong_type_bodies(client, backend):
+    r = await client.post(
+        "/v1/homes/h1/commands", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    r = await client.post("/v1/homes/h1/commands", json=[1, 2])
+    assert r.status_code == 422 and "object" in r.json()["error"]["message"]
+    big = {
+        "device_id": "lamp",
+        "capability": "ON_OFF",
+        "command": "turnOn",
+        "parameters": {"x": "y" * (backend.max_body_bytes + 10)},
+    }
+    r = await client.post("/v1/homes/h1/commands", json=big)
+    assert r.status_code == 413
+    r = await client.post(
+        "/v1/homes/h1/commands",
+        content=b"a=b",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 415
+
+
+async def test_scene_and_automation_paths(client):
+    scene = {
+        "name": "Evening",
+        "actions": [
+            {"device_id": "lamp", "capability": "ON_OFF", "command": "turnOn"},
+            {
+                "device_id": "lamp",
+                "capability": "BRIGHTNESS",
+                "command": "setBrightness",
+                "parameters": {"brightness": 30},
+                "delay_ms": -1,
+            },
+        ],
+    }
+    r = await client.put("/v1/homes/h1/scenes/evening", json=scene)
+    assert r.status_code == 422 and _paths(r) == ["actions[1].delay_ms"]
+    scene["actions"][1]["delay_ms"] = 0
+    scene["actions"][1]["parameters"] = {"brightness": 300}
+    r = await client.put("/v1/homes/h1/scenes/evening", json=scene)
+    assert r.status_code == 422 and _paths(r) == ["actions[1].parameters.brightness"]
+    scene["actions"][1]["parameters"] = {"brightness": 30}
+    scene["actions"][0]["group_id"] = "g"
+    r = await client.put("/v1/homes/h1/scenes/evening", json=scene)
+    assert r.status_code == 422 and _paths(r) == ["actions[0]"]
+
+    auto = {
+        "alias": "Night",
+        "triggers": [{"trigger": "numeric_state", "device_id": "lamp"}],
+        "actions": [{"action": "notify", "message": "hi"}],
+    }
+    r = await client.put("/v1/homes/h1/automations/night", json=auto)
+    assert r.status_code == 422
+    assert set(_paths(r)) == {"triggers[0].attribute", "triggers[0]"}
+    auto["triggers"] = [{"trigger": "time", "at": "22:00"}]
+    auto["conditions"] = [{"condition": "or", "conditions": [{"condition": "sometimes"}]}]
+    r = await client.put("/v1/homes/h1/automations/night", json=auto)
+    assert r.status_code == 422 and _paths(r) == ["conditions[0].conditions[0].condition"]
+    auto["conditions"] = []
+    r = await client.put("/v1/homes/h1/automations/night", json=auto)
+    assert r.status_code == 201
+    assert (await client.put("/v1/homes/h1/automations/night", json=auto)).status_code == 200
+    listed = await client.get("/v1/homes/h1/automations")
+    assert [a["automation_id"] for a in listed.json()["automations"]] == ["night"]
+    runs = await client.get("/v1/homes/h1/automations/night/runs")
+    assert runs.status_code == 200 and runs.json()["runs"] == []
+
+
+async def test_query_validation(client):
+    r = await client.get("/v1/homes/h1/notifications?limit=abc")
+    assert r.status_code == 422 and _paths(r) == ["limit"]
+    r = await client.get("/v1/homes/h1/devices/lamp/history?bucket=2m")
+    assert r.status_code == 422 and _paths(r) == ["bucket"]
+    r = await client.get("/v1/homes/h1/devices/lamp/history?from=yesterday")
+    assert r.status_code == 422 and _paths(r) == ["from"]
+
+
+def test_validator_edge_cases():
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    assert validate({"n": True}, schema) == [("n", "must be a whole number, got boolean")]
+    assert validate({"n": 2.0}, schema) == []
+    assert validate({"n": 2.5}, schema)[0][0] == "n"
+    assert validate(None, {"type": "string", "nullable": True}) == []
+
+
+# -- flows -------------------------------------------------------------------------------
+async def test_command_is_produced_and_tracked(client, backend):
+    r = await client.post(
+        "/v1/homes/h1/commands",
+        json={
+            "device_id": "lamp",
+            "capability": "BRIGHTNESS",
+            "command": "setBrightness",
+            "parameters": {"brightness": 40},
+            "request_id": "r1",
+        },
+    )
+    assert r.status_code == 202
+    cid = r.json()["command_id"]
+    topic, name, record = backend.producer.sent[-1]
+    assert (topic, name) == (t.COMMANDS_REQUESTED, "CommandRequested")
+    assert record["command_id"] == cid and record["requested_by"] == "alice"
+    assert record["parameters"] == {"brightness": 40} and record["request_id"] == "r1"
+    # the stream worker's statuses arrive through the fan-out
+    backend.fanout.commands.record({"command_id": cid, "home_id": "h1", "status": "COMPLETED"})
+    got = await client.get(f"/v1/homes/h1/commands/{cid}")
+    assert got.json()["status"] == "COMPLETED" and got.json()["device_id"] == "lamp"
+    assert (await client.get("/v1/homes/h1/commands/nope")).status_code == 404
+
+
+async def test_wait_returns_latest_status_when_no_final_one(client):
+    r = await client.post(
+        "/v1/homes/h1/commands",
+        json={"device_id": "lamp", "capability": "ON_OFF", "command": "turnOn", "wait": True},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "PENDING"
+
+
+async def test_group_fan_out(client, backend):
+    r = await client.put(
+        "/v1/homes/h1/groups/all", json={"name": "All", "devices": ["lamp", "ghost"]}
+    )
+    assert r.status_code == 422 and _paths(r) == ["devices[1]"]
+    r = await client.put(
+        "/v1/homes/h1/groups/all", json={"name": "All", "devices": ["lamp", "plug"]}
+    )
+    assert r.status_code == 201
+    r = await client.post(
+        "/v1/homes/h1/groups/all/commands",
+        json={
+            "capability": "BRIGHTNESS",
+            "command": "setBrightness",
+            "parameters": {"brightness": 10},
+        },
+    )
+    assert r.status_code == 202
+    body = r.json()
+    assert [c["device_id"] for c in body["commands"]] == ["lamp"]
+    assert body["skipped"][0]["device_id"] == "plug"
+    sent = [rec for (_t, n, rec) in backend.producer.sent if n == "CommandRequested"]
+    assert sent[-1]["group_id"] == "all" and sent[-1]["parent_command_id"] == body["command_id"]
+    child = body["commands"][0]["command_id"]
+    backend.fanout.commands.record({"command_id": child, "home_id": "h1", "status": "COMPLETED"})
+    parent = (await client.get(f"/v1/homes/h1/commands/{body['command_id']}")).json()
+    assert parent["status"] == "COMPLETED" and parent["commands"][0]["status"] == "COMPLETED"
+
+
+async def test_scene_run(client, backend):
+    scene = {
+        "name": "Evening",
+        "actions": [
+            {"device_id": "lamp", "capability": "ON_OFF", "command": "turnOn"},
+            {"device_id": "plug", "capability": "ON_OFF", "command": "turnOff", "delay_ms": 10},
+        ],
+    }
+    assert (await client.put("/v1/homes/h1/scenes/evening", json=scene)).status_code == 201
+
+    def complete_lamp(status):
+        if status.get("device_id") == "lamp" and status["status"] == "PENDING":
+            backend.fanout.note_status({**status, "status": "COMPLETED"})
+
+    backend.fanout.add_status_listener(complete_lamp)
+    r = await client.post("/v1/homes/h1/scenes/evening/run")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "PARTIAL"
+    assert (body["actions_succeeded"], body["actions_failed"]) == (1, 1)
+    assert body["execution_time_ms"] >= 10
+    runs = [rec for (topic, n, rec) in backend.producer.sent if n == "SceneRun"]
+    assert [x["status"] for x in runs] == ["STARTED", "PARTIAL"]
+    assert (await client.post("/v1/homes/h1/scenes/nope/run")).status_code == 404
+
+
+async def test_devices_patch_delete_add(client, backend):
+    r = await client.patch("/v1/homes/h1/devices/lamp", json={"name": "Reading lamp", "room": None})
+    assert r.status_code == 200 and r.json()["name"] == "Reading lamp" and r.json()["room"] is None
+    listed = (await client.get("/v1/homes/h1/devices")).json()["devices"]
+    assert {d["device_id"]: d["name"] for d in listed}["lamp"] == "Reading lamp"
+    topic, name, rec = backend.producer.sent[-1]
+    assert (topic, name, rec["name"]) == (t.DEVICE_DISCOVERY, "DeviceDiscovered", "Reading lamp")
+    assert (await client.patch("/v1/homes/h1/devices/lamp", json={})).status_code == 422
+
+    r = await client.delete("/v1/homes/h1/devices/plug")
+    assert r.status_code == 202
+    topic, name, rec = backend.producer.sent[-1]
+    assert (name, rec["device_id"], rec["removed_by"], rec["source"]) == (
+        "DeviceRemoved",
+        "plug",
+        "alice",
+        "api",
+    )
+
+    new = {"device_id": "fan", "name": "Fan", "type": "switch.plug", "capabilities": ["ON_OF"]}
+    r = await client.post("/v1/homes/h1/devices", json=new)
+    assert r.status_code == 422 and _paths(r) == ["capabilities[0]"]
+    new["capabilities"] = ["ON_OFF"]
+    assert (await client.post("/v1/homes/h1/devices", json=new)).status_code == 202
+    new["device_id"] = "lamp"
+    assert (await client.post("/v1/homes/h1/devices", json=new)).status_code == 409
+
+
+async def test_members(client, backend):
+    r = await client.put("/v1/homes/h1/members/bob", json={"role": "guest"})
+    assert r.status_code == 201 and r.json()["role"] == "guest"
+    assert (await client.put("/v1/homes/h1/members/bob", json={"role": "admin"})).status_code == 200
+    assert (await client.put("/v1/homes/h1/members/bob", json={"role": "king"})).status_code == 422
+    assert (
+        await client.put("/v1/homes/h1/members/nobody", json={"role": "guest"})
+    ).status_code == 404
+    members = (await client.get("/v1/homes/h1/members")).json()["members"]
+    assert [(m["username"], m["role"]) for m in members] == [("alice", "owner"), ("bob", "admin")]
+    r = await client.delete("/v1/homes/h1/members/alice")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "last_owner"
+    assert (await client.delete("/v1/homes/h1/members/bob")).status_code == 204
+    assert (await client.get("/v1/homes/h1/members/bob")).status_code == 404
+
+
+async def test_permit_voice_notifications(client, backend):
+    r = await client.post("/v1/homes/h1/discovery/permit", json={"duration": 90})
+    assert r.status_code == 202 and r.json()["duration"] == 90
+    topic, name, rec = backend.producer.sent[-1]
+    assert (topic, name, rec["permit"], rec["duration"]) == (
+        t.HUB_PAIRING,
+        "PairingRequest",
+        True,
+        90,
+    )
+    r = await client.post("/v1/homes/h1/voice", json={"text": "turn on the lamp"})
+    assert r.status_code == 501 and "voice" in r.json()["error"]["message"]
+    r = await client.get("/v1/homes/h1/notifications")
+    assert r.json() == {"home_id": "h1", "source": "recent", "notifications": []}
+
+
+async def test_unknown_route_and_method_are_json(client):
+    r = await client.get("/v1/nothing")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = await client.post("/v1/homes")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"

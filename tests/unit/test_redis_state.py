@@ -1,0 +1,308 @@
+"""The Redis sink's pure parts: key layout, records -> writes, stored hash -> documents."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from compose.services.redis_sink import assigned_partitions
+from sinks.redis_state import (
+    Keys,
+    Op,
+    device_view,
+    op_for,
+    registry_entry,
+    shadow_document,
+    shadow_entry,
+    snapshot_order,
+    text_hash,
+    tombstone_op,
+)
+from streams.processor import fold
+from streams.shadow import Shadow
+from topics import catalogue as t
+from topics.codec import SingleObjectCodec
+from topics.schemas import SchemaStore
+
+HOME = "h1"
+T0 = 1_700_000_000_000
+CODEC = SingleObjectCodec(SchemaStore())
+
+
+def eid() -> str:
+    return str(uuid.uuid4())
+
+
+def discovered(dev: str, caps: tuple[str, ...], type_: str, ts: int = T0, room: str | None = None):
+    return "DeviceDiscovered", {
+        "event_id": eid(),
+        "home_id": HOME,
+        "ts": ts,
+        "device_id": dev,
+        "name": dev.title(),
+        "type": type_,
+        "room": room,
+        "protocol": "zigbee",
+        "capabilities": list(caps),
+    }
+
+
+def report(dev: str, state: dict[str, Any], ts: int):
+    return "DeviceReport", {
+        "event_id": eid(),
+        "home_id": HOME,
+        "ts": ts,
+        "received_at": ts,
+        "device_id": dev,
+        "state": state,
+        "source": "mqtt",
+    }
+
+
+def registered(dev="lamp", **kw):
+    return {
+        "event_id": eid(),
+        "home_id": HOME,
+        "ts": T0,
+        "device_id": dev,
+        "name": kw.get("name", "Lamp"),
+        "type": "light.dimmer",
+        "room": kw.get("room", "Living Room"),
+        "protocol": "zigbee",
+        "manufacturer": None,
+        "model": None,
+        "capabilities": ["ON_OFF", "BRIGHTNESS"],
+        "endpoint": None,
+        "extra": kw.get("extra"),
+        "source": "discovery",
+        "registered_at": T0,
+    }
+
+
+def stored(ops: list[Op]) -> dict[str, str]:
+    """What the scripts leave in a device hash for these ops, applied in order, when every
+    one of them is accepted (the compare-and-set itself runs in Redis: integration tests)."""
+    h: dict[str, str] = {}
+    for op in ops:
+        if op.script == "register":
+            h.update(reg=str(op.args[1]), reg_off=str(op.args[0]), registered_at=str(op.args[2]))
+        elif op.script == "shadow":
+            h.update(shadow=str(op.args[2]), version=str(op.args[0]), shadow_ts=str(op.args[1]))
+        elif op.script == "availability":
+            h.update(online=str(op.args[2]), avail_off=str(op.args[0]), avail_ts=str(op.args[1]))
+    return h
+
+
+# -- key layout ----------------------------------------------------------------------------
+def test_key_layout():
+    k = Keys("hs")
+    assert k.gen == "hs:gen"
+    assert k.genseq == "hs:genseq"
+    assert k.building == "hs:building"
+    assert k.space(3) == "hs:g3:"
+    assert k.device("3", "home-a", "lamp") == "hs:g3:dev:home-a/lamp"
+    assert k.home(3, "home-a") == "hs:g3:home:home-a"
+    assert k.gone(3, "home-a") == "hs:g3:gone:home-a"
+    assert Keys("test-1").device(1, "h", "d") == "test-1:g1:dev:h/d"
+
+
+@pytest.mark.parametrize("prefix", ["", "a b", "x*", "q?"])
+def test_prefix_that_would_break_scan_patterns_is_refused(prefix):
+    with pytest.raises(ValueError):
+        Keys(prefix)
+
+
+# -- records -> writes ---------------------------------------------------------------------
+def test_registered_becomes_a_register_write_with_the_offset():
+    op = op_for(t.DEVICE_REGISTRY, 41, "DeviceRegistered", registered())
+    assert op is not None
+    assert (op.script, op.home, op.device) == ("register", HOME, "lamp")
+    offset, entry, registered_at = op.args
+    assert offset == 41 and registered_at == T0
+    assert json.loads(str(entry)) == {
+        "name": "Lamp",
+        "type": "light.dimmer",
+        "room": "Living Room",
+        "protocol": "zigbee",
+        "manufacturer": None,
+        "model": None,
+        "capabilities": ["ON_OFF", "BRIGHTNESS"],
+        "endpoint": None,
+        "extra": None,
+        "source": "discovery",
+        "registered_at": T0,
+    }
+
+
+def test_removed_and_registry_tombstone_become_removals():
+    rec = {"event_id": eid(), "home_id": HOME, "ts": T0 + 5, "device_id": "lamp", "source": "hub"}
+    assert op_for(t.DEVICE_REGISTRY, 7, "DeviceRemoved", rec) == Op(
+        "remove", HOME, "lamp", (7, T0 + 5)
+    )
+    assert tombstone_op(t.DEVICE_REGISTRY, 8, b"h1/lamp") == Op("remove", HOME, "lamp", (8, 0))
+    # a tombstone elsewhere keeps nothing; a malformed registry key is an error
+    assert tombstone_op(t.SHADOW_DOCUMENTS, 9, b"h1/lamp") is None
+    with pytest.raises(ValueError):
+        tombstone_op(t.DEVICE_REGISTRY, 9, b"h1")
+
+
+def test_availability_becomes_an_offset_guarded_write():
+    rec = {"event_id": eid(), "home_id": HOME, "ts": T0, "device_id": "d", "online": False}
+    rec["source"] = "silence"
+    assert op_for(t.DEVICE_AVAILABILITY, 3, "Availability", rec) == Op(
+        "availability", HOME, "d", (3, T0, "0")
+    )
+
+
+def test_records_the_sink_does_not_keep_and_records_it_cannot_use():
+    rec = registered()
+    assert op_for(t.DEVICE_DISCOVERY, 1, "DeviceRegistered", rec) is None
+    assert op_for(t.DEVICE_REGISTRY, 1, "DeviceDiscovered", rec) is None
+    with pytest.raises(ValueError):
+        op_for(t.DEVICE_REGISTRY, 1, "DeviceRegistered", {**rec, "device_id": ""})
+    bad = {"home_id": HOME, "device_id": "d", "version": 2, "ts": T0, "reported": "[1, 2]"}
+    with pytest.raises(ValueError):
+        op_for(t.SHADOW_DOCUMENTS, 1, "ShadowDocument", bad)
+    with pytest.raises(ValueError):
+        op_for(t.SHADOW_DOCUMENTS, 1, "ShadowDocument", {**bad, "reported": "{not json"})
+
+
+def test_shadow_entry_keeps_state_metadata_version_and_timestamp():
+    rec = {
+        "home_id": HOME,
+        "device_id": "lamp",
+        "version": 4,
+        "timestamp": T0 // 1000,
+        "desired": '{"on": true}',
+        "reported": '{"on": false}',
+        "delta": '{"on": true}',
+        "metadata": '{"desired": {"on": {"timestamp": 1}}, "reported": {"on": {"timestamp": 2}}}',
+    }
+    assert shadow_entry(rec) == {
+        "desired": {"on": True},
+        "reported": {"on": False},
+        "metadata": {"desired": {"on": {"timestamp": 1}}, "reported": {"on": {"timestamp": 2}}},
+        "version": 4,
+        "timestamp": T0 // 1000,
+    }
+    empty = shadow_entry({**rec, "desired": None, "reported": "null", "metadata": None})
+    assert empty["desired"] == {} and empty["reported"] == {}
+    assert empty["metadata"] == {"desired": {}, "reported": {}}
+
+
+# -- documents from the stream worker's own outputs ----------------------------------------------
+def _worker_outputs(events) -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
+    """Fold events like the stream worker; its outputs pass through Avro like on Kafka."""
+    proc = fold([])
+    outs = []
+    for name, record in events:
+        for e in proc.handle(name, record):
+            decoded = CODEC.decode(CODEC.encode(e.record_name, e.record, topic=e.topic))
+            outs.append((e.topic, decoded.name, decoded.record))
+    return proc, outs
+
+
+def _ops(outs) -> list[Op]:
+    ops = []
+    for offset, (topic, name, record) in enumerate(outs):
+        op = op_for(topic, offset, name, record)
+        if op is not None:
+            ops.append(op)
+    return ops
+
+
+def test_documents_from_the_worker_outputs_equal_the_workers_shadow():
+    proc, outs = _worker_outputs(
+        [
+            discovered("motion", ("MOTION_SENSOR", "BATTERY"), "sensor.motion", room="Hallway"),
+            report("motion", {"motion": True, "battery": 80}, T0 + 1_000),
+            report("motion", {"motion": False, "battery": 15}, T0 + 2_000),
+        ]
+    )
+    h = stored(_ops(outs))
+    state = proc.store.get("h1/motion")
+    assert state is not None
+    s = state["shadow"]
+    live = Shadow(s["desired"], s["reported"], s["metadata"], s["version"], s["timestamp"])
+    assert shadow_document(h) == live.to_document()
+    view = device_view(HOME, "motion", h)
+    assert view is not None
+    assert view["version"] == 2 == state["shadow"]["version"]
+    assert view["battery"] == 15 == state["battery"]
+    assert view["online"] is True
+    assert view["lastSeen"] == T0 + 2_000 == state["last_seen"]
+    assert view["state"] == {"motion": False, "battery": 15}
+    assert view["room"] == "Hallway" and view["type"] == "sensor.motion"
+    assert view["capabilities"] == ["MOTION_SENSOR", "BATTERY"]
+
+
+def test_device_view_online_and_last_seen_from_availability():
+    h = stored(_ops([(t.DEVICE_REGISTRY, "DeviceRegistered", registered())]))
+    view = device_view(HOME, "lamp", h)
+    assert view is not None
+    # registered, nothing else known yet: online (the worker's rule), seen at registration
+    assert view["online"] is True and view["lastSeen"] == T0
+    assert view["version"] == 0 and view["state"] == {} and view["battery"] is None
+    assert shadow_document(h) is None  # no shadow yet: AWS would answer 404
+    h.update(online="0", avail_off="5", avail_ts=str(T0 + 900_000))
+    view = device_view(HOME, "lamp", h)
+    assert view is not None and view["online"] is False and view["lastSeen"] == T0
+    h.update(online="1", avail_off="6", avail_ts=str(T0 + 950_000))
+    view = device_view(HOME, "lamp", h)
+    assert view is not None and view["online"] is True and view["lastSeen"] == T0 + 950_000
+
+
+def test_unregistered_hash_is_invisible():
+    shadow = json.dumps(
+        {"desired": {}, "reported": {"on": True}, "metadata": {}, "version": 3, "timestamp": 1}
+    )
+    h = {"shadow": shadow, "version": "3", "shadow_ts": str(T0)}
+    assert device_view(HOME, "lamp", h) is None
+    assert shadow_document(h) is None
+
+
+def test_extra_json_text_is_parsed_and_battery_must_be_numeric():
+    h = stored(_ops([(t.DEVICE_REGISTRY, "DeviceRegistered", registered(extra='{"fw": "1.2"}'))]))
+    h["shadow"] = json.dumps(
+        {"desired": {}, "reported": {"battery": True}, "metadata": {}, "version": 1, "timestamp": 1}
+    )
+    view = device_view(HOME, "lamp", h)
+    assert view is not None
+    assert view["extra"] == {"fw": "1.2"}
+    assert view["battery"] is None
+
+
+def test_text_hash_accepts_bytes():
+    assert text_hash({b"reg": b"{}", "version": 3}) == {"reg": "{}", "version": "3"}
+
+
+def test_snapshot_order_is_room_then_name_rooms_missing_last():
+    entries = [
+        {"device_id": "d1", "room": None, "name": "Alpha"},
+        {"device_id": "d2", "room": "kitchen", "name": "Zed"},
+        {"device_id": "d3", "room": "Kitchen", "name": "apple"},
+        {"device_id": "d4", "room": "Bedroom", "name": "Lamp"},
+        {"device_id": "d5", "room": "Bedroom", "name": None},
+    ]
+    ordered = [e["device_id"] for e in sorted(entries, key=snapshot_order)]
+    assert ordered == ["d5", "d4", "d3", "d2", "d1"]
+
+
+def test_service_health_reads_the_partitions_gauge():
+    text = (
+        "# TYPE homestream_redis_sink_partitions gauge\n"
+        'homestream_redis_sink_partitions{sink="redis-1"} 12\n'
+    )
+    assert assigned_partitions(text) == 12
+    assert assigned_partitions(text.replace(" 12", " 0")) == 0
+    assert assigned_partitions("") == 0
+
+
+def test_registry_entry_defaults():
+    rec = registered()
+    del rec["registered_at"]
+    entry = registry_entry({**rec, "capabilities": None})
+    assert entry["capabilities"] == [] and entry["registered_at"] == T0
