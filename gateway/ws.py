@@ -80,9 +80,12 @@ class _Session:
         self.subs.clear()
 
     async def send(self, frame: dict[str, Any]) -> None:
+        await self.send_text(json.dumps(frame, separators=(",", ":"), default=str))
+
+    async def send_text(self, text: str) -> None:
         async with self.send_lock:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                await self.ws.send_text(json.dumps(frame, separators=(",", ":"), default=str))
+                await self.ws.send_text(text)
 
     async def error(self, request_id: Any, code: str, message: str) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
@@ -183,7 +186,7 @@ class _Session:
         """Fan-out events of one home to this client, re-snapshotting after an overflow."""
         while True:
             event = await sub.get()
-            await self.send(event.frame)
+            await self.send_text(event.text)
             if sub.overflowed and sub.queue.empty():
                 sub.clear_overflow()
                 await self.send({"type": "resync", "home_id": home, "dropped": sub.dropped})

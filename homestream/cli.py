@@ -239,6 +239,22 @@ def cmd_bench_streams(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.bench import print_result, run_bench
+
+    _require_kafka(settings)
+    result = run_bench(
+        settings,
+        clients=args.clients,
+        homes=args.homes,
+        rate=args.rate,
+        seconds=args.seconds,
+        say=lambda line: print(line, file=sys.stderr),
+    )
+    print_result(result, args.json)
+    return 0
+
+
 def cmd_bench_bridge(args: argparse.Namespace, settings: Settings) -> int:
     from hub.bench import print_result, run_bench
 
@@ -510,9 +526,21 @@ def build_parser() -> argparse.ArgumentParser:
         "`homestream up` (a stream worker for the round trip)",
         bench,
     )
-    p.add_argument("--messages", type=int, default=100_000, help="backlog to publish [100000]")
+    p.add_argument("--messages", type=int, default=60_000, help="backlog to publish [60000]")
     p.add_argument("--command-rate", type=int, default=20, help="commands/s [20]")
     p.add_argument("--command-seconds", type=float, default=15.0, help="round-trip phase [15]")
+    p.add_argument("--json", action="store_true")
+    p = add(
+        "gateway",
+        cmd_bench_gateway,
+        "WebSocket fan-out: many clients, state changes at a steady rate; report-in to "
+        "client latency and gateway memory per connection; needs `homestream up`",
+        bench,
+    )
+    p.add_argument("--clients", type=int, default=1000, help="WebSocket clients [1000]")
+    p.add_argument("--homes", type=int, default=100, help="homes they follow [100]")
+    p.add_argument("--rate", type=int, default=1000, help="state changes/s [1000]")
+    p.add_argument("--seconds", type=float, default=20.0, help="measured phase [20]")
     p.add_argument("--json", action="store_true")
 
     dlq = add("dlq", None, "dead letters: inspect and re-drive").add_subparsers(
