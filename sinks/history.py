@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import faulthandler
 import json
 import logging
 import math
@@ -362,6 +363,8 @@ class HistorySink:
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._writer_error: BaseException | None = None
         self._dead_lock = threading.Lock()
+        self._done: dict[tuple[str, int], int] = {}
+        self._done_lock = threading.Lock()
         self.consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap,
@@ -407,9 +410,11 @@ class HistorySink:
                 msgs = self.consumer.consume(self.batch_size, timeout=self.max_wait)
                 if msgs:
                     self._enqueue(self.build(msgs))
+                self.commit_stored()
         finally:
             self._enqueue(None)
             writer.join()
+            self.commit_stored()
             self.consumer.close()
             self.producer.flush(10)
             if self.conn is not None:
@@ -425,11 +430,12 @@ class HistorySink:
                 self._queue.put(batch, timeout=0.5)
                 return
             except queue.Full:
-                continue
+                self.commit_stored()
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         # Store and commit what was read from these partitions before they move.
         self._queue.join()
+        self.commit_stored()
 
     def _writer_loop(self) -> None:
         abandoned = False
@@ -447,7 +453,7 @@ class HistorySink:
                     if abandoned:
                         continue  # after an uncommitted batch nothing later may commit
                     if self.write(batch):
-                        self.commit(batch)
+                        self.stored(batch)
                     else:
                         abandoned = True
                 finally:
@@ -662,19 +668,30 @@ class HistorySink:
                 self.counters[f"rows_{tbl}"] += n_inserted
                 self.counters[f"duplicates_{tbl}"] += n_staged - n_inserted
 
-    def commit(self, batch: Batch) -> None:
+    def stored(self, batch: Batch) -> None:
+        """The writer stored ``batch``: its offsets may be committed (by the consumer's
+        thread, ``commit_stored``; librdkafka's commit must not race its consume)."""
+        with self._done_lock:
+            for tp, offset in batch.offsets.items():
+                self._done[tp] = max(offset, self._done.get(tp, 0))
+            self.counters["batches"] += 1
+
+    def commit_stored(self) -> None:
+        """Commit the offsets of every stored batch (consumer thread only)."""
         from confluent_kafka import KafkaException, TopicPartition
 
+        with self._done_lock:
+            done, self._done = self._done, {}
+        if not done:
+            return
         if len(self.producer):
             left = self.producer.flush(30)
             if left:  # never commit past a dead letter Kafka does not have
                 raise SystemExit(f"{left} dead letters not delivered to Kafka; restart the sink")
-        if not batch.offsets:
-            return
-        offsets = [TopicPartition(tp, p, o) for (tp, p), o in batch.offsets.items()]
+        offsets = [TopicPartition(tp, p, o) for (tp, p), o in done.items()]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
-            self.counters["batches"] += 1
+            self.counters["commits"] += 1
         except KafkaException as exc:
             # E.g. the group moved on during a long PostgreSQL outage: the new owner
             # re-reads these records and the natural keys skip them.
@@ -788,6 +805,7 @@ def run_sink(
     from homestream.logs import setup
 
     setup(loglevel, settings.log_format)
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid>: every thread's stack on stderr
     sink = HistorySink(
         settings, name=name, group=group, metrics_port=metrics_port, batch_size=batch_size
     )
