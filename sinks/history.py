@@ -1,10 +1,14 @@
 """The history sink: Kafka events -> PostgreSQL/TimescaleDB, for analysts (docs/history.md).
 
-One loop per process:
-  consume a batch (read_committed) -> decode and turn each event into rows (pure
-  functions below) -> COPY the rows into TEMP staging tables -> history.merge_stage()
-  moves them into the history tables with INSERT ... ON CONFLICT DO NOTHING on natural
-  keys (and maintains the native roll-ups) -> PostgreSQL COMMIT -> Kafka offsets commit.
+Per process, two threads:
+  consumer thread: consume a batch (read_committed) -> decode and turn each event into
+  rows (pure functions below) -> hand the batch to the writer (a queue of one, so the next
+  batch is decoded while PostgreSQL works) -> commit the offsets of stored batches;
+  writer thread: COPY the rows into TEMP staging tables -> history.merge_stage() moves them
+  into the history tables with INSERT ... ON CONFLICT DO NOTHING on natural keys (and
+  maintains the native roll-ups) -> PostgreSQL COMMIT -> report the batch as stored.
+Offsets are only committed by the consumer thread (librdkafka's commit must not race its
+own consume) and only for batches PostgreSQL has committed, in order.
 
 Offsets are committed only after PostgreSQL has the rows, so a crash re-reads at most one
 batch; the natural keys skip what is already there, so every row is stored exactly once.

@@ -140,13 +140,21 @@ def test_websocket_snapshot_commands_and_live_state(live):
     ws_url = live["base"].replace("http", "ws") + f"/v1/ws?access_token={live['token']}"
     with connect(ws_url, open_timeout=10) as ws:
 
+        # Frames that did not match are kept: the state frame and COMPLETED come from
+        # different topics, so either may arrive first.
+        skipped: list[dict] = []
+
         def next_frame(pred, timeout=30):
+            for i, frame in enumerate(skipped):
+                if pred(frame):
+                    return skipped.pop(i)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
                 if pred(frame):
                     return frame
-            raise AssertionError("no such frame")
+                skipped.append(frame)
+            raise AssertionError(f"no such frame; skipped {skipped[-5:]}")
 
         ws.send(json.dumps({"type": "subscribe", "home_id": live["home"]}))
         snap = next_frame(lambda f: f["type"] == "snapshot")

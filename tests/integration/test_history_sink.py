@@ -231,25 +231,6 @@ def test_postgres_stopped_mid_stream_loses_and_doubles_nothing(settings, sinks, 
         sink.tail(),
         sink.metrics(),
         state_rows(settings, home),
-        count(
-            settings,
-            "SELECT min(version) FROM history.state_changes WHERE home_id = %s AND version > 100"
-            " AND version NOT IN (SELECT version FROM history.state_changes WHERE home_id = %s"
-            " AND version > 100) ",
-            home,
-            home,
-        ),
-        [
-            count(
-                settings,
-                "SELECT count(*) FROM history.state_changes WHERE home_id = %s AND version"
-                " BETWEEN %s AND %s",
-                home,
-                lo,
-                hi,
-            )
-            for lo, hi in ((1, 100), (101, 200), (201, 250), (251, 300))
-        ],
         expected,
     )
     time.sleep(2)  # nothing arrives late, nothing twice
