@@ -63,13 +63,14 @@ class Stack:
         from compose.services.gateway import GatewayService
         from compose.services.redis_sink import RedisSinkService
         from compose.services.simulator import DemoSimulatorService
+        from compose.services.sink import HistorySinkService
         from compose.services.streams import StreamWorkerService
 
         s = self.settings
         out: list[Service] = [
             *(StreamWorkerService(s, secrets, i) for i in range(1, s.stream_workers + 1)),
             *(BridgeService(s, secrets, i) for i in range(1, s.bridges + 1)),
-            *([RedisSinkService(s, secrets)] if s.sinks else []),
+            *([RedisSinkService(s, secrets), HistorySinkService(s, secrets)] if s.sinks else []),
             *([GatewayService(s, secrets)] if s.gateway else []),
         ]
         sim = DemoSimulatorService(s, secrets)
