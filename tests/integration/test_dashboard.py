@@ -139,7 +139,6 @@ def test_websocket_snapshot_commands_and_live_state(live):
 
     ws_url = live["base"].replace("http", "ws") + f"/v1/ws?access_token={live['token']}"
     with connect(ws_url, open_timeout=10) as ws:
-
         # Frames that did not match are kept: the state frame and COMPLETED come from
         # different topics, so either may arrive first.
         skipped: list[dict] = []
