@@ -16,6 +16,7 @@ from homestream.config import Settings
 from streams.worker import worker_argv
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
+from topics.errors import CodecError
 from topics.partitioning import partition_for
 from topics.producer import EventProducer
 from topics.schemas import SchemaStore
@@ -117,7 +118,10 @@ def read_all(
             for msg in consumer.consume(num_messages=1000, timeout=0.5):
                 if msg.error() or msg.value() is None:  # tombstones on compacted topics
                     continue
-                decoded = CODEC.decode(msg.value())
+                try:
+                    decoded = CODEC.decode(msg.value())
+                except CodecError:  # other tests' poison records share these topics
+                    continue
                 if decoded.record.get("home_id") in homes:
                     out.append((decoded.name, decoded.record))
             if until(out):
