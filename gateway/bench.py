@@ -4,6 +4,8 @@
 homes. Reports that change state are produced at `rate`/s. Latency is measured from a
 report's production to its `device.state` frame arriving at a client, for every client that
 receives it, so it covers Kafka, the stream worker, the gateway's fan-out and the socket.
+Alongside, a plain read_committed consumer times the same StateChanges reaching Kafka: the
+difference between the two is the gateway's own share.
 The gateway's memory per connection is its RSS growth divided by the number of clients.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import threading
 import time
 import urllib.request
 import uuid
@@ -35,6 +38,8 @@ class GatewayBenchResult:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    kafka_p50_ms: float  # report -> its StateChange readable in Kafka (no gateway)
+    kafka_p99_ms: float
     rss_before_mb: float
     rss_after_mb: float
     kb_per_connection: float
@@ -118,6 +123,14 @@ async def _run(
             if started is not None:
                 latencies.append((time.time() - started) * 1000)
 
+    kafka_latencies: list[float] = []
+    stop_kafka = threading.Event()
+    watcher = threading.Thread(
+        target=_watch_state_changes,
+        args=(settings, set(homes), sent, kafka_latencies, stop_kafka),
+        daemon=True,
+    )
+    watcher.start()
     readers = [asyncio.create_task(reader(ws)) for ws in sockets]
     await asyncio.sleep(3)  # snapshots in
     rss_after = _rss_mb(gateway_pid)
@@ -145,12 +158,15 @@ async def _run(
         await asyncio.sleep(0.002)
     feed.flush()
     await asyncio.sleep(3)  # the last frames
+    stop_kafka.set()
+    watcher.join(10)
     for task in readers:
         task.cancel()
     for ws in sockets:
         await ws.close()
     latencies.sort()
-    q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
+    q = _quantiles(latencies)
+    kq = _quantiles(sorted(kafka_latencies))
     return GatewayBenchResult(
         clients=clients,
         homes=len(homes),
@@ -160,10 +176,66 @@ async def _run(
         p50_ms=round(q[49], 1),
         p99_ms=round(q[98], 1),
         max_ms=round(latencies[-1] if latencies else 0.0, 1),
+        kafka_p50_ms=round(kq[49], 1),
+        kafka_p99_ms=round(kq[98], 1),
         rss_before_mb=round(rss_before, 1),
         rss_after_mb=round(rss_after, 1),
         kb_per_connection=round((rss_after - rss_before) * 1024 / max(clients, 1), 1),
     )
+
+
+def _quantiles(values: list[float]) -> list[float]:
+    return statistics.quantiles(values, n=100) if len(values) >= 2 else [0.0] * 99
+
+
+def _watch_state_changes(
+    settings: Settings,
+    homes: set[str],
+    sent: dict[tuple[str, float], float],
+    out: list[float],
+    stop: threading.Event,
+) -> None:
+    """The reference: when each bench StateChange becomes readable (read_committed)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from topics.codec import make_codec
+    from topics.schemas import SchemaStore
+
+    codec = make_codec(SchemaStore(), settings.schema_registry_url)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"homestream-gateway-bench-{uuid.uuid4().hex}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    parts = []
+    for p in range(settings.partitions):
+        _low, high = consumer.get_watermark_offsets(TopicPartition(t.STATE_CHANGES, p), timeout=10)
+        parts.append(TopicPartition(t.STATE_CHANGES, p, high))
+    consumer.assign(parts)
+    try:
+        while not stop.is_set():
+            first = consumer.poll(0.2)
+            if first is None:
+                continue
+            now = time.time()
+            for msg in [first, *consumer.consume(499, timeout=0)]:
+                if msg.error() or not msg.value():
+                    continue
+                try:
+                    rec = codec.decode(msg.value()).record
+                except Exception:
+                    continue
+                if rec.get("home_id") not in homes:
+                    continue
+                temp = (rec.get("changed") or {}).get("temperature")
+                started = sent.get((rec["home_id"], temp))
+                if started is not None:
+                    out.append((now - started) * 1000)
+    finally:
+        consumer.close()
 
 
 def run_bench(
@@ -200,6 +272,8 @@ def print_result(r: GatewayBenchResult, as_json: bool) -> None:
         f"{r.clients} clients on {r.homes} homes, {r.rate_per_s} changes/s for {r.seconds:.0f} s:"
         f" {r.frames:,} device.state frames, report-in to client p50 {r.p50_ms} ms, "
         f"p99 {r.p99_ms} ms, max {r.max_ms} ms\n"
+        f"the same StateChanges readable in Kafka (worker alone): p50 {r.kafka_p50_ms} ms, "
+        f"p99 {r.kafka_p99_ms} ms\n"
         f"gateway RSS {r.rss_before_mb} -> {r.rss_after_mb} MB: "
         f"{r.kb_per_connection} KB per connection"
     )

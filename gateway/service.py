@@ -47,6 +47,9 @@ def run_gateway(
         proxy_headers=False,
         lifespan="on",
         ws_max_size=1 << 20,
+        # Deflate cost ~20% of the fan-out's CPU and a zlib context per socket, to shrink
+        # frames of a few hundred bytes (BENCHMARKS.md, WebSocket fan-out).
+        ws_per_message_deflate=False,
     )
     server = _Server(config)
     server.run()

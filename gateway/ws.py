@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from gateway import auth
 from gateway.backend import Backend
 from gateway.errors import ApiError
-from gateway.fanout import Subscription
+from gateway.fanout import Event, Subscription
 from gateway.roles import Permission, allowed
 
 log = logging.getLogger("homestream.gateway.ws")
@@ -185,8 +185,13 @@ class _Session:
     async def pump(self, home: str, sub: Subscription) -> None:
         """Fan-out events of one home to this client, re-snapshotting after an overflow."""
         while True:
-            event = await sub.get()
-            await self.send_text(event.text)
+            event: Event | None = await sub.get()
+            # What queued up meanwhile goes out under one lock, without a wake-up each.
+            async with self.send_lock:
+                while event is not None:
+                    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                        await self.ws.send_text(event.text)
+                    event = sub.get_nowait()
             if sub.overflowed and sub.queue.empty():
                 sub.clear_overflow()
                 await self.send({"type": "resync", "home_id": home, "dropped": sub.dropped})

@@ -13,12 +13,32 @@ HELP = {
 }
 
 
-def render(counters: Mapping[str, int], worker: str) -> str:
+GAUGES = {
+    "homestream_streams_ready": "1 once the worker has restored the state of the partitions "
+    "it was given and processes events.",
+    "homestream_streams_restoring": "Partitions whose state is being restored from the "
+    "changelog right now.",
+    "homestream_streams_partitions": "Partitions this worker owns.",
+}
+
+
+def render(counters: Mapping[str, int], worker: str, gauges: Mapping[str, int] = {}) -> str:
     name = "homestream_streams_events_total"
     lines = [f"# HELP {name} {HELP[name]}", f"# TYPE {name} counter"]
     for outcome, value in sorted(counters.items()):
         lines.append(f'{name}{{worker="{worker}",outcome="{outcome}"}} {value}')
+    for gauge, value in sorted(gauges.items()):
+        lines += [f"# HELP {gauge} {GAUGES[gauge]}", f"# TYPE {gauge} gauge"]
+        lines.append(f'{gauge}{{worker="{worker}"}} {value}')
     return "\n".join(lines) + "\n"
+
+
+def gauge(text: str, name: str) -> int | None:
+    """The value of gauge ``name`` in a rendered page (None when absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            return int(float(line.rsplit(" ", 1)[-1]))
+    return None
 
 
 def serve(host: str, port: int, text: Callable[[], str]) -> ThreadingHTTPServer:

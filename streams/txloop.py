@@ -86,6 +86,8 @@ class TxWorker:
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
         self.processor = HomeProcessor(PartitionStore({}), config)
         self.state: dict[int, dict[str, dict[str, Any]]] = {}
+        self.ready = False  # the first assignment is restored
+        self.restoring = 0
         self.running = True
         self.metrics_port = metrics_port
         bootstrap = settings.kafka_bootstrap
@@ -129,7 +131,15 @@ class TxWorker:
             serve(
                 self.settings.host,
                 self.metrics_port,
-                lambda: render(snapshot(self.processor.counters), self.name),
+                lambda: render(
+                    snapshot(self.processor.counters),
+                    self.name,
+                    {
+                        "homestream_streams_ready": int(self.ready),
+                        "homestream_streams_restoring": self.restoring,
+                        "homestream_streams_partitions": len(self.state),
+                    },
+                ),
             )
         self.producer.init_transactions(30)
         self.consumer.subscribe(
@@ -182,9 +192,12 @@ class TxWorker:
 
     # -- rebalancing -------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for p in sorted({tp.partition for tp in partitions}):
-            if p not in self.state:
-                self.state[p] = self._restore(p)
+        todo = sorted({tp.partition for tp in partitions} - set(self.state))
+        self.restoring = len(todo)
+        for p in todo:
+            self.state[p] = self._restore(p)
+            self.restoring -= 1
+        self.ready = True
         log.info("worker %s owns partitions %s", self.name, sorted(self.state))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -205,29 +218,37 @@ class TxWorker:
         )
         data: dict[str, dict[str, Any]] = {}
         started = time.monotonic()
+        next_note, records = started + 5.0, 0
         try:
             restorer.assign([TopicPartition(CHANGELOG, partition, OFFSET_BEGINNING)])
-            while True:
-                msg = restorer.poll(1.0)
-                if msg is None:
-                    continue
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        break
-                    raise KafkaException(err)
-                key = (msg.key() or b"").decode()
-                value = msg.value()
-                if value is None:
-                    data.pop(key, None)
-                else:
-                    data[key] = json.loads(value)
+            done = False
+            while not done:
+                for msg in restorer.consume(10_000, timeout=1.0):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            done = True
+                            break
+                        raise KafkaException(err)
+                    records += 1
+                    key = (msg.key() or b"").decode()
+                    value = msg.value()
+                    if value is None:
+                        data.pop(key, None)
+                    else:
+                        data[key] = json.loads(value)
+                if time.monotonic() >= next_note:  # long restores show progress
+                    next_note = time.monotonic() + 5.0
+                    log.info(
+                        "partition %s: restoring, %s changelog records read", partition, records
+                    )
         finally:
             restorer.close()
         log.info(
-            "partition %s: %s keys restored in %.2fs",
+            "partition %s: %s keys restored from %s records in %.2fs",
             partition,
             len(data),
+            records,
             time.monotonic() - started,
         )
         return data

@@ -27,6 +27,9 @@ def worker_argv(
         "--guarantee",
         guarantee,
         *(["--metrics-port", str(metrics_port)] if metrics_port else []),
+        # Start, partitions owned, restore progress: a few lines, not one per event.
+        "--loglevel",
+        "info",
     ]
 
 
@@ -41,12 +44,12 @@ def run_worker(
     metrics_port: int | None = None,
 ) -> None:
     if engine == "txloop":
+        import os
+
+        from homestream.logs import setup
         from streams.txloop import TxWorker
 
-        logging.basicConfig(
-            level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
-        import os
+        setup(loglevel, settings.log_format)
 
         from streams.processor import ProcessorConfig
 

@@ -1,17 +1,22 @@
 """Create and check the catalogue's topics on a broker (confluent_kafka AdminClient).
 
-``ensure_topics`` is idempotent and never alters an existing topic: it reports a mismatch
-instead, because changing partitions would move homes to other partitions and changing the
-cleanup policy of a live topic loses data. Fix a mismatch deliberately (docs/topics.md).
+``ensure_topics`` is idempotent and never changes an existing topic's partitions or cleanup
+policy: it reports a mismatch instead, because changing partitions would move homes to other
+partitions and changing the cleanup policy of a live topic loses data. Fix a mismatch
+deliberately (docs/topics.md). The one thing it does set on existing compacted topics is
+their compaction tuning (segment size, cleaning ratio), which only changes when Kafka cleans.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from topics.catalogue import TopicSpec
+
+log = logging.getLogger("homestream.topics")
 
 Progress = Callable[[str, str], None]
 
@@ -156,9 +161,37 @@ def ensure_topics(
             if spec.name in outcomes and progress:
                 progress(spec.name, outcomes[spec.name])
     to_check = [s for s in specs if s.name not in outcomes]
+    _apply_compaction_tuning(admin, [s for s in to_check if s.cleanup_policy == "compact"])
     for row in _rows(admin, to_check, partitions, timeout) if to_check else []:
         outcome = "exists" if row.ok else "mismatch: " + "; ".join(row.problems)
         outcomes[row.name] = outcome
         if progress:
             progress(row.name, outcome)
     return [(s.name, outcomes[s.name]) for s in specs]
+
+
+def _apply_compaction_tuning(admin: Any, specs: list[TopicSpec]) -> None:
+    """Topics created before COMPACTION_TUNING get it now (an idempotent SET). Best effort:
+    a broker refusing it leaves the topic working, only slower to compact."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    from topics.catalogue import COMPACTION_TUNING
+
+    if not specs:
+        return
+    resources = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC,
+            spec.name,
+            incremental_configs=[
+                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                for k, v in COMPACTION_TUNING.items()
+            ],
+        )
+        for spec in specs
+    ]
+    for res, fut in admin.incremental_alter_configs(resources).items():
+        try:
+            fut.result(timeout=30)
+        except Exception as exc:
+            log.warning("could not tune compaction of %s: %s", res.name, exc)

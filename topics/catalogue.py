@@ -57,7 +57,19 @@ class TopicSpec:
         config: dict[str, str] = {"cleanup.policy": self.cleanup_policy}
         if self.retention_ms is not None:
             config["retention.ms"] = str(self.retention_ms)
+        if self.cleanup_policy == "compact":
+            config.update(COMPACTION_TUNING)
         return config
+
+
+# Kafka never compacts the active segment, and by default a segment rolls after 1 GB or
+# 7 days: a busy compacted topic (the worker's changelog) would keep every record ever
+# written, and restoring from it takes minutes. Smaller segments get cleaned within the hour.
+COMPACTION_TUNING: dict[str, str] = {
+    "segment.ms": str(3_600_000),
+    "segment.bytes": str(64 * 1024 * 1024),
+    "min.cleanable.dirty.ratio": "0.2",
+}
 
 
 def _stream(name: str, schemas: tuple[str, ...], retention_ms: int, doc: str) -> TopicSpec:

@@ -12,7 +12,8 @@ GROUP = "homestream-streams"
 
 
 class StreamWorkerService(Service):
-    start_timeout = 90.0
+    # Restoring the state of its partitions from the changelog comes first (docs/streams.md).
+    start_timeout = 600.0
 
     def __init__(self, settings: Settings, secrets: Secrets, index: int = 1):
         self.name = f"streams-{index}"
@@ -46,7 +47,21 @@ class StreamWorkerService(Service):
         return worker_argv(self.worker_name, self.dir, metrics_port=self.metrics_port)
 
     def healthy(self) -> bool:
-        return group_members(self.settings.kafka_bootstrap, GROUP) > 0
+        """In the group and done restoring its partitions' state (a restore from a long
+        changelog takes minutes, and events wait for it)."""
+        import urllib.request
+
+        from streams.metrics import gauge
+
+        if group_members(self.settings.kafka_bootstrap, GROUP) == 0:
+            return False
+        try:
+            url = f"http://{self.settings.host}:{self.metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                ready = gauge(resp.read().decode(), "homestream_streams_ready")
+        except OSError:
+            return False
+        return ready is None or ready == 1  # None: an engine without the gauge (Faust)
 
 
 def group_members(bootstrap: str, group: str) -> int:

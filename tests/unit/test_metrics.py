@@ -4,7 +4,7 @@ import urllib.request
 from collections import Counter
 
 from compose.process import free_port
-from streams.metrics import render, serve, snapshot
+from streams.metrics import gauge, render, serve, snapshot
 
 
 def test_render_is_prometheus_text_with_one_series_per_outcome():
@@ -35,3 +35,16 @@ def test_served_on_metrics_only():
             assert err.code == 404
     finally:
         server.shutdown()
+
+
+def test_gauges_render_and_read_back():
+    text = render(
+        Counter({"reports": 3}),
+        "worker-2",
+        {"homestream_streams_ready": 0, "homestream_streams_restoring": 2},
+    )
+    assert "# TYPE homestream_streams_ready gauge" in text
+    assert 'homestream_streams_restoring{worker="worker-2"} 2' in text
+    assert gauge(text, "homestream_streams_ready") == 0
+    assert gauge(text, "homestream_streams_restoring") == 2
+    assert gauge(text, "homestream_streams_partitions") is None

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from topics.admin import TopicRow, compare, describe_topics, ensure_topics
-from topics.catalogue import CATALOGUE, DAY_MS, catalogue
+from topics.catalogue import CATALOGUE, COMPACTION_TUNING, DAY_MS, catalogue
 
 SPECS = list(CATALOGUE.values())
 
@@ -55,6 +55,13 @@ class FakeAdmin:
             out[t.topic] = _done()
         return out
 
+    def incremental_alter_configs(self, resources: list[Any], **kwargs: Any) -> dict[Any, Future]:
+        for res in resources:
+            n, cfg = self.topics[res.name]
+            cfg = {**cfg, **{e.name: e.value for e in res.incremental_configs}}
+            self.topics[res.name] = (n, cfg)
+        return {res: _done() for res in resources}
+
     def describe_configs(self, resources: list[Any], **kwargs: Any) -> dict[Any, Future]:
         return {
             res: _done(
@@ -82,7 +89,22 @@ def test_creates_every_missing_topic_with_its_configs() -> None:
         "min.insync.replicas": "1",
     }
     registry = by_name["homestream.device.registry"]
-    assert registry.config == {"cleanup.policy": "compact", "min.insync.replicas": "1"}
+    assert registry.config == {
+        "cleanup.policy": "compact",
+        "min.insync.replicas": "1",
+        **COMPACTION_TUNING,
+    }
+
+
+def test_compacted_topics_made_before_the_tuning_get_it() -> None:
+    admin = FakeAdmin({"homestream.device.registry": (6, {"cleanup.policy": "compact"})})
+    result = dict(ensure_topics("x", SPECS, admin=admin))
+    assert result["homestream.device.registry"] == "exists"
+    assert admin.topics["homestream.device.registry"][1] == {
+        "cleanup.policy": "compact",
+        **COMPACTION_TUNING,
+    }
+    assert int(COMPACTION_TUNING["segment.ms"]) <= 3_600_000  # cleaned within the hour
 
 
 def test_is_idempotent_and_honours_the_partition_override() -> None:

@@ -82,7 +82,10 @@ def test_topic_config() -> None:
         "cleanup.policy": "delete",
         "retention.ms": str(30 * DAY_MS),
     }
-    assert topic(cat.DEVICE_AVAILABILITY).topic_config() == {"cleanup.policy": "compact"}
+    assert topic(cat.DEVICE_AVAILABILITY).topic_config() == {
+        "cleanup.policy": "compact",
+        **cat.COMPACTION_TUNING,
+    }
 
 
 def test_spec_is_frozen_and_validated() -> None:
