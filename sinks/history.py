@@ -280,13 +280,10 @@ def partition_days(rows: Iterable[tuple[str, Row]], today: dt.date) -> set[dt.da
     """Days whose daily partitions these rows need (within the window around today)."""
     lo = today - dt.timedelta(days=PARTITION_PAST_DAYS)
     hi = today + dt.timedelta(days=PARTITION_FUTURE_DAYS)
-    days: set[dt.date] = set()
-    for stage, row in rows:
-        if stage in schema.TIMED_STAGES:
-            day = day_of(row[0])
-            if lo <= day <= hi:
-                days.add(day)
-    return days
+    # Day numbers first: a date object per row cost ~10% of the writer thread.
+    numbers = {row[0] // DAY_MS for stage, row in rows if stage in schema.TIMED_STAGES}
+    days = {day_of(n * DAY_MS) for n in numbers}
+    return {day for day in days if lo <= day <= hi}
 
 
 # -- the sink process --------------------------------------------------------------------
