@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from topics import catalogue as t
+from topics.descriptor import TEXT_FIELDS
 
 log = logging.getLogger("homestream.gateway.fanout")
 
@@ -203,21 +204,7 @@ def to_events(name: str, record: Mapping[str, Any]) -> list[Event]:
         }
         return [Event("device.online", home, frame)]
     if name == "DeviceRegistered":
-        device = {
-            k: record.get(k)
-            for k in (
-                "device_id",
-                "name",
-                "type",
-                "room",
-                "protocol",
-                "manufacturer",
-                "model",
-                "endpoint",
-                "source",
-                "registered_at",
-            )
-        }
+        device = {k: record.get(k) for k in ("device_id", *TEXT_FIELDS, "source", "registered_at")}
         device["capabilities"] = list(record.get("capabilities") or [])
         frame = {
             "type": "device.added",

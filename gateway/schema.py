@@ -15,6 +15,8 @@ import re
 from functools import cache
 from typing import Any
 
+from streams.capabilities import json_type
+
 _TYPES = {
     "object": "an object",
     "array": "an array",
@@ -24,24 +26,6 @@ _TYPES = {
     "boolean": "true or false",
     "null": "null",
 }
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _is(value: Any, t: str) -> bool:

@@ -41,6 +41,7 @@ from streams.shadow import (
     MSG_TOO_LARGE,
 )
 from topics import catalogue as t
+from topics.descriptor import OPTIONAL_TEXT_FIELDS
 
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
 MAX_DEVICE_ID: Final = 128
@@ -552,7 +553,7 @@ def _availability(route: _Route, data: bytes, received_at: int, max_bytes: int) 
     return Inbound(t.DEVICE_AVAILABILITY, "Availability", route.home, route.device, fields)
 
 
-_DESCRIPTOR_STRINGS: Final = ("room", "protocol", "manufacturer", "model", "endpoint")
+_DESCRIPTOR_STRINGS: Final = OPTIONAL_TEXT_FIELDS
 _DESCRIPTOR_KEYS: Final = ("name", "type", "capabilities", *_DESCRIPTOR_STRINGS, "extra")
 
 

@@ -39,20 +39,15 @@ from typing import Any
 
 from streams.shadow import Shadow
 from topics import catalogue as t
+from topics.descriptor import TEXT_FIELDS
 from topics.keys import parse_key
 
 DEFAULT_PREFIX = "hs"
 
 # The registry entry fields kept from DeviceRegistered.
 REGISTRY_FIELDS = (
-    "name",
-    "type",
-    "room",
-    "protocol",
-    "manufacturer",
-    "model",
+    *TEXT_FIELDS,
     "capabilities",
-    "endpoint",
     "extra",
     "source",
     "registered_at",

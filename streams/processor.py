@@ -36,6 +36,7 @@ from streams.shadow import (
 )
 from streams.validate import validate_descriptor, validate_state
 from topics import catalogue as t
+from topics.descriptor import TEXT_FIELDS
 from topics.keys import device_key
 
 _NS = uuid.UUID("6f1d3c2a-8a53-4f0e-9d55-3f0b1e6a7c11")
@@ -165,10 +166,7 @@ class HomeProcessor:
     # -- registry ----------------------------------------------------------------------
     def on_discovered(self, ctx: _Ctx, rec: dict[str, Any]) -> None:
         home, dev = rec["home_id"], rec["device_id"]
-        descriptor = {
-            k: rec.get(k)
-            for k in ("name", "type", "room", "protocol", "manufacturer", "model", "endpoint")
-        }
+        descriptor = {k: rec.get(k) for k in TEXT_FIELDS}
         descriptor["capabilities"] = list(rec.get("capabilities") or [])
         errors = validate_descriptor(descriptor)
         if errors:

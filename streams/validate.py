@@ -29,6 +29,7 @@ from streams.capabilities import (
     known_capabilities,
     quote_list,
 )
+from topics.descriptor import OPTIONAL_TEXT_FIELDS
 
 
 class ErrorCode(StrEnum):
@@ -284,7 +285,7 @@ def validate_state(capabilities: Iterable[str], state: Mapping[str, Any]) -> Val
 
 MAX_NAME = 200
 _REQUIRED = ("name", "type", "capabilities")
-_OPTIONAL_STRINGS = ("room", "protocol", "manufacturer", "model", "endpoint")
+_OPTIONAL_STRINGS = OPTIONAL_TEXT_FIELDS
 
 
 def validate_descriptor(descriptor: Mapping[str, Any]) -> list[AttributeError_]:

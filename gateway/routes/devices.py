@@ -28,8 +28,8 @@ from gateway.roles import Permission
 from gateway.routes.common import DEVICE_SCHEMA, NAME, apply_override, device_or_404
 from streams.validate import validate_descriptor
 from topics import catalogue as t
+from topics.descriptor import TEXT_FIELDS
 
-DESCRIPTOR_FIELDS = ("name", "type", "room", "protocol", "manufacturer", "model", "endpoint")
 OPT_TEXT = {"type": "string", "maxLength": 200, "nullable": True}
 
 NEW_DEVICE = {
@@ -118,7 +118,7 @@ async def get_device(ctx: Ctx) -> Response:
 
 
 def _discovered(device: dict[str, Any]) -> dict[str, Any]:
-    fields = {k: device.get(k) for k in DESCRIPTOR_FIELDS}
+    fields = {k: device.get(k) for k in TEXT_FIELDS}
     fields["capabilities"] = list(device.get("capabilities") or [])
     extra = device.get("extra")
     if extra is not None and not isinstance(extra, str):
@@ -176,7 +176,7 @@ async def add_device(ctx: Ctx) -> Response:
         raise validation_error(problems)
     if await b.run(b.devices.device, ctx.home_id, device_id) is not None:
         raise ApiError(409, f"device {device_id!r} exists already in {ctx.home_id!r}")
-    fields = {k: body.get(k) for k in DESCRIPTOR_FIELDS}
+    fields = {k: body.get(k) for k in TEXT_FIELDS}
     fields["capabilities"] = list(body.get("capabilities") or [])
     await b.run(
         b.producer.send,
