@@ -8,18 +8,22 @@
 - the fan-out delivers a home's events to its subscribers;
 - the per-user rate limit (Redis) answers 429 with Retry-After;
 - schemathesis over /openapi.json of the live app: no 5xx, every response as documented;
-- the service: `homestream gateway` serves /healthz and stops on SIGTERM.
+- the service: `homestream gateway` serves /healthz and stops on SIGTERM;
+- two gateway processes side by side serve the same home with the same token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -366,3 +370,72 @@ def test_service_serves_and_stops(settings, stack_env):
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(30)
     assert code == 0, log.read_text()
+
+
+def test_two_gateway_processes_serve_the_same_home(settings, stack_env, people, registered):
+    """docs/gateway.md, "Several gateway processes": any process serves any client, a token
+    from one works on the other, and each process fans out every home's events."""
+    from websockets.sync.client import connect
+
+    procs, ports = [], [free_port(), free_port()]
+    try:
+        for port in ports:
+            svc = GatewayService(settings.with_ports(gateway=port), load_secrets(settings))
+            svc.prepare()
+            env = {**os.environ, **stack_env, "HOMESTREAM_GATEWAY_PORT": str(port)}
+            with (svc.dir / f"side-by-side-{port}.log").open("ab") as out:
+                proc = subprocess.Popen(
+                    list(svc.argv()), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+                )
+            procs.append(proc)
+            assert _until(lambda s=svc, p=proc: s.healthy() or p.poll() is not None, 60)
+            assert proc.poll() is None
+        first = f"http://{settings.host}:{ports[0]}"
+        body = json.dumps({"username": people["owner"], "password": PASSWORD}).encode()
+        request = urllib.request.Request(
+            first + "/v1/auth/token", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            token = json.loads(resp.read())["access_token"]
+        with contextlib.ExitStack() as opened:
+            sockets = [
+                opened.enter_context(
+                    connect(
+                        f"ws://{settings.host}:{port}/v1/ws?access_token={token}",
+                        open_timeout=10,
+                    )
+                )
+                for port in ports
+            ]
+            for ws in sockets:
+                ws.send(json.dumps({"type": "subscribe", "home_id": people["home"]}))
+                snap = _frame(ws, lambda f: f["type"] == "snapshot")
+                assert {d["device_id"] for d in snap["devices"]} >= {"lamp", "plug"}
+            message = f"side by side {uuid.uuid4().hex[:6]}"
+            producer = EventProducer(settings.kafka_bootstrap, settings.partitions)
+            producer.send(
+                t.NOTIFICATIONS,
+                "Notification",
+                people["home"],
+                kind="SYSTEM",
+                severity="INFO",
+                message=message,
+            )
+            producer.flush()
+            for ws in sockets:
+                got = _frame(ws, lambda f: f["type"] == "notification")
+                assert got["message"] == message
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+
+
+def _frame(ws, pred, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if pred(frame):
+            return frame
+    raise AssertionError("no such frame")
