@@ -19,7 +19,7 @@ import faust
 
 from homestream.config import Settings
 from streams.deadletter import input_dead_letter
-from streams.processor import INPUT_TOPICS, HomeProcessor, ProcessorConfig
+from streams.processor import INPUT_TOPICS, TOMBSTONE, HomeProcessor, ProcessorConfig
 from topics import catalogue as t
 from topics.codec import Decoded, make_codec
 from topics.errors import CodecError
@@ -103,7 +103,7 @@ def create_app(
         name: str, key: str, record_name: str, record: dict[str, Any], source: Any
     ) -> None:
         try:
-            value = codec.encode(record_name, record)
+            value = None if record_name == TOMBSTONE else codec.encode(record_name, record)
         except CodecError as exc:  # a bug of ours: say so loudly, keep the worker up
             log.error("cannot encode %s for %s: %s", record_name, name, exc)
             processor.counters["encode_errors"] += 1

@@ -90,8 +90,11 @@ class ProcessorConfig:
 class Emit:
     topic: str
     key: str
-    record_name: str
+    record_name: str  # TOMBSTONE: a null value (deletes the key on a compacted topic)
     record: dict[str, Any]
+
+
+TOMBSTONE = ""
 
 
 class Store(Protocol):
@@ -129,6 +132,9 @@ class _Ctx:
     home: str
     now: int
     out: list[Emit] = field(default_factory=list)
+
+    def tombstone(self, topic: str, key: str) -> None:
+        self.out.append(Emit(topic, key, TOMBSTONE, {}))
 
     def emit(self, topic: str, key: str, name: str, record: dict[str, Any]) -> None:
         eid = str(uuid.uuid5(_NS, f"{self.source_id}:{len(self.out)}"))
@@ -229,6 +235,9 @@ class HomeProcessor:
                 "removed_by": rec.get("removed_by"),
             },
         )
+        # Then the tombstone: compaction drops the device from the registry for good
+        # (docs/topics.md); readers of the whole history still see DeviceRemoved first.
+        ctx.tombstone(t.DEVICE_REGISTRY, device_key(home, dev))
         self.counters["removed"] += 1
 
     # -- reports -----------------------------------------------------------------------

@@ -35,7 +35,13 @@ from confluent_kafka import (
 
 from homestream.config import Settings
 from streams.deadletter import input_dead_letter
-from streams.processor import INPUT_TOPICS, DictStore, HomeProcessor, ProcessorConfig
+from streams.processor import (
+    INPUT_TOPICS,
+    TOMBSTONE,
+    DictStore,
+    HomeProcessor,
+    ProcessorConfig,
+)
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
@@ -337,7 +343,11 @@ class TxWorker:
 
     def _produce(self, topic: str, key: str, record_name: str, record: dict[str, Any]) -> None:
         try:
-            value = self.codec.encode(record_name, record, trusted=True)
+            value = (
+                None
+                if record_name == TOMBSTONE
+                else self.codec.encode(record_name, record, trusted=True)
+            )
         except CodecError as exc:  # a bug of ours: say so loudly, keep going
             log.error("cannot encode %s for %s: %s", record_name, topic, exc)
             self.processor.counters["encode_errors"] += 1

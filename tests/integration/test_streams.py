@@ -10,12 +10,14 @@ import uuid
 from collections import defaultdict
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from compose.process import free_port
 from compose.services.streams import GROUP, group_members
 from streams.processor import fold
-from tests.integration.streams_support import Feed, Worker, read_all
+from tests.integration.streams_support import CODEC, Feed, Worker, read_all
 from topics import catalogue as t
+from topics.keys import device_key
 from topics.partitioning import partition_for
 
 pytestmark = pytest.mark.integration
@@ -169,6 +171,37 @@ def test_lifecycle_through_a_real_worker(settings, workers, engine):
         assert counts["applied"] >= 2 and counts["registered"] >= 1 and counts["reports"] >= 3
         assert counts["command_completed"] == 1 and counts["command_timeout"] == 1
         assert counts["dead_letter_out_of_range"] == 1
+
+    # The hub removes the lamp: DeviceRemoved, then a tombstone for the compacted registry.
+    feed.send(t.DEVICE_DISCOVERY, "DeviceRemoved", home, device_id="lamp", source="hub")
+    feed.flush()
+    values = registry_values(settings, home, "lamp", until=lambda v: v and v[-1] is None)
+    assert values[-1] is None
+    assert CODEC.decode(values[-2]).name == "DeviceRemoved"
+
+
+def registry_values(settings, home: str, device: str, *, until, timeout: float = 60) -> list:
+    """Raw values (None for a tombstone) of one device's key on the registry, in order."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    part = partition_for(home, settings.partitions)
+    consumer.assign([TopicPartition(t.DEVICE_REGISTRY, part, 0)])
+    key, values = device_key(home, device).encode(), []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not until(values):
+            for msg in consumer.consume(500, timeout=0.5):
+                if not msg.error() and msg.key() == key:
+                    values.append(msg.value())
+    finally:
+        consumer.close()
+    return values
 
 
 def _reports(homes: list[str], per_device: int, seed: int) -> list[tuple[str, str, dict]]:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from streams.processor import DictStore, HomeProcessor, ProcessorConfig
+from streams.processor import TOMBSTONE, DictStore, HomeProcessor, ProcessorConfig
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
@@ -262,7 +262,11 @@ def test_removal_forgets_the_device(proc):
     run(proc, discovered(), report({"powerState": "ON"}))
     _name, rec = discovered()
     out = proc.handle("DeviceRemoved", {**rec, "source": "hub"})
-    assert [e.record_name for e in out] == ["DeviceRemoved"]
+    assert [(e.topic, e.record_name) for e in out] == [
+        (t.DEVICE_REGISTRY, "DeviceRemoved"),
+        (t.DEVICE_REGISTRY, TOMBSTONE),  # then compaction forgets the key
+    ]
+    assert out[0].key == out[1].key
     assert run(proc, report({"powerState": "OFF"})) == []  # parked again: unknown now
 
 
