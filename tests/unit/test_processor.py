@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import uuid
+import zlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from streams.processor import TOMBSTONE, DictStore, HomeProcessor, ProcessorConfig
+from streams.processor import TOMBSTONE, DictStore, HomeProcessor, ProcessorConfig, scan_due
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
@@ -308,10 +312,38 @@ def test_config_from_environment():
 
 
 def test_silence_and_parking_scans_run_at_most_once_per_interval():
+    interval = 30_000
     proc = HomeProcessor(DictStore(), ProcessorConfig(offline_after_ms=10_000))
-    run(proc, discovered(), report({"powerState": "ON"}))
-    assert of(run(proc, tick(T0 + 5_000)), "Availability") == []  # scanned: not silent yet
-    # Silent long enough at T0+12s, but the last scan was only 7 s before: wait for it.
-    assert of(run(proc, tick(T0 + 12_000)), "Availability") == []
-    out = run(proc, tick(T0 + 35_000))  # 30 s after the first scan
+    assert proc.config.scan_interval_ms == interval
+    # The home's scan slots start where (t + its phase) is a multiple of the interval.
+    phase = zlib.crc32(HOME.encode()) % interval
+    start = T0 + interval - (T0 + phase) % interval
+    run(proc, discovered(), report({"powerState": "ON"}, ts=start - 1_000))
+    assert of(run(proc, tick(start)), "Availability") == []  # scanned: not silent yet
+    # Silent long enough at the slot's last millisecond, but scanned in this slot already.
+    assert of(run(proc, tick(start + interval - 1)), "Availability") == []
+    out = run(proc, tick(start + interval))  # the next slot: scanned again
     assert [a["online"] for a in of(out, "Availability")] == [False]
+
+
+@given(
+    home=st.text(min_size=1, max_size=12),
+    start=st.integers(min_value=0, max_value=10**13),
+    interval=st.integers(min_value=1_000, max_value=120_000),
+)
+def test_health_scans_once_per_interval_spread_by_home(home, start, interval):
+    """Ticks every second: a home never scanned is scanned at once; after that, exactly once
+    in each of its slots, so consecutive scans are one interval apart, give or take a tick."""
+    scanned_at, scans = 0, []
+    for now in range(start, start + 4 * interval, 1_000):
+        if scan_due(home, scanned_at, now, interval):
+            scanned_at = now
+            scans.append(now)
+    gaps = [b - a for a, b in itertools.pairwise(scans)]
+    assert scans[0] == start and len(scans) >= 4
+    assert all(interval - 1_000 < g < interval + 1_000 for g in gaps[1:])  # [0]: a part slot
+
+
+def test_health_scans_of_different_homes_spread_over_the_interval():
+    phases = {zlib.crc32(f"home-{i}".encode()) % 30_000 // 1_000 for i in range(300)}
+    assert len(phases) >= 25  # of 30 one-second slots: not all in one tick
