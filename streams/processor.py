@@ -802,6 +802,7 @@ INPUT_TOPICS = (
     t.SHADOW_REQUESTS,
 )
 
+
 def scan_due(home: str, scanned_at: int, now: int, interval_ms: int) -> bool:
     """Whether ``home``'s health scan is due at ``now``: once per interval, at a phase of its
     own (from its id), so the homes' scans spread over the interval instead of all landing
