@@ -22,6 +22,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import (
@@ -39,6 +40,7 @@ from streams.processor import (
     INPUT_TOPICS,
     TOMBSTONE,
     DictStore,
+    DueIndex,
     HomeProcessor,
     ProcessorConfig,
 )
@@ -58,15 +60,22 @@ GC_TUNING = os.environ.get("HOMESTREAM_STREAMS_GC_TUNING", "1") != "0"
 
 
 class PartitionStore(DictStore):
-    """One partition's state; remembers which keys the current batch changed."""
+    """One partition's state; remembers which keys the current batch changed, and keeps
+    the partition's DueIndex (which homes a tick has work for) current."""
 
-    def __init__(self, data: dict[str, dict[str, Any]]):
+    def __init__(self, data: dict[str, dict[str, Any]], due: DueIndex | None = None):
         super().__init__(data)
         self.dirty: set[str] = set()
+        self.due = due
 
     def put(self, key: str, value: dict[str, Any] | None) -> None:
         super().put(key, value)
         self.dirty.add(key)
+        if self.due is not None:
+            self.due.update(key, value)
+
+    def due_homes(self, now: int) -> Iterable[str]:
+        return self.homes() if self.due is None else self.due.due(now)
 
 
 class TxWorker:
@@ -92,6 +101,7 @@ class TxWorker:
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
         self.processor = HomeProcessor(PartitionStore({}), config)
         self.state: dict[int, dict[str, dict[str, Any]]] = {}
+        self.due: dict[int, DueIndex] = {}  # per partition, derived from self.state
         self.ready = False  # the first assignment is restored
         self.restoring = 0
         self.running = True
@@ -202,6 +212,7 @@ class TxWorker:
         self.restoring = len(todo)
         for p in todo:
             self.state[p] = self._restore(p)
+            self.due.pop(p, None)
             self.restoring -= 1
         self.ready = True
         log.info("worker %s owns partitions %s", self.name, sorted(self.state))
@@ -210,6 +221,14 @@ class TxWorker:
         # Batches commit before the next consume(), so nothing is open here.
         for p in {tp.partition for tp in partitions}:
             self.state.pop(p, None)
+            self.due.pop(p, None)
+
+    def _due_index(self, p: int) -> DueIndex:
+        idx = self.due.get(p)
+        if idx is None:  # after a restore: derived from the state once
+            idx = self.due[p] = DueIndex(self.processor.config.scan_interval_ms)
+            idx.rebuild(self.state.setdefault(p, {}))
+        return idx
 
     def _restore(self, partition: int) -> dict[str, dict[str, Any]]:
         """A partition's state from its changelog: committed records only, to the end."""
@@ -274,7 +293,9 @@ class TxWorker:
                 p = msg.partition()
                 store = stores.get(p)
                 if store is None:
-                    store = stores[p] = PartitionStore(self.state.setdefault(p, {}))
+                    store = stores[p] = PartitionStore(
+                        self.state.setdefault(p, {}), self._due_index(p)
+                    )
                 self._handle(msg, store)
                 offsets[(msg.topic(), p)] = msg.offset() + 1
             for p, store in stores.items():
@@ -313,6 +334,7 @@ class TxWorker:
             raise SystemExit(f"fatal Kafka error, restart the worker: {err}") from exc
         for p in stores:  # the in-memory state ran ahead of Kafka: rebuild it
             self.state[p] = self._restore(p)
+            self.due.pop(p, None)
         committed = self.consumer.committed(self.consumer.assignment(), timeout=10)
         for tp in committed:
             self.consumer.seek(

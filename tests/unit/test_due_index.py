@@ -1,0 +1,111 @@
+"""The DueIndex lets a tick visit only the homes it has work for. It must change nothing
+else: the same events give the same outputs and the same state as visiting every home."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.processor import (
+    FINAL,
+    DictStore,
+    DueIndex,
+    HomeProcessor,
+    ProcessorConfig,
+    next_due,
+    scan_due,
+)
+from streams.txloop import PartitionStore
+from tests.unit.test_processor import T0, ack, command, discovered, report, tick
+
+CONFIG = ProcessorConfig(offline_after_ms=10_000, park_ttl_ms=8_000, scan_interval_ms=30_000)
+
+
+def _in(home: str, event: tuple[str, dict]) -> tuple[str, dict]:
+    name, rec = event
+    return name, {**rec, "home_id": home}
+
+
+def _events(seed: int, homes: int = 12, seconds: int = 150) -> list[tuple[str, dict]]:
+    """Discoveries, reports, commands with short timeouts, acks, reports of unknown devices
+    (parked, then expired), silence; and a tick every second."""
+    rng = random.Random(seed)
+    ids = [f"home-{seed}-{i}" for i in range(homes)]
+    out: list[tuple[str, dict]] = []
+    for h in ids:
+        out.append(_in(h, discovered(ts=T0)))
+    n = 0
+    for s in range(1, seconds):
+        now = T0 + s * 1_000
+        for h in rng.sample(ids, k=rng.randint(0, 3)):
+            roll = rng.random()
+            if roll < 0.4:
+                out.append(_in(h, report({"powerState": rng.choice(["ON", "OFF"])}, ts=now)))
+            elif roll < 0.7:
+                n += 1
+                cid = f"c{n}"
+                out.append(_in(h, command("turnOn", ts=now, cid=cid, timeout_ms=3_000)))
+                if rng.random() < 0.5:
+                    out.append(_in(h, ack(cid, "ACKNOWLEDGED", ts=now + 100)))
+            elif roll < 0.8:
+                out.append(_in(h, report({"powerState": "ON"}, dev="ghost", ts=now)))
+            # else: silence, so devices go offline
+        out.append(tick(now))
+    return out
+
+
+def _run(store, events) -> tuple[list, dict]:
+    proc = HomeProcessor(store, copy.deepcopy(CONFIG))
+    emitted = []
+    for name, rec in events:
+        emitted.extend((e.topic, e.key, e.record_name, e.record) for e in proc.handle(name, rec))
+    return emitted, store.data
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10**6))
+def test_ticks_over_the_index_do_exactly_what_ticks_over_every_home_do(seed):
+    events = _events(seed)
+    plain_out, plain_state = _run(DictStore(), events)
+    index = DueIndex(CONFIG.scan_interval_ms)
+    indexed_out, indexed_state = _run(PartitionStore({}, index), events)
+    assert indexed_out == plain_out
+    assert indexed_state == plain_state
+    # The scenario did exercise the tick: timeouts, offline devices, expired parked reports.
+    names = {(topic, name) for topic, _k, name, _r in plain_out}
+    assert any(n == "Availability" for _t, n in names)
+    statuses = {r.get("status") for _t, _k, n, r in plain_out if n == "CommandStatus"}
+    assert "TIMEOUT" in statuses
+
+
+def test_index_rebuilt_from_state_matches_the_one_kept_by_puts():
+    events = _events(7)
+    index = DueIndex(CONFIG.scan_interval_ms)
+    _out, state = _run(PartitionStore({}, index), events)
+    rebuilt = DueIndex(CONFIG.scan_interval_ms)
+    rebuilt.rebuild(state)
+    assert rebuilt.at == index.at
+    assert set(index.at) == {k for k in state if "/" not in k}
+
+
+def test_next_due_is_the_first_deadline_or_scan_slot():
+    interval = 30_000
+    home = "h1"
+    record = {
+        "scanned_at": T0,
+        "pending": {
+            "a": {"status": "SENT", "deadline": T0 + 4_000},
+            "b": {"status": "COMPLETED", "deadline": T0 + 1_000},  # final: no timeout to run
+        },
+    }
+    assert next_due(home, record, interval) == T0 + 4_000
+    idle = {"scanned_at": T0, "pending": {}}
+    due = next_due(home, idle, interval)
+    assert T0 < due <= T0 + interval
+    # The first time scan_due says yes is exactly next_due.
+    assert not scan_due(home, T0, due - 1, interval) and scan_due(home, T0, due, interval)
+    assert next_due(home, {"pending": {}}, interval) == 0  # never scanned: due now
+    assert "COMPLETED" in FINAL
