@@ -17,9 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from compose.process import free_port
 from homestream.config import PORT_VARS, Settings
+
+# CI replays the same examples every run (a red CI is then about the change, not about luck);
+# local runs keep exploring new ones. .ci/run sets HYPOTHESIS_PROFILE=ci.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def _docker_available() -> bool:
