@@ -5,10 +5,9 @@ Reads the analyst views of docs/history.md, so it works on both storage engines:
 history.state_rollup_1m / _1h, ``1d`` -> the 1 h roll-up summed per UTC day. Roll-ups hold
 numeric (and boolean, as 0/1) reported values only.
 
-``build_query`` is pure (validation + SQL); ``history`` runs it on a psycopg connection
-and ``history_async`` on an async one. Bad input raises ``HistoryQueryError`` whose
-``param`` is the query parameter at fault (``from``, ``to``, ``bucket``, ``attribute``,
-``kind``, ``limit``), for a 400/422 reply.
+``build_query`` is pure (validation + SQL); ``history`` runs it on a psycopg connection.
+Bad input raises ``HistoryQueryError`` whose ``param`` is the query parameter at fault
+(``from``, ``to``, ``bucket``, ``attribute``, ``kind``, ``limit``), for a 400/422 reply.
 """
 
 from __future__ import annotations
@@ -222,35 +221,6 @@ def history(
     with conn.cursor() as cur:
         cur.execute(q.sql, q.params)
         rows = cur.fetchall()
-    return shape(q, rows)
-
-
-async def history_async(
-    conn: Any,
-    home_id: str,
-    device_id: str,
-    *,
-    start: Any = None,
-    end: Any = None,
-    bucket: str | None = None,
-    attribute: str | None = None,
-    kind: str | None = "reported",
-    limit: int = DEFAULT_LIMIT,
-) -> list[dict[str, Any]]:
-    """``history`` on a ``psycopg.AsyncConnection``."""
-    q = build_query(
-        home_id,
-        device_id,
-        start=start,
-        end=end,
-        bucket=bucket,
-        attribute=attribute,
-        kind=kind,
-        limit=limit,
-    )
-    async with conn.cursor() as cur:
-        await cur.execute(q.sql, q.params)
-        rows = await cur.fetchall()
     return shape(q, rows)
 
 
