@@ -53,6 +53,9 @@ class TableStore:
             if "/" not in key and partition_for(key, self.partitions) == self.partition:
                 yield key
 
+    def due_homes(self, now: int) -> Iterator[str]:
+        return self.homes()  # no DueIndex on this engine: a tick visits every home
+
 
 def create_app(
     settings: Settings,
@@ -192,4 +195,7 @@ class _NullStore:
         raise RuntimeError("no partition bound")
 
     def homes(self) -> Iterator[str]:
+        return iter(())
+
+    def due_homes(self, now: int) -> Iterator[str]:
         return iter(())

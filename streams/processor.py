@@ -105,6 +105,10 @@ class Store(Protocol):
 
     def homes(self) -> Iterable[str]: ...
 
+    def due_homes(self, now: int) -> Iterable[str]:
+        """A superset of the homes a tick at ``now`` has work for."""
+        ...
+
 
 class DictStore:
     """A Store over a dict: for tests and for the reference fold."""
@@ -529,11 +533,11 @@ class HomeProcessor:
     def on_tick(self, ctx: _Ctx, rec: dict[str, Any]) -> None:
         """Time passes: command timeouts, silent devices, expired parked reports.
 
-        One tick covers every home the store holds (the worker's store yields the homes
-        of the tick's partition), so tick traffic does not grow with the number of homes.
+        One tick covers the homes of the tick's partition, so tick traffic does not grow
+        with the number of homes; the store yields only those a tick may have work for
+        (DueIndex), so its cost need not either.
         """
-        due = getattr(self.store, "due_homes", None)  # the Faust engine's table has none
-        for home in sorted(due(ctx.now) if due else self.store.homes()):
+        for home in sorted(self.store.due_homes(ctx.now)):
             ctx.home = home
             self._tick_home(ctx, home)
 
