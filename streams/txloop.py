@@ -211,8 +211,7 @@ class TxWorker:
         todo = sorted({tp.partition for tp in partitions} - set(self.state))
         self.restoring = len(todo)
         for p in todo:
-            self.state[p] = self._restore(p)
-            self.due.pop(p, None)
+            self._load(p)
             self.restoring -= 1
         self.ready = True
         log.info("worker %s owns partitions %s", self.name, sorted(self.state))
@@ -222,6 +221,11 @@ class TxWorker:
         for p in {tp.partition for tp in partitions}:
             self.state.pop(p, None)
             self.due.pop(p, None)
+
+    def _load(self, p: int) -> None:
+        """(Re)load partition ``p``'s state from the changelog; its DueIndex follows lazily."""
+        self.state[p] = self._restore(p)
+        self.due.pop(p, None)
 
     def _due_index(self, p: int) -> DueIndex:
         idx = self.due.get(p)
@@ -333,8 +337,7 @@ class TxWorker:
         elif err.fatal():
             raise SystemExit(f"fatal Kafka error, restart the worker: {err}") from exc
         for p in stores:  # the in-memory state ran ahead of Kafka: rebuild it
-            self.state[p] = self._restore(p)
-            self.due.pop(p, None)
+            self._load(p)
         committed = self.consumer.committed(self.consumer.assignment(), timeout=10)
         for tp in committed:
             self.consumer.seek(
