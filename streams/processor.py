@@ -352,10 +352,12 @@ class HomeProcessor:
         device = {**device, "last_seen": max(device.get("last_seen") or 0, ctx.now)}
         if not device.get("online"):
             device = {**device, "online": True}
-            self._availability(ctx, dev, True, "report")
+            self._availability(ctx, dev, True, FROM_REPORT)
         return device
 
     def on_availability(self, ctx: _Ctx, rec: dict[str, Any]) -> None:
+        if rec.get("source") in DERIVED_AVAILABILITY:
+            return  # our own output, read back from the topic: already in the state
         home, dev = rec["home_id"], rec["device_id"]
         device = self._device(home, dev)
         if device is None or bool(device.get("online")) == bool(rec["online"]):
@@ -563,7 +565,7 @@ class HomeProcessor:
             ):
                 device = {**device, "online": False}
                 self.store.put(device_key(home, dev), device)
-                self._availability(ctx, dev, False, "silence")
+                self._availability(ctx, dev, False, FROM_SILENCE)
                 minutes = self.config.offline_after_ms // 60_000
                 self._offline_notice(ctx, dev, device, f"no report for {minutes} minutes")
         expired = [
@@ -852,6 +854,14 @@ INPUT_TOPICS = (
     t.STREAM_TICKS,
     t.SHADOW_REQUESTS,
 )
+
+
+# Availability this worker derives itself. It goes to the same compacted topic as the
+# hubs' (the latest word per device, for sinks and apps), which is also an input. Read
+# back, it must not be applied again: an old "offline" and a newer "online" of the same
+# device would flip it and be re-emitted, bouncing between worker and topic for ever.
+FROM_REPORT, FROM_SILENCE = "report", "silence"
+DERIVED_AVAILABILITY = frozenset({FROM_REPORT, FROM_SILENCE})
 
 
 def scan_due(home: str, scanned_at: int, now: int, interval_ms: int) -> bool:

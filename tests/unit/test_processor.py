@@ -347,3 +347,19 @@ def test_health_scans_once_per_interval_spread_by_home(home, start, interval):
 def test_health_scans_of_different_homes_spread_over_the_interval():
     phases = {zlib.crc32(f"home-{i}".encode()) % 30_000 // 1_000 for i in range(300)}
     assert len(phases) >= 25  # of 30 one-second slots: not all in one tick
+
+
+def test_own_availability_read_back_from_the_topic_changes_nothing(proc):
+    """The worker writes derived availability to a topic it also reads: an old
+    "offline" and a newer "online" of one device must not bounce back and forth."""
+    run(proc, discovered(), report({"powerState": "ON"}))
+    derived = of(run(proc, tick(T0 + 60_000)), "Availability")  # silence: offline
+    derived += of(run(proc, report({"powerState": "ON"}, ts=T0 + 61_000)), "Availability")
+    assert [(a["online"], a["source"]) for a in derived] == [(False, "silence"), (True, "report")]
+    before = copy.deepcopy(proc.store.data)
+    for rec in derived + derived[::-1]:  # read back, in either order, more than once
+        assert proc.handle("Availability", {**rec, "home_id": HOME}) == []
+    assert proc.store.data == before
+    # The hub's own word still counts.
+    out = proc.handle("Availability", {**derived[0], "home_id": HOME, "source": "mqtt"})
+    assert [a["online"] for a in of(out, "Availability")] == [False]
