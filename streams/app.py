@@ -53,7 +53,7 @@ class TableStore:
             if "/" not in key and partition_for(key, self.partitions) == self.partition:
                 yield key
 
-    def due_homes(self, now: int) -> Iterator[str]:
+    def due_homes(self, last_tick: int, now: int) -> Iterator[str]:
         return self.homes()  # no DueIndex on this engine: a tick visits every home
 
 
@@ -197,5 +197,5 @@ class _NullStore:
     def homes(self) -> Iterator[str]:
         return iter(())
 
-    def due_homes(self, now: int) -> Iterator[str]:
+    def due_homes(self, last_tick: int, now: int) -> Iterator[str]:
         return iter(())

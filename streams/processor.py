@@ -15,6 +15,7 @@ State lives in two kinds of entries, both plain JSON-able dicts:
 
 from __future__ import annotations
 
+import bisect
 import json
 import uuid
 import zlib
@@ -98,6 +99,13 @@ class Emit:
 TOMBSTONE = ""
 
 
+def ticked_key(partition: int) -> str:
+    """The state key of a partition's last tick time, which ``scan_due`` counts from: one
+    per partition (a store may hold several), and neither a home nor a device of one
+    (home ids have no "#")."""
+    return f"#/ticked/{partition}"
+
+
 class Store(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
 
@@ -105,8 +113,9 @@ class Store(Protocol):
 
     def homes(self) -> Iterable[str]: ...
 
-    def due_homes(self, now: int) -> Iterable[str]:
-        """A superset of the homes a tick at ``now`` has work for."""
+    def due_homes(self, last_tick: int, now: int) -> Iterable[str]:
+        """A superset of the homes a tick at ``now`` has work for (the one before it was at
+        ``last_tick``)."""
         ...
 
 
@@ -128,51 +137,78 @@ class DictStore:
     def homes(self) -> Iterator[str]:
         return (k for k in list(self.data) if "/" not in k)
 
-    def due_homes(self, now: int) -> Iterable[str]:
+    def due_homes(self, last_tick: int, now: int) -> Iterable[str]:
         """Homes a tick at ``now`` may have work for: here all of them (see DueIndex)."""
         return self.homes()
 
 
-def next_due(home: str, record: Mapping[str, Any], interval_ms: int) -> int:
-    """When a tick next has work for this home: its earliest open command deadline, or the
-    start of its next health-scan slot (``scan_due``), whichever comes first."""
+def next_deadline(record: Mapping[str, Any]) -> int | None:
+    """The earliest deadline of a home's open commands, or None."""
     times = [
         int(e["deadline"]) for e in record.get("pending", {}).values() if e["status"] not in FINAL
     ]
-    scanned_at = int(record.get("scanned_at", 0))
-    if interval_ms <= 0 or scanned_at <= 0:
-        times.append(0)
-    else:
-        phase = zlib.crc32(home.encode()) % interval_ms
-        times.append(scanned_at + interval_ms - (scanned_at + phase) % interval_ms)
-    return min(times)
+    return min(times) if times else None
 
 
 class DueIndex:
-    """Each home's ``next_due``, kept up to date by the store's puts, so that a tick visits
-    only the homes it has work for instead of every home of the partition (a tick's cost
-    would grow with homes, not traffic, and hold up every event behind it). Derived from
-    the state, never stored: rebuilt from it after a restore."""
+    """Which homes a tick has work for, kept up to date by the store's puts: those with an
+    open command whose deadline passed, and those whose health-scan slot began since the
+    last tick (``scan_due``). A tick visits these instead of every home of the partition:
+    otherwise its cost grows with homes, not traffic, and holds up every event behind it.
+    Derived from the state, never stored: rebuilt from it after a restore."""
 
     def __init__(self, interval_ms: int) -> None:
         self.interval_ms = interval_ms
-        self.at: dict[str, int] = {}
+        self.deadlines: dict[str, int] = {}  # only homes with an open command
+        self.phases: list[tuple[int, str]] = []  # (scan phase, home) of every home, sorted
 
     def update(self, key: str, value: Mapping[str, Any] | None) -> None:
-        if "/" in key:  # a device, not a home
+        if "/" in key:  # a device (or the tick time), not a home
             return
+        entry = (scan_phase(key, self.interval_ms), key)
+        i = bisect.bisect_left(self.phases, entry)
+        known = i < len(self.phases) and self.phases[i] == entry
         if value is None:
-            self.at.pop(key, None)
+            self.deadlines.pop(key, None)
+            if known:
+                del self.phases[i]
+            return
+        if not known:
+            self.phases.insert(i, entry)
+        deadline = next_deadline(value)
+        if deadline is None:
+            self.deadlines.pop(key, None)
         else:
-            self.at[key] = next_due(key, value, self.interval_ms)
+            self.deadlines[key] = deadline
 
     def rebuild(self, data: Mapping[str, Mapping[str, Any]]) -> None:
-        self.at = {}
+        self.deadlines, self.phases = {}, []
         for key, value in data.items():
             self.update(key, value)
 
-    def due(self, now: int) -> list[str]:
-        return [home for home, at in self.at.items() if at <= now]
+    def due(self, last_tick: int, now: int) -> set[str]:
+        homes = {home for home, at in self.deadlines.items() if at <= now}
+        homes.update(self.scan_window(last_tick, now))
+        return homes
+
+    def scan_window(self, last_tick: int, now: int) -> list[str]:
+        """The homes ``scan_due`` says yes to: a slot of theirs began in (last_tick, now]."""
+        interval = self.interval_ms
+        if interval <= 0 or last_tick <= 0 or now - last_tick >= interval:
+            return [home for _phase, home in self.phases]
+        if now <= last_tick:
+            return []
+        # A slot of phase f begins at t when (t + f) % interval == 0: for t running over
+        # (last_tick, now], f runs down over [-now, -(last_tick + 1)], modulo the interval.
+        lo, hi = (-now) % interval, (-(last_tick + 1)) % interval
+        if lo <= hi:
+            return self._phase_range(lo, hi)
+        return self._phase_range(lo, interval - 1) + self._phase_range(0, hi)
+
+    def _phase_range(self, lo: int, hi: int) -> list[str]:
+        i = bisect.bisect_left(self.phases, (lo, ""))
+        j = bisect.bisect_left(self.phases, (hi + 1, ""))
+        return [home for _phase, home in self.phases[i:j]]
 
 
 @dataclass
@@ -537,25 +573,27 @@ class HomeProcessor:
 
         One tick covers the homes of the tick's partition, so tick traffic does not grow
         with the number of homes; the store yields only those a tick may have work for
-        (DueIndex), so its cost need not either.
+        (DueIndex), so its cost need not either. The time of the last tick is state (one
+        record, not one per home scanned), so a replay scans at the same ticks.
         """
-        for home in sorted(self.store.due_homes(ctx.now)):
+        key = ticked_key(int(rec.get("partition") or 0))
+        last = int((self.store.get(key) or {}).get("at", 0))
+        for home in sorted(self.store.due_homes(last, ctx.now)):
             ctx.home = home
-            self._tick_home(ctx, home)
+            self._tick_home(ctx, home, last)
+        if ctx.now > last:
+            self.store.put(key, {"at": ctx.now})
 
-    def _tick_home(self, ctx: _Ctx, home: str) -> None:
+    def _tick_home(self, ctx: _Ctx, home: str, last_tick: int) -> None:
         h = self._home(home)
         for cid, entry in sorted(h["pending"].items()):
             if entry["status"] not in FINAL and entry["deadline"] <= ctx.now:
                 reason = f"no completion within {entry['timeout_ms']} ms"
                 self._status(ctx, entry, "TIMEOUT", reason)
                 self._set_pending(home, cid, "TIMEOUT")
-        h = self._home(home)
-        # The scan time lives in the home's state, so a replay scans at the same ticks.
-        if not scan_due(home, h.get("scanned_at", 0), ctx.now, self.config.scan_interval_ms):
+        if not scan_due(home, last_tick, ctx.now, self.config.scan_interval_ms):
             return
-        h = {**h, "scanned_at": ctx.now}
-        self.store.put(home, h)
+        h = self._home(home)
         for dev in h["devices"]:
             device = self._device(home, dev)
             if (
@@ -864,15 +902,21 @@ FROM_REPORT, FROM_SILENCE = "report", "silence"
 DERIVED_AVAILABILITY = frozenset({FROM_REPORT, FROM_SILENCE})
 
 
-def scan_due(home: str, scanned_at: int, now: int, interval_ms: int) -> bool:
-    """Whether ``home``'s health scan is due at ``now``: once per interval, at a phase of its
-    own (from its id), so the homes' scans spread over the interval instead of all landing
-    in one tick, whose transaction would then hold up every event behind it (p99)."""
-    if interval_ms <= 0 or scanned_at <= 0:  # never scanned yet
+def scan_phase(home: str, interval_ms: int) -> int:
+    """Where in each scan interval this home's slot begins (spreads homes over it)."""
+    return zlib.crc32(home.encode()) % interval_ms if interval_ms > 0 else 0
+
+
+def scan_due(home: str, last_tick: int, now: int, interval_ms: int) -> bool:
+    """Whether a tick at ``now`` scans ``home``'s health: when a slot of the home began
+    since the last tick, so once per interval, at a phase of its own (from its id). The
+    homes' scans spread over the interval instead of all landing in one tick, whose
+    transaction would then hold up every event behind it (p99). No tick yet: scan now."""
+    if interval_ms <= 0 or last_tick <= 0:
         return True
-    phase = zlib.crc32(home.encode()) % interval_ms
+    phase = scan_phase(home, interval_ms)
     slot_start = now - (now + phase) % interval_ms
-    return scanned_at < slot_start
+    return last_tick < slot_start
 
 
 _HANDLERS = {

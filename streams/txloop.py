@@ -74,8 +74,8 @@ class PartitionStore(DictStore):
         if self.due is not None:
             self.due.update(key, value)
 
-    def due_homes(self, now: int) -> Iterable[str]:
-        return self.homes() if self.due is None else self.due.due(now)
+    def due_homes(self, last_tick: int, now: int) -> Iterable[str]:
+        return self.homes() if self.due is None else self.due.due(last_tick, now)
 
 
 class TxWorker:

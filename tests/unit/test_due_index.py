@@ -15,7 +15,7 @@ from streams.processor import (
     DueIndex,
     HomeProcessor,
     ProcessorConfig,
-    next_due,
+    next_deadline,
     scan_due,
 )
 from streams.txloop import PartitionStore
@@ -87,25 +87,37 @@ def test_index_rebuilt_from_state_matches_the_one_kept_by_puts():
     _out, state = _run(PartitionStore({}, index), events)
     rebuilt = DueIndex(CONFIG.scan_interval_ms)
     rebuilt.rebuild(state)
-    assert rebuilt.at == index.at
-    assert set(index.at) == {k for k in state if "/" not in k}
+    assert (rebuilt.deadlines, rebuilt.phases) == (index.deadlines, index.phases)
+    assert {home for _phase, home in index.phases} == {k for k in state if "/" not in k}
+    for key in list(state):  # removing every home empties it
+        index.update(key, None)
+    assert (index.deadlines, index.phases) == ({}, [])
 
 
-def test_next_due_is_the_first_deadline_or_scan_slot():
-    interval = 30_000
-    home = "h1"
+@settings(max_examples=300)
+@given(
+    homes=st.sets(st.text(alphabet="abcdefgh-0123", min_size=1, max_size=8), max_size=40),
+    interval=st.integers(min_value=1, max_value=120_000),
+    last_tick=st.integers(min_value=0, max_value=10**13),
+    step=st.integers(min_value=-5_000, max_value=300_000),
+)
+def test_scan_window_is_exactly_the_homes_scan_due_says_yes_to(homes, interval, last_tick, step):
+    now = max(1, last_tick + step)
+    index = DueIndex(interval)
+    index.rebuild({home: {"pending": {}} for home in homes})
+    window = index.scan_window(last_tick, now)
+    assert len(window) == len(set(window))
+    assert set(window) == {h for h in homes if scan_due(h, last_tick, now, interval)}
+
+
+def test_next_deadline_is_the_first_open_commands():
     record = {
-        "scanned_at": T0,
         "pending": {
             "a": {"status": "SENT", "deadline": T0 + 4_000},
+            "c": {"status": "PENDING", "deadline": T0 + 6_000},
             "b": {"status": "COMPLETED", "deadline": T0 + 1_000},  # final: no timeout to run
         },
     }
-    assert next_due(home, record, interval) == T0 + 4_000
-    idle = {"scanned_at": T0, "pending": {}}
-    due = next_due(home, idle, interval)
-    assert T0 < due <= T0 + interval
-    # The first time scan_due says yes is exactly next_due.
-    assert not scan_due(home, T0, due - 1, interval) and scan_due(home, T0, due, interval)
-    assert next_due(home, {"pending": {}}, interval) == 0  # never scanned: due now
+    assert next_deadline(record) == T0 + 4_000
+    assert next_deadline({"pending": {}}) is None
     assert "COMPLETED" in FINAL

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.processor import TOMBSTONE, DictStore, HomeProcessor, ProcessorConfig, scan_due
+from streams.processor import (
+    TOMBSTONE,
+    DictStore,
+    HomeProcessor,
+    ProcessorConfig,
+    scan_due,
+    ticked_key,
+)
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
@@ -328,20 +335,36 @@ def test_silence_and_parking_scans_run_at_most_once_per_interval():
 
 @given(
     home=st.text(min_size=1, max_size=12),
-    start=st.integers(min_value=1, max_value=10**13),  # 0 is "never scanned"
+    start=st.integers(min_value=1, max_value=10**13),  # 0 is "no tick yet"
     interval=st.integers(min_value=1_000, max_value=120_000),
 )
 def test_health_scans_once_per_interval_spread_by_home(home, start, interval):
-    """Ticks every second: a home never scanned is scanned at once; after that, exactly once
-    in each of its slots, so consecutive scans are one interval apart, give or take a tick."""
-    scanned_at, scans = 0, []
+    """Ticks every second: the first tick scans every home; after that a home is scanned
+    exactly once in each of its slots, so scans are one interval apart, give or take a tick."""
+    last_tick, scans = 0, []
     for now in range(start, start + 4 * interval, 1_000):
-        if scan_due(home, scanned_at, now, interval):
-            scanned_at = now
+        if scan_due(home, last_tick, now, interval):
             scans.append(now)
+        last_tick = now
     gaps = [b - a for a, b in itertools.pairwise(scans)]
     assert scans[0] == start and len(scans) >= 4
     assert all(interval - 1_000 < g < interval + 1_000 for g in gaps[1:])  # [0]: a part slot
+
+
+def test_a_tick_writes_one_record_however_many_homes_it_scans():
+    """The scan time is the partition's, not each home's: a scan writes no home record."""
+    store = DictStore()
+    proc = HomeProcessor(store, ProcessorConfig(offline_after_ms=60_000))
+    for i in range(20):
+        proc.handle(*discovered(dev=f"d{i}"))
+        proc.handle("DeviceDiscovered", {**discovered()[1], "home_id": f"home-{i}"})
+    before = copy.deepcopy(store.data)
+    out = run(proc, tick(T0 + 1_000))  # the first tick scans every home: nobody silent yet
+    assert out == []
+    changed = {k for k in store.data if store.data[k] != before.get(k)}
+    assert changed == {ticked_key(0)} and store.data[ticked_key(0)] == {"at": T0 + 1_000}
+    run(proc, tick(T0 + 500))  # a late tick from another worker does not move time back
+    assert store.data[ticked_key(0)] == {"at": T0 + 1_000}
 
 
 def test_health_scans_of_different_homes_spread_over_the_interval():
