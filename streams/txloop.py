@@ -57,6 +57,8 @@ GROUP = "homestream-streams"
 # the Avro catalogue); the worker creates it, compacted, on start.
 CHANGELOG = "homestream.streams.state"
 GC_TUNING = os.environ.get("HOMESTREAM_STREAMS_GC_TUNING", "1") != "0"
+# First retry after a retriable broker answer; doubles up to 1 s (see the producer).
+TXN_RETRY_BACKOFF_MS = int(os.environ.get("HOMESTREAM_STREAMS_RETRY_BACKOFF_MS", "2"))
 
 
 class PartitionStore(DictStore):
@@ -86,16 +88,16 @@ class TxWorker:
         *,
         config: ProcessorConfig | None = None,
         batch_size: int = 500,
-        max_wait: float = 0.005,
+        max_wait: float = 0.0,
         tick_interval: float = 1.0,
         metrics_port: int | None = None,
     ):
         self.settings = settings
         self.name = name
         self.batch_size = batch_size
-        # How long a batch may gather before its transaction commits: outputs become
-        # readable (read_committed) only then, so this bounds latency; shorter means
-        # more, smaller transactions.
+        # How long an idle worker waits after a first event for more to join its batch.
+        # Outputs become readable (read_committed) only when the transaction commits, so
+        # any wait is latency; under load batches form by themselves (``_next_batch``).
         self.max_wait = max_wait
         self.tick_interval = tick_interval
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
@@ -119,6 +121,11 @@ class TxWorker:
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 1_000,
                 "max.poll.interval.ms": 120_000,
+                # Under load, let the broker gather up to 5 ms of input per fetch instead of
+                # answering every single append: fewer requests on a broker that shares the
+                # cores. Idle, a lone event waits those 5 ms at most.
+                "fetch.wait.max.ms": 5,
+                "fetch.min.bytes": 100_000,
             }
         )
         self.producer = Producer(
@@ -130,6 +137,12 @@ class TxWorker:
                 "enable.idempotence": True,
                 "transaction.timeout.ms": 10_000,
                 "linger.ms": 0,
+                # The coordinator answers CONCURRENT_TRANSACTIONS while it is still writing
+                # the previous commit's markers, which is nearly every time when batches
+                # follow each other closely. librdkafka then waits retry.backoff.ms before
+                # asking again: its default of 100 ms was most of our p99.
+                "retry.backoff.ms": TXN_RETRY_BACKOFF_MS,
+                "retry.backoff.max.ms": 1_000,
             }
         )
         self.tick_producer = Producer(
@@ -171,7 +184,7 @@ class TxWorker:
         next_tick = next_freeze = time.monotonic()
         try:
             while self.running:
-                msgs = self.consumer.consume(self.batch_size, timeout=self.max_wait)
+                msgs = self._next_batch(max(0.0, min(next_tick - time.monotonic(), 0.1)))
                 if msgs:
                     self._process_batch(msgs)
                 now = time.monotonic()
@@ -185,6 +198,22 @@ class TxWorker:
             self.consumer.close()  # leaves the group: partitions move at once
             self.tick_producer.flush(5)
             log.info("worker %s stopped", self.name)
+
+    def _next_batch(self, idle_timeout: float) -> list:
+        """Group commit: whatever arrived while the last transaction ran, at once.
+
+        Only when nothing is waiting does the loop block, for the first message (or
+        until ``idle_timeout``), then it gathers for ``max_wait`` more. Under load the
+        batch is what queued during one transaction, so no event waits for a timer."""
+        msgs = self.consumer.consume(self.batch_size, timeout=0)
+        if msgs:
+            return msgs
+        first = self.consumer.poll(idle_timeout)
+        if first is None:
+            return []
+        if self.max_wait > 0:
+            time.sleep(self.max_wait)
+        return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
 
     def stop(self) -> None:
         self.running = False
