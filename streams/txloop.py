@@ -22,7 +22,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import (
@@ -59,6 +59,38 @@ CHANGELOG = "homestream.streams.state"
 GC_TUNING = os.environ.get("HOMESTREAM_STREAMS_GC_TUNING", "1") != "0"
 # First retry after a retriable broker answer; doubles up to 1 s (see the producer).
 TXN_RETRY_BACKOFF_MS = int(os.environ.get("HOMESTREAM_STREAMS_RETRY_BACKOFF_MS", "2"))
+
+
+# A partition with no input for this long is taken to be caught up with its topics.
+QUIET_MS = 2_000
+
+
+def tick_time(
+    wall_ms: int,
+    input_seen: Mapping[str, tuple[int, int]],
+    assigned_ms: int,
+    quiet_ms: int = QUIET_MS,
+) -> int | None:
+    """The time a partition's tick carries, or None for no tick yet.
+
+    Ticks judge silence and command deadlines. A worker catching up on a backlog (after
+    a restart, or when it falls behind) must judge them at the time its input has
+    reached, not by the wall clock: otherwise every device whose newer reports still
+    wait in the backlog looks silent, goes offline with a notification, and comes back.
+
+    ``input_seen`` maps each input topic to (wall ms when the partition's last input
+    from it was processed, the newest Kafka timestamp in that input). The tick runs as
+    late as the most delayed topic that still has input; a topic quiet for ``quiet_ms``
+    is caught up. A partition just assigned waits that long for its first input.
+    """
+    delays = [
+        max(0, processed - newest)
+        for processed, newest in input_seen.values()
+        if wall_ms - processed < quiet_ms
+    ]
+    if not input_seen and wall_ms - assigned_ms < quiet_ms:
+        return None
+    return wall_ms - max(delays, default=0)
 
 
 class PartitionStore(DictStore):
@@ -104,6 +136,10 @@ class TxWorker:
         self.processor = HomeProcessor(PartitionStore({}), config)
         self.state: dict[int, dict[str, dict[str, Any]]] = {}
         self.due: dict[int, DueIndex] = {}  # per partition, derived from self.state
+        # Per partition, for tick_time: (wall ms, newest input timestamp) of the last batch
+        # with input from it, and when it was assigned.
+        self.input_seen: dict[int, dict[str, tuple[int, int]]] = {}
+        self.assigned_ms: dict[int, int] = {}
         self.ready = False  # the first assignment is restored
         self.restoring = 0
         self.running = True
@@ -243,6 +279,8 @@ class TxWorker:
         for p in todo:
             self._load(p)
             self.restoring -= 1
+        for p in todo:  # from now on it can read input (tick_time)
+            self.assigned_ms[p] = _wall_ms()
         self.ready = True
         log.info("worker %s owns partitions %s", self.name, sorted(self.state))
 
@@ -251,6 +289,8 @@ class TxWorker:
         for p in {tp.partition for tp in partitions}:
             self.state.pop(p, None)
             self.due.pop(p, None)
+            self.input_seen.pop(p, None)
+            self.assigned_ms.pop(p, None)
 
     def _load(self, p: int) -> None:
         """(Re)load partition ``p``'s state from the changelog; its DueIndex follows lazily."""
@@ -316,6 +356,7 @@ class TxWorker:
     def _process_batch(self, msgs: list) -> None:
         stores: dict[int, PartitionStore] = {}
         offsets: dict[tuple[str, int], int] = {}
+        newest: dict[tuple[int, str], int] = {}  # the newest input timestamp
         t0 = time.perf_counter()
         self.producer.begin_transaction()
         try:
@@ -332,6 +373,12 @@ class TxWorker:
                     )
                 self._handle(msg, store)
                 offsets[(msg.topic(), p)] = msg.offset() + 1
+                if msg.topic() != t.STREAM_TICKS:
+                    tp = (p, msg.topic())
+                    newest[tp] = max(newest.get(tp, 0), msg.timestamp()[1])
+            processed_ms = _wall_ms()
+            for (p, topic), ts in newest.items():
+                self.input_seen.setdefault(p, {})[topic] = (processed_ms, ts)
             for p, store in stores.items():
                 for key in store.dirty:  # only each key's final value: less changelog
                     value = store.data.get(key)
@@ -429,8 +476,11 @@ class TxWorker:
     # -- time --------------------------------------------------------------------------
     def _tick(self) -> None:
         """Time passes, in the log: one tick per owned partition (plain producer)."""
-        now = int(time.time() * 1000)
+        wall = _wall_ms()
         for p in sorted(self.state):
+            now = tick_time(wall, self.input_seen.get(p, {}), self.assigned_ms.get(p, 0))
+            if now is None:
+                continue
             record = {"event_id": str(uuid.uuid4()), "home_id": "", "ts": now, "partition": p}
             self.tick_producer.produce(
                 t.STREAM_TICKS,
@@ -439,3 +489,7 @@ class TxWorker:
                 partition=p,
             )
         self.tick_producer.poll(0)
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
 import urllib.request
 import uuid
@@ -35,8 +36,13 @@ OUTPUTS = (
 def workers(stack_env, tmp_path):
     started: list[Worker] = []
 
-    def start(name: str = "w1", engine: str = "txloop", metrics_port: int | None = None) -> Worker:
-        w = Worker(stack_env, name, tmp_path / "streams", engine, metrics_port)
+    def start(
+        name: str = "w1",
+        engine: str = "txloop",
+        metrics_port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Worker:
+        w = Worker({**stack_env, **(env or {})}, name, tmp_path / "streams", engine, metrics_port)
         started.append(w)
         return w
 
@@ -356,3 +362,60 @@ def test_second_worker_takes_over_partitions_and_state(settings, workers):
     _send_reports(feed, second, t0 + len(first))
     expected = _reference(homes, first + second, t0)
     _check_against_reference(settings, homes, expected)
+
+
+def test_a_restart_with_a_backlog_calls_only_silent_devices_offline(settings, workers):
+    """Devices that kept reporting while the worker was away are not offline when it
+    comes back, though their reports wait behind a backlog; a silent one is."""
+    fast = {"HOMESTREAM_OFFLINE_AFTER_S": "3", "HOMESTREAM_HEALTH_SCAN_S": "1"}
+    home = home_ids(1, settings.partitions)[0]
+    part = partition_for(home, settings.partitions)
+    filler = next(
+        h
+        for h in home_ids(40, settings.partitions)
+        if partition_for(h, settings.partitions) == part
+    )
+    feed = Feed(settings)
+    for h, dev in ((home, "chatty"), (home, "quiet"), (filler, "filler")):
+        feed.discover(h, dev, ["TEMPERATURE_SENSOR"], "sensor.temperature")
+        feed.report(h, dev, {"temperature": 20.0})
+    feed.flush()
+    worker = workers("w-backlog", env=fast)
+    read_all(settings, [t.STATE_CHANGES], {home}, until=lambda r: len(r) >= 2)
+    worker.kill(signal.SIGTERM)
+
+    # Away for ~6 s: "chatty" reports every 0.3 s, each behind 1,500 changes of another
+    # home of its partition (seconds of work to catch up on); "quiet" says nothing.
+    temps = iter(range(10**6))
+    for _ in range(20):
+        feed.report(home, "chatty", {"temperature": 21.0 + next(temps) % 2})
+        for n in range(1_500):
+            feed.report(filler, "filler", {"temperature": 20.0 + 2 * (n % 2)})
+        feed.flush()
+        time.sleep(0.3)
+
+    stop = threading.Event()
+
+    def keep_reporting() -> None:
+        while not stop.is_set():
+            feed.report(home, "chatty", {"temperature": 21.0 + next(temps) % 2})
+            feed.flush()
+            stop.wait(0.3)
+
+    reporter = threading.Thread(target=keep_reporting, daemon=True)
+    reporter.start()
+    try:
+        workers("w-backlog", env=fast)
+
+        def quiet_offline(records) -> bool:
+            return any(r["device_id"] == "quiet" for r in of(records, "Notification"))
+
+        got = read_all(settings, [t.NOTIFICATIONS], {home}, until=quiet_offline, timeout=120)
+        time.sleep(3)  # any late false alarm about "chatty" would follow the backlog
+        got = read_all(settings, [t.NOTIFICATIONS], {home}, until=quiet_offline, timeout=60)
+    finally:
+        stop.set()
+        reporter.join(5)
+    offline = [(r["kind"], r["device_id"]) for r in of(got, "Notification")]
+    assert ("DEVICE_OFFLINE", "quiet") in offline
+    assert ("DEVICE_OFFLINE", "chatty") not in offline, offline
