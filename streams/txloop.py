@@ -276,6 +276,7 @@ class TxWorker:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         todo = sorted({tp.partition for tp in partitions} - set(self.state))
         self.restoring = len(todo)
+        self._await_stable_offsets(consumer, todo)
         for p in todo:
             self._load(p)
             self.restoring -= 1
@@ -283,6 +284,21 @@ class TxWorker:
             self.assigned_ms[p] = _wall_ms()
         self.ready = True
         log.info("worker %s owns partitions %s", self.name, sorted(self.state))
+
+    def _await_stable_offsets(self, consumer: Consumer, parts: list[int]) -> None:
+        """Wait until no transaction of a previous owner is pending on these partitions'
+        offsets. A worker that stalled between sending its offsets and committing may
+        still commit after losing the partitions; restoring before that commit lands
+        would miss its state. Read committed, the offset fetch waits for it (KIP-447)."""
+        if not parts:
+            return
+        try:
+            consumer.committed(
+                [TopicPartition(topic, p) for topic in INPUT_TOPICS for p in parts],
+                timeout=30,
+            )
+        except KafkaException as exc:  # restore anyway: this is a guard, not a need
+            log.warning("could not check for pending offsets before restoring: %s", exc)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Batches commit before the next consume(), so nothing is open here.

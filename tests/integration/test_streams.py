@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import threading
@@ -15,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from compose.process import free_port
 from compose.services.streams import GROUP, group_members
-from streams.processor import fold
+from streams.processor import INPUT_TOPICS, fold
 from tests.integration.streams_support import CODEC, Feed, Worker, read_all
 from topics import catalogue as t
 from topics.keys import device_key
@@ -419,3 +420,57 @@ def test_a_restart_with_a_backlog_calls_only_silent_devices_offline(settings, wo
     offline = [(r["kind"], r["device_id"]) for r in of(got, "Notification")]
     assert ("DEVICE_OFFLINE", "quiet") in offline
     assert ("DEVICE_OFFLINE", "chatty") not in offline, offline
+
+
+def test_a_new_owner_restores_after_the_previous_owners_pending_commit(settings, workers):
+    """A previous owner that stalled between sending its offsets and committing may still
+    commit after its partitions moved. The new owner must restore the state that commit
+    carries: here a device the previous owner had discovered."""
+    from confluent_kafka import Producer
+
+    from streams.processor import DictStore, HomeProcessor
+    from streams.txloop import CHANGELOG
+    from tests.unit.test_processor import discovered
+
+    home = home_ids(1, settings.partitions)[0]
+    part = partition_for(home, settings.partitions)
+    store = DictStore()  # the state the previous owner's transaction carries
+    name, rec = discovered(dev="lamp")
+    HomeProcessor(store).handle(name, {**rec, "home_id": home})
+    assert f"{home}/lamp" in store.data
+
+    zombie = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "transactional.id": f"zombie-{home}"}
+    )
+    zombie.init_transactions(30)
+    zombie.begin_transaction()
+    for key, value in store.data.items():
+        zombie.produce(
+            CHANGELOG, key=key.encode(), value=json.dumps(value).encode(), partition=part
+        )
+    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": GROUP})
+    ends = [
+        TopicPartition(topic, part, probe.get_watermark_offsets(TopicPartition(topic, part))[1])
+        for topic in INPUT_TOPICS
+    ]
+    zombie.send_offsets_to_transaction(ends, probe.consumer_group_metadata())
+    probe.close()
+
+    owner = workers("w-owner")
+    # The stalled owner commits only once the new one has restored the partition, or
+    # after 10 s if the new owner waits for that commit before restoring (it should).
+    restored = f"partition {part}: "
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if owner.log.exists() and restored in owner.log.read_text(errors="replace"):
+            break
+        time.sleep(0.1)
+    zombie.commit_transaction()
+
+    feed = Feed(settings)
+    feed.report(home, "lamp", {"powerState": "ON"})
+    feed.flush()
+    got = read_all(
+        settings, [t.STATE_CHANGES], {home}, until=lambda r: of(r, "StateChange"), timeout=60
+    )
+    assert [r["reported"] for r in of(got, "StateChange")] == [{"powerState": "ON"}]
