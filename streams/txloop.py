@@ -120,17 +120,12 @@ class TxWorker:
         *,
         config: ProcessorConfig | None = None,
         batch_size: int = 500,
-        max_wait: float = 0.0,
         tick_interval: float = 1.0,
         metrics_port: int | None = None,
     ):
         self.settings = settings
         self.name = name
         self.batch_size = batch_size
-        # How long an idle worker waits after a first event for more to join its batch.
-        # Outputs become readable (read_committed) only when the transaction commits, so
-        # any wait is latency; under load batches form by themselves (``_next_batch``).
-        self.max_wait = max_wait
         self.tick_interval = tick_interval
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
         self.processor = HomeProcessor(PartitionStore({}), config)
@@ -240,16 +235,15 @@ class TxWorker:
         """Group commit: whatever arrived while the last transaction ran, at once.
 
         Only when nothing is waiting does the loop block, for the first message (or
-        until ``idle_timeout``), then it gathers for ``max_wait`` more. Under load the
-        batch is what queued during one transaction, so no event waits for a timer."""
+        until ``idle_timeout``), and takes whatever came with it. Outputs become readable
+        (read_committed) only when the transaction commits, so any timer would be latency:
+        under load the batch is what queued during one transaction."""
         msgs = self.consumer.consume(self.batch_size, timeout=0)
         if msgs:
             return msgs
         first = self.consumer.poll(idle_timeout)
         if first is None:
             return []
-        if self.max_wait > 0:
-            time.sleep(self.max_wait)
         return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
 
     def stop(self) -> None:
