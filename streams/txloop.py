@@ -131,8 +131,8 @@ class TxWorker:
         self.processor = HomeProcessor(PartitionStore({}), config)
         self.state: dict[int, dict[str, dict[str, Any]]] = {}
         self.due: dict[int, DueIndex] = {}  # per partition, derived from self.state
-        # Per partition, for tick_time: (wall ms, newest input timestamp) of the last batch
-        # with input from it, and when it was assigned.
+        # Per partition, for tick_time: per input topic, (wall ms, newest Kafka timestamp)
+        # of the last batch with input from it; and when the partition was assigned.
         self.input_seen: dict[int, dict[str, tuple[int, int]]] = {}
         self.assigned_ms: dict[int, int] = {}
         self.ready = False  # the first assignment is restored
@@ -155,7 +155,7 @@ class TxWorker:
                 # Under load, let the broker gather up to 2 ms of input per fetch instead of
                 # answering every single append: fewer requests on a broker that shares the
                 # cores. Idle, a lone event waits those 2 ms (5 ms cost the command round
-                # trip ~7 ms at p50; 1 byte, Kafka's default, cost ~15 ms at p99 under load).
+                # trip ~7 ms at p50; 1 byte, Kafka's default, cost ~20 ms at p99 under load).
                 "fetch.wait.max.ms": 2,
                 "fetch.min.bytes": 100_000,
             }
@@ -479,7 +479,7 @@ class TxWorker:
             msg.key(),
             msg.value(),
             exc,
-            int(time.time() * 1000),
+            _wall_ms(),
         )
         self._produce(t.DEADLETTER, home, "DeadLetter", record)
 
