@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -112,9 +113,11 @@ def _run(argv: list[str], env: dict[str, str], what: str) -> None:
 
 
 def ensure_kafka_jars(libs: Path, say: Callable[[str], None]) -> Path:
-    """Resolve org.apache.kafka:kafka_2.13 and its dependencies into ``libs`` (once)."""
+    """Resolve the pom's Kafka jars and their dependencies into ``libs`` (once per pom)."""
     marker = libs / ".complete"
-    if marker.exists():
+    # The pom's digest too: a cache resolved from an older pom is resolved again.
+    stamp = f"{KAFKA_VERSION} {hashlib.sha256(POM.read_bytes()).hexdigest()[:16]}\n"
+    if marker.exists() and marker.read_text() == stamp:
         return libs
     if not shutil.which("mvn"):
         raise LauncherError("Maven (mvn) is missing: apt-get install maven, then homestream up")
@@ -145,5 +148,5 @@ def ensure_kafka_jars(libs: Path, say: Callable[[str], None]) -> Path:
     if libs.exists():
         shutil.rmtree(libs)
     staging.rename(libs)
-    marker.write_text(KAFKA_VERSION + "\n")
+    marker.write_text(stamp)
     return libs

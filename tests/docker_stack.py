@@ -40,7 +40,12 @@ def docker_stack() -> Iterator[dict[str, str]]:
                 dbname="homestream",
             )
         )
-        kafka = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft())
+        kafka = stack.enter_context(
+            KafkaContainer("confluentinc/cp-kafka:7.6.1")
+            .with_kraft()
+            # As the launcher's broker (docs/streams.md).
+            .with_env("KAFKA_TRANSACTION_PARTITION_VERIFICATION_ENABLE", "false")
+        )
         redis = stack.enter_context(RedisContainer("redis:7", password=secrets.redis_password))
         env["HOMESTREAM_PG_DSN"] = (
             f"host={pg.get_container_host_ip()} port={pg.get_exposed_port(5432)} "

@@ -58,6 +58,16 @@ def test_status_reports_every_service_healthy(stack_env):
     assert rows["kafka"]["endpoint"].endswith(f":{stack_env['HOMESTREAM_KAFKA_PORT']}")
 
 
+def test_kafka_skips_the_transactional_partition_check(settings):
+    """The broker runs as docs/streams.md says: without KIP-890's per-write check."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    (future,) = admin.describe_configs([ConfigResource(ResourceType.BROKER, "1")]).values()
+    entry = future.result(timeout=30)["transaction.partition.verification.enable"]
+    assert entry.value == "false"
+
+
 def test_second_up_changes_nothing(stack_env):
     _launcher_runs_everything(stack_env)
     state = Path(stack_env["HOMESTREAM_STATE_DIR"])
