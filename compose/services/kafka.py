@@ -74,9 +74,10 @@ class KafkaService(Service):
                     # KIP-890's check that a transactional write's partition was added to
                     # its transaction costs a coordinator round trip per produce request,
                     # and librdkafka sends one request per partition: ~10 per worker
-                    # transaction, one after another on its connection. It halved the
-                    # streams p50 (BENCHMARKS.md). Why it is safe to skip with our
-                    # clients, and how to clear a hanging transaction: docs/streams.md.
+                    # transaction, one after another on its connection. Off, the worker's
+                    # transactions took 5 ms at p50 instead of 16 (BENCHMARKS.md). Why it
+                    # is safe to skip with our clients, and how to clear a hanging
+                    # transaction: docs/streams.md.
                     "transaction.partition.verification.enable=false",
                     "group.initial.rebalance.delay.ms=0",
                     "num.network.threads=2",
