@@ -90,6 +90,8 @@ class Hub:
         c.on_connect = lambda *a: connected.set()
         c.on_publish = self._on_publish
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
+        self._subacks: set[int] = set()
         c.connect(settings.host, settings.ports.mqtt, keepalive=30)
         c.loop_start()
         assert connected.wait(10), "hub could not connect"
@@ -105,9 +107,16 @@ class Hub:
             self.received.append((msg.topic, msg.payload))
             self._cond.notify_all()
 
+    def _on_subscribe(self, _c, _u, mid, *_a) -> None:
+        with self._cond:
+            self._subacks.add(mid)
+            self._cond.notify_all()
+
     def subscribe(self, sub: str) -> None:
-        self.c.subscribe(f"hub/{self.home}/{sub}", qos=1)
-        time.sleep(0.3)
+        """Subscribe and wait for the SUBACK: what is published after this returns arrives."""
+        _rc, mid = self.c.subscribe(f"hub/{self.home}/{sub}", qos=1)
+        with self._cond:
+            assert self._cond.wait_for(lambda: mid in self._subacks, 10), f"no SUBACK for {sub}"
 
     def publish(self, sub: str, payload, *, retain: bool = False) -> None:
         if isinstance(payload, dict):

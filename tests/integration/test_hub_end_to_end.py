@@ -118,13 +118,21 @@ def test_command_round_trip_through_the_hub(settings, pipeline):
     feed.flush()
     [cmd] = _wait(hub, "/command/lamp-1")
     assert cmd["command_id"] == "rt-1" and cmd["desired"]["brightness"] == 55
-    # The hub acks, then reports the new state: COMPLETED either way.
+
+    def reached(status):
+        def until(recs):
+            return any(r.get("command_id") == "rt-1" and r["status"] == status for _n, r in recs)
+
+        return until
+
+    # The hub acks, then reports the new state. The ack and the report travel on different
+    # topics, so the worker may read them in either order; a report read first completes the
+    # command and the ack is then late (the unit tests cover that order). Waiting for the
+    # ack's status before reporting pins the full sequence.
     hub.publish("ack/lamp-1", {"command_id": "rt-1", "status": "ACKNOWLEDGED"})
+    read_all(settings, [t.COMMANDS_STATUS], {home}, until=reached("ACKNOWLEDGED"), timeout=60)
     hub.publish("state/lamp-1", {"state": {"powerState": "ON", "brightness": 55}})
 
-    def done(recs):
-        return any(r["status"] == "COMPLETED" for n, r in recs if n == "CommandStatus")
-
-    recs = read_all(settings, [t.COMMANDS_STATUS], {home}, until=done, timeout=60)
+    recs = read_all(settings, [t.COMMANDS_STATUS], {home}, until=reached("COMPLETED"), timeout=60)
     steps = [r["status"] for n, r in recs if r.get("command_id") == "rt-1"]
     assert steps == ["PENDING", "SENT", "ACKNOWLEDGED", "COMPLETED"]

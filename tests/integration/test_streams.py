@@ -129,7 +129,14 @@ def test_lifecycle_through_a_real_worker(settings, workers, engine):
         t.COMMANDS_ACKS, "HubAck", home, device_id="lamp", command_id="c-ok", status="ACKNOWLEDGED"
     )
     feed.flush()
-    time.sleep(0.5)  # the ack is on another topic: let it land before the report
+
+    def acked(records):
+        return ("c-ok", "ACKNOWLEDGED") in {
+            (s["command_id"], s["status"]) for s in of(records, "CommandStatus")
+        }
+
+    # The ack is on another topic: the worker may read a later report first, so wait for it.
+    read_all(settings, OUTPUTS, {home}, until=acked)
     feed.report(home, "lamp", {"brightness": 80})
     feed.send(
         t.DEVICE_REPORTS,

@@ -181,6 +181,15 @@ def test_command_lifecycle_completes_when_the_report_matches(proc):
     assert run(proc, ack("c1", "COMPLETED"), tick(T0 + 60_000)) == []
 
 
+def test_a_report_read_before_the_ack_completes_and_the_ack_is_late(proc):
+    # Acks and reports arrive on different topics: the worker may read the report first.
+    run(proc, discovered(), report({"powerState": "OFF", "brightness": 10}))
+    run(proc, command("setBrightness", {"brightness": 60}, cap="BRIGHTNESS", cid="c2"))
+    out = run(proc, report({"brightness": 60}, ts=T0 + 50))
+    assert [s["status"] for s in of(out, "CommandStatus")] == ["COMPLETED"]
+    assert run(proc, ack("c2", "ACKNOWLEDGED")) == []
+
+
 def test_hub_ack_completed_and_failed(proc):
     run(proc, discovered())
     run(proc, command("turnOn", cid="ok"), command("turnOff", cid="bad"))
