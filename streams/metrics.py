@@ -19,6 +19,8 @@ GAUGES = {
     "homestream_streams_restoring": "Partitions whose state is being restored from the "
     "changelog right now.",
     "homestream_streams_partitions": "Partitions this worker owns.",
+    "homestream_streams_cached_keys": "State values held decoded in memory; the rest of the "
+    "state is read from the worker's RocksDB when needed (HOMESTREAM_STREAMS_CACHE_KEYS).",
 }
 
 

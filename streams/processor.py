@@ -181,10 +181,20 @@ class DueIndex:
         else:
             self.deadlines[key] = deadline
 
-    def rebuild(self, data: Mapping[str, Mapping[str, Any]]) -> None:
-        self.deadlines, self.phases = {}, []
-        for key, value in data.items():
-            self.update(key, value)
+    def rebuild(
+        self, data: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]]
+    ) -> None:
+        """From a partition's state (a mapping, or its (key, value) pairs): one sort, not
+        an insertion per home."""
+        self.deadlines, phases = {}, []
+        for key, value in data.items() if isinstance(data, Mapping) else data:
+            if "/" in key:
+                continue
+            phases.append((scan_phase(key, self.interval_ms), key))
+            deadline = next_deadline(value)
+            if deadline is not None:
+                self.deadlines[key] = deadline
+        self.phases = sorted(phases)
 
     def due(self, last_tick: int, now: int) -> set[str]:
         homes = {home for home, at in self.deadlines.items() if at <= now}

@@ -4,9 +4,11 @@ One loop per process:
   consume a batch (read_committed) -> fold each event (``HomeProcessor``) ->
   in ONE transaction: the outputs, the final value of every state key the batch
   changed (to the compacted changelog), and the batch's input offsets.
-Either all of it commits or none of it does. After a crash nothing is trusted
-locally: a partition's state is rebuilt from its changelog (read_committed) when
-the partition is assigned, so state, outputs and offsets always agree.
+Either all of it commits or none of it does. The changelog is the truth; each
+partition's state also lives in a local RocksDB copy (``streams.localstate``) that
+holds committed state only, with the changelog offset it reaches. When a partition
+is assigned, the copy is brought up to date from that offset (read_committed), or
+rebuilt from the start when it cannot be, so state, outputs and offsets always agree.
 
 Partitions: the inputs and the changelog have the same partition count and the
 range assignor gives one consumer the same partition numbers of every topic, so a
@@ -23,6 +25,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import (
@@ -36,6 +39,7 @@ from confluent_kafka import (
 
 from homestream.config import Settings
 from streams.deadletter import input_dead_letter
+from streams.localstate import Checkpoint, RocksPartition, usable_checkpoint
 from streams.processor import (
     INPUT_TOPICS,
     TOMBSTONE,
@@ -59,6 +63,12 @@ CHANGELOG = "homestream.streams.state"
 GC_TUNING = os.environ.get("HOMESTREAM_STREAMS_GC_TUNING", "1") != "0"
 # First retry after a retriable broker answer; doubles up to 1 s (see the producer).
 TXN_RETRY_BACKOFF_MS = int(os.environ.get("HOMESTREAM_STREAMS_RETRY_BACKOFF_MS", "2"))
+# Decoded state values a worker keeps in memory, over all its partitions; the rest
+# is read from RocksDB when needed. ~1-2 KB each in Python.
+CACHE_KEYS = int(os.environ.get("HOMESTREAM_STREAMS_CACHE_KEYS", "1000000"))
+# The changelog is created with the broker's delete.retention.ms (24 h): a local copy
+# older than this may have missed a deletion and is rebuilt instead.
+LOCAL_STATE_MAX_AGE_MS = 12 * 3600 * 1000
 
 
 # A partition with no input for this long is taken to be caught up with its topics.
@@ -93,20 +103,34 @@ def tick_time(
     return wall_ms - max(delays, default=0)
 
 
-class PartitionStore(DictStore):
-    """One partition's state; remembers which keys the current batch changed, and keeps
-    the partition's DueIndex (which homes a tick has work for) current."""
+class PartitionStore:
+    """The processor's view of one partition during a batch: remembers which keys the
+    batch changed, and keeps the partition's DueIndex (which homes a tick has work for)
+    current. The state behind it is RocksDB (a worker) or a dict (tests)."""
 
-    def __init__(self, data: dict[str, dict[str, Any]], due: DueIndex | None = None):
-        super().__init__(data)
+    def __init__(
+        self, backing: RocksPartition | dict[str, dict[str, Any]], due: DueIndex | None = None
+    ):
+        self.backing = DictStore(backing) if isinstance(backing, dict) else backing
         self.dirty: set[str] = set()
         self.due = due
 
+    @property
+    def data(self) -> dict[str, dict[str, Any]]:
+        assert isinstance(self.backing, DictStore), "a dict-backed store only"
+        return self.backing.data
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.backing.get(key)
+
     def put(self, key: str, value: dict[str, Any] | None) -> None:
-        super().put(key, value)
+        self.backing.put(key, value)
         self.dirty.add(key)
         if self.due is not None:
             self.due.update(key, value)
+
+    def homes(self) -> Iterable[str]:
+        return self.backing.homes()
 
     def due_homes(self, last_tick: int, now: int) -> Iterable[str]:
         return self.homes() if self.due is None else self.due.due(last_tick, now)
@@ -119,6 +143,8 @@ class TxWorker:
         name: str,
         *,
         config: ProcessorConfig | None = None,
+        data_dir: Path | None = None,
+        cache_keys: int = CACHE_KEYS,
         batch_size: int = 500,
         tick_interval: float = 1.0,
         metrics_port: int | None = None,
@@ -129,8 +155,14 @@ class TxWorker:
         self.tick_interval = tick_interval
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
         self.processor = HomeProcessor(PartitionStore({}), config)
-        self.state: dict[int, dict[str, dict[str, Any]]] = {}
+        # RocksDB files are per worker name: a restarted worker finds its own again.
+        self.data_dir = data_dir or settings.state_dir / "streams" / name
+        self.cache_keys = max(1_000, cache_keys // max(1, settings.partitions))
+        self.state: dict[int, RocksPartition] = {}  # the partitions this worker owns
         self.due: dict[int, DueIndex] = {}  # per partition, derived from self.state
+        self.changelog_id = ""  # the changelog topic's id, which checkpoints name
+        # Per partition: the next changelog offset after this worker's delivered writes.
+        self.changelog_next: dict[int, int] = {}
         # Per partition, for tick_time: per input topic, (wall ms, newest Kafka timestamp)
         # of the last batch with input from it; and when the partition was assigned.
         self.input_seen: dict[int, dict[str, tuple[int, int]]] = {}
@@ -199,6 +231,9 @@ class TxWorker:
                         "homestream_streams_ready": int(self.ready),
                         "homestream_streams_restoring": self.restoring,
                         "homestream_streams_partitions": len(self.state),
+                        "homestream_streams_cached_keys": sum(
+                            len(s.cache) for s in list(self.state.values())
+                        ),
                     },
                 ),
             )
@@ -229,6 +264,8 @@ class TxWorker:
         finally:
             self.consumer.close()  # leaves the group: partitions move at once
             self.tick_producer.flush(5)
+            for part in self.state.values():
+                part.close()
             log.info("worker %s stopped", self.name)
 
     def _next_batch(self, idle_timeout: float) -> list:
@@ -265,6 +302,20 @@ class TxWorker:
         for name, outcome in ensure_topics(self.settings.kafka_bootstrap, [spec]):
             if outcome not in ("created", "exists"):
                 raise SystemExit(f"cannot use the state changelog {name}: {outcome}")
+        from confluent_kafka import TopicCollection
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap})
+        deadline = time.monotonic() + 60
+        while True:  # a topic just created takes a moment to be known everywhere
+            try:
+                found = admin.describe_topics(TopicCollection([CHANGELOG]))[CHANGELOG].result(30)
+                break
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"cannot describe the state changelog: {exc}") from exc
+                time.sleep(0.5)
+        self.changelog_id = str(found.topic_id)
 
     # -- rebalancing -------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -295,27 +346,45 @@ class TxWorker:
             log.warning("could not check for pending offsets before restoring: %s", exc)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Batches commit before the next consume(), so nothing is open here.
+        # Batches commit before the next consume(), so nothing is open here. The local
+        # copy stays on disk: if the partition comes back, only what its other owner
+        # wrote meanwhile is replayed.
         for p in {tp.partition for tp in partitions}:
-            self.state.pop(p, None)
+            part = self.state.pop(p, None)
+            if part is not None:
+                part.close()
+            self.changelog_next.pop(p, None)
             self.due.pop(p, None)
             self.input_seen.pop(p, None)
             self.assigned_ms.pop(p, None)
 
     def _load(self, p: int) -> None:
-        """(Re)load partition ``p``'s state from the changelog; its DueIndex follows lazily."""
-        self.state[p] = self._restore(p)
+        """Bring partition ``p``'s local state up to date with the changelog (opening it
+        first if need be); its DueIndex follows lazily."""
+        part = self.state.get(p)
+        if part is None:
+            path = self.data_dir / f"partition-{p}"
+            try:
+                part = RocksPartition(path, self.cache_keys)
+            except Exception as exc:  # rocksdict raises plain Exception (e.g. its LOCK)
+                raise SystemExit(
+                    f"cannot open the worker's state at {path}: {exc}. Is another worker "
+                    f"named {self.name!r} running? Names must be unique per machine."
+                ) from exc
+            self.state[p] = part
+        self._restore(p, part)
         self.due.pop(p, None)
 
     def _due_index(self, p: int) -> DueIndex:
         idx = self.due.get(p)
         if idx is None:  # after a restore: derived from the state once
             idx = self.due[p] = DueIndex(self.processor.config.scan_interval_ms)
-            idx.rebuild(self.state.setdefault(p, {}))
+            idx.rebuild(self.state[p].home_items())
         return idx
 
-    def _restore(self, partition: int) -> dict[str, dict[str, Any]]:
-        """A partition's state from its changelog: committed records only, to the end."""
+    def _restore(self, partition: int, part: RocksPartition) -> None:
+        """Replay the changelog into the local copy, from its checkpoint if that is
+        usable, else from the start: committed records only, to the end."""
         restorer = Consumer(
             {
                 "bootstrap.servers": self.settings.kafka_bootstrap,
@@ -323,44 +392,64 @@ class TxWorker:
                 "isolation.level": "read_committed",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
+                # At the end the broker would hold an empty fetch this long (500 ms by
+                # default) before the end-of-partition event: per partition, per restore.
+                "fetch.wait.max.ms": 10,
             }
         )
-        data: dict[str, dict[str, Any]] = {}
         started = time.monotonic()
         next_note, records = started + 5.0, 0
+        part.rollback()
         try:
-            restorer.assign([TopicPartition(CHANGELOG, partition, OFFSET_BEGINNING)])
-            done = False
+            low, high = restorer.get_watermark_offsets(
+                TopicPartition(CHANGELOG, partition), timeout=30
+            )
+            checkpoint = part.checkpoint
+            why = usable_checkpoint(
+                checkpoint,
+                topic_id=self.changelog_id,
+                low=low,
+                high=high,
+                now_ms=_wall_ms(),
+                max_age_ms=LOCAL_STATE_MAX_AGE_MS,
+            )
+            if why is None and checkpoint is not None:
+                start = checkpoint.offset
+            else:
+                start = OFFSET_BEGINNING
+                if checkpoint is not None:
+                    log.info("partition %s: rebuilding its local state: %s", partition, why)
+                part.wipe()
+            restorer.assign([TopicPartition(CHANGELOG, partition, start)])
+            position, done = start, False
             while not done:
-                for msg in restorer.consume(10_000, timeout=1.0):
+                chunk: list[tuple[bytes, bytes | None]] = []
+                for msg in restorer.consume(10_000, timeout=0.05):
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
-                            done = True
+                            position, done = msg.offset() or 0, True
                             break
                         raise KafkaException(err)
-                    records += 1
-                    key = (msg.key() or b"").decode()
-                    value = msg.value()
-                    if value is None:
-                        data.pop(key, None)
-                    else:
-                        data[key] = json.loads(value)
+                    chunk.append((msg.key() or b"", msg.value()))
+                records += part.replay(chunk)
                 if time.monotonic() >= next_note:  # long restores show progress
                     next_note = time.monotonic() + 5.0
                     log.info(
                         "partition %s: restoring, %s changelog records read", partition, records
                     )
+            if position >= 0:  # the EOF's offset: where the copy now stands
+                part.set_checkpoint(Checkpoint(position, _wall_ms(), self.changelog_id))
         finally:
             restorer.close()
         log.info(
-            "partition %s: %s keys restored from %s records in %.2fs",
+            "partition %s: local state brought up to date from %s with %s changelog "
+            "records in %.2fs",
             partition,
-            len(data),
+            "its checkpoint" if start != OFFSET_BEGINNING else "the start",
             records,
             time.monotonic() - started,
         )
-        return data
 
     # -- processing --------------------------------------------------------------------
     def _process_batch(self, msgs: list) -> None:
@@ -391,9 +480,9 @@ class TxWorker:
                 p = msg.partition()
                 store = stores.get(p)
                 if store is None:
-                    store = stores[p] = PartitionStore(
-                        self.state.setdefault(p, {}), self._due_index(p)
-                    )
+                    if p not in self.state:  # not assigned through _on_assign: load it
+                        self._load(p)
+                    store = stores[p] = PartitionStore(self.state[p], self._due_index(p))
                 self._handle(msg, store)
                 if msg.topic() != t.STREAM_TICKS:
                     tp = (p, msg.topic())
@@ -401,18 +490,30 @@ class TxWorker:
             processed_ms = _wall_ms()
             for (p, topic), ts in newest.items():
                 self.input_seen.setdefault(p, {})[topic] = (processed_ms, ts)
+            writes: dict[int, dict[str, bytes | None]] = {}
             for p, store in stores.items():
+                encoded = writes[p] = {}
                 for key in store.dirty:  # only each key's final value: less changelog
-                    value = store.data.get(key)
+                    value = store.get(key)
+                    raw = encoded[key] = None if value is None else json.dumps(value).encode()
                     self.producer.produce(
                         CHANGELOG,
                         key=key.encode(),
-                        value=None if value is None else json.dumps(value).encode(),
+                        value=raw,
                         partition=p,
+                        on_delivery=self._changelog_delivered,
                     )
             t2 = time.perf_counter()
-            self.producer.commit_transaction()
+            self.producer.commit_transaction()  # delivery callbacks run in here
             t3 = time.perf_counter()
+            # Committed: now, and only now, the local copies may have it.
+            wall = _wall_ms()
+            for p, encoded in writes.items():
+                nxt = self.changelog_next.get(p)
+                self.state[p].commit(
+                    encoded,
+                    None if nxt is None else Checkpoint(nxt, wall, self.changelog_id),
+                )
             # Where a batch's time goes (Prometheus counters; divide by `transactions`).
             c = self.processor.counters
             c["transactions"] += 1
@@ -422,6 +523,13 @@ class TxWorker:
         except KafkaException as exc:
             self._recover(exc, stores)
 
+    def _changelog_delivered(self, err: Any, msg: Any) -> None:
+        # Only this transaction's writes are in flight when commit_transaction serves
+        # these, so the next offset after them is a safe checkpoint once it commits.
+        if err is None:
+            p = msg.partition()
+            self.changelog_next[p] = max(self.changelog_next.get(p, 0), msg.offset() + 1)
+
     def _recover(self, exc: KafkaException, stores: dict[int, PartitionStore]) -> None:
         """The transaction failed: undo this batch in memory and in the consumer."""
         err = exc.args[0]
@@ -430,8 +538,10 @@ class TxWorker:
             self.producer.abort_transaction()
         elif err.fatal():
             raise SystemExit(f"fatal Kafka error, restart the worker: {err}") from exc
-        for p in stores:  # the in-memory state ran ahead of Kafka: rebuild it
-            self._load(p)
+        self.changelog_next.clear()  # deliveries of an aborted batch are no checkpoint
+        for p in stores:  # the cache ran ahead of Kafka: drop it, replay what committed
+            if p in self.state:
+                self._load(p)
         committed = self.consumer.committed(self.consumer.assignment(), timeout=10)
         for tp in committed:
             self.consumer.seek(

@@ -43,6 +43,10 @@ def run_worker(
     engine: str = "txloop",
     metrics_port: int | None = None,
 ) -> None:
+    # RocksDB files are per worker name: two workers never share a directory, and a
+    # restarted worker finds its own.
+    data_dir = (data_dir or settings.state_dir / "streams") / name
+    data_dir.mkdir(parents=True, exist_ok=True)
     if engine == "txloop":
         import os
 
@@ -54,15 +58,12 @@ def run_worker(
         from streams.processor import ProcessorConfig
 
         config = ProcessorConfig.from_env(os.environ)
-        TxWorker(settings, name, config=config, metrics_port=metrics_port).run()
+        TxWorker(settings, name, config=config, data_dir=data_dir, metrics_port=metrics_port).run()
         return
     from faust.worker import Worker
 
     from streams.app import create_app
 
-    # RocksDB files are per worker process: two workers never share a directory.
-    data_dir = (data_dir or settings.state_dir / "streams") / name
-    data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, data_dir=data_dir, guarantee=guarantee)
     logging.getLogger("homestream").setLevel(loglevel.upper())
     Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()

@@ -372,6 +372,43 @@ def test_second_worker_takes_over_partitions_and_state(settings, workers):
     _check_against_reference(settings, homes, expected)
 
 
+def test_a_worker_back_after_another_owned_its_partitions_catches_up(settings, workers):
+    """A worker's local RocksDB copy goes stale while another worker owns its partitions;
+    back, it replays what the other wrote from its checkpoint, and goes on from there."""
+    homes = home_ids(6, settings.partitions)
+    feed = Feed(settings)
+    t0 = int(time.time() * 1000)
+    rounds = [_reports(homes, per_device=10, seed=s) for s in (11, 12, 13)]
+
+    def run_round(n: int) -> None:
+        sent = [r for rs in rounds[:n] for r in rs]
+        _send_reports(feed, rounds[n - 1], t0 + len(sent) - len(rounds[n - 1]))
+        done = sum(v for v, _ in _reference(homes, sent, t0).values())
+        read_all(settings, [t.STATE_CHANGES], set(homes), until=lambda r: len(r) >= done)
+
+    x = workers("x")
+    wait_members(settings, 1)
+    _setup_homes(settings, feed, homes)
+    run_round(1)
+    x.kill(signal.SIGTERM)
+    y = workers("y")  # owns every partition now, with state restored from the changelog
+    wait_members(settings, 1)
+    run_round(2)
+    y.kill(signal.SIGTERM)
+    x = workers("x")  # its copies stand where it left them
+    wait_members(settings, 1)
+    run_round(3)
+    expected = _reference(homes, [r for rs in rounds for r in rs], t0)
+    _check_against_reference(settings, homes, expected)
+    caught_up = [
+        json.loads(line)["msg"]
+        for line in x.log.read_text().splitlines()
+        if line.startswith("{") and "from its checkpoint with" in line
+    ]
+    replayed = [int(m.split(" with ")[1].split()[0]) for m in caught_up]
+    assert replayed and sum(replayed) > 0, caught_up  # y's writes, not a full rebuild
+
+
 def test_a_restart_with_a_backlog_calls_only_silent_devices_offline(settings, workers):
     """Devices that kept reporting while the worker was away are not offline when it
     comes back, though their reports wait behind a backlog; a silent one is."""
