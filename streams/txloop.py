@@ -64,8 +64,8 @@ GC_TUNING = os.environ.get("HOMESTREAM_STREAMS_GC_TUNING", "1") != "0"
 # First retry after a retriable broker answer; doubles up to 1 s (see the producer).
 TXN_RETRY_BACKOFF_MS = int(os.environ.get("HOMESTREAM_STREAMS_RETRY_BACKOFF_MS", "2"))
 # Decoded state values a worker keeps in memory, over all its partitions; the rest
-# is read from RocksDB when needed. ~1-2 KB each in Python.
-CACHE_KEYS = int(os.environ.get("HOMESTREAM_STREAMS_CACHE_KEYS", "1000000"))
+# is read from RocksDB when needed. ~3-4 KB per device decoded (bench/local_state.py).
+CACHE_KEYS = int(os.environ.get("HOMESTREAM_STREAMS_CACHE_KEYS", "500000"))
 # The changelog is created with the broker's delete.retention.ms (24 h): a local copy
 # older than this may have missed a deletion and is rebuilt instead.
 LOCAL_STATE_MAX_AGE_MS = 12 * 3600 * 1000
@@ -114,6 +114,7 @@ class PartitionStore:
         self.backing = DictStore(backing) if isinstance(backing, dict) else backing
         self.dirty: set[str] = set()
         self.due = due
+        self.get = self.backing.get  # type: ignore[method-assign]  # the hot path: no hop
 
     @property
     def data(self) -> dict[str, dict[str, Any]]:
@@ -157,7 +158,7 @@ class TxWorker:
         self.processor = HomeProcessor(PartitionStore({}), config)
         # RocksDB files are per worker name: a restarted worker finds its own again.
         self.data_dir = data_dir or settings.state_dir / "streams" / name
-        self.cache_keys = max(1_000, cache_keys // max(1, settings.partitions))
+        self.cache_keys = max(1, cache_keys // max(1, settings.partitions))
         self.state: dict[int, RocksPartition] = {}  # the partitions this worker owns
         self.due: dict[int, DueIndex] = {}  # per partition, derived from self.state
         self.changelog_id = ""  # the changelog topic's id, which checkpoints name
@@ -509,17 +510,22 @@ class TxWorker:
             # Committed: now, and only now, the local copies may have it.
             wall = _wall_ms()
             for p, encoded in writes.items():
+                if not encoded:  # nothing changed, so the checkpoint did not move either
+                    self.state[p].trim()
+                    continue
                 nxt = self.changelog_next.get(p)
                 self.state[p].commit(
                     encoded,
                     None if nxt is None else Checkpoint(nxt, wall, self.changelog_id),
                 )
+            t4 = time.perf_counter()
             # Where a batch's time goes (Prometheus counters; divide by `transactions`).
             c = self.processor.counters
             c["transactions"] += 1
             c["txn_offsets_us"] += int((t1 - t0) * 1e6)
             c["txn_process_us"] += int((t2 - t1) * 1e6)
             c["txn_commit_us"] += int((t3 - t2) * 1e6)
+            c["txn_local_us"] += int((t4 - t3) * 1e6)
         except KafkaException as exc:
             self._recover(exc, stores)
 

@@ -334,7 +334,9 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(settings, workers):
     homes = home_ids(12, settings.partitions)
     feed = Feed(settings)
     t0 = int(time.time() * 1000)
-    w = workers("victim")
+    # A cache of a few values per partition: most reads and every commit go to RocksDB.
+    small = {"HOMESTREAM_STREAMS_CACHE_KEYS": str(6 * settings.partitions)}
+    w = workers("victim", env=small)
     wait_members(settings, 1)
     _setup_homes(settings, feed, homes)
     reports = _reports(homes, per_device=150, seed=7)  # ~3,800 reports
@@ -342,7 +344,7 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(settings, workers):
     # Let it get some way in, then kill it without warning.
     read_all(settings, [t.STATE_CHANGES], set(homes), until=lambda r: len(r) >= 200)
     w.kill(signal.SIGKILL)
-    workers("victim")  # same name, same RocksDB dir
+    workers("victim", env=small)  # same name, same RocksDB dir
     expected = _reference(homes, reports, t0)
     _check_against_reference(settings, homes, expected)
 

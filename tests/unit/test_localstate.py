@@ -178,3 +178,43 @@ def test_matches_a_model_of_committed_and_open_state(tmp_path_factory, ops):
         assert sorted(part.homes()) == sorted(k for k in committed if "/" not in k)
     finally:
         part.close()
+
+
+_WRITER = """
+import json, sys
+from pathlib import Path
+from streams.localstate import Checkpoint, RocksPartition
+part = RocksPartition(Path(sys.argv[1]), cache_keys=10)
+filler = b"x" * 4000
+flushed = False
+for i in range(1, 10**9):
+    writes = {"a": json.dumps(i).encode(), "b": json.dumps(i).encode()}
+    writes.update({f"f/{i % 5000}": filler})  # fills memtables, so some flush mid-run
+    part.commit(writes, Checkpoint(i, 0, "t"))
+    if i % 500 == 0 and not flushed and any(f.suffix == ".sst" for f in part.path.iterdir()):
+        flushed = True
+        print("flushed", flush=True)
+"""
+
+
+def test_a_killed_writer_leaves_a_prefix_of_batches_with_its_own_checkpoint(tmp_path):
+    """No write-ahead log: a SIGKILL loses the unflushed batches, but what survives is a
+    prefix of whole batches together with the checkpoint they reached."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "p"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"flushed\n"
+    time.sleep(0.3)  # more batches, in the memtable only
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    part = RocksPartition(path, cache_keys=10)
+    try:
+        cp = part.checkpoint
+        assert cp is not None  # the flushed batches survived
+        assert part.get("a") == part.get("b") == cp.offset
+    finally:
+        part.close()
