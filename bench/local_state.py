@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from streams_fold import DEVICES, _state  # bench/ is not a package: on sys.path above
+from streams_fold import DEVICES, _state, discovered  # bench/ is not a package: on sys.path above
 
 from streams.localstate import RocksPartition
 from streams.processor import fold
@@ -33,18 +33,7 @@ def _events(homes: list[str], t0: int):
     rng = random.Random(3)
     for home in homes:
         for device, caps, kind in DEVICES:
-            yield (
-                "DeviceDiscovered",
-                {
-                    "event_id": str(uuid.uuid4()),
-                    "home_id": home,
-                    "ts": t0,
-                    "device_id": device,
-                    "name": device,
-                    "type": kind,
-                    "capabilities": list(caps),
-                },
-            )
+            yield discovered(home, device, caps, kind, t0)
             yield (
                 "DeviceReport",
                 {

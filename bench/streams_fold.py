@@ -51,6 +51,22 @@ def _state(device: str, rng: random.Random, change: bool, last: dict) -> dict:
     return state
 
 
+def discovered(home: str, device: str, caps: tuple, kind: str, ts: int) -> tuple[str, dict]:
+    """A DeviceDiscovered event, as the worker's processor takes it."""
+    return (
+        "DeviceDiscovered",
+        {
+            "event_id": str(uuid.uuid4()),
+            "home_id": home,
+            "ts": ts,
+            "device_id": device,
+            "name": device,
+            "type": kind,
+            "capabilities": list(caps),
+        },
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--homes", type=int, default=200)
@@ -62,20 +78,7 @@ def main() -> None:
     t0 = 1_700_000_000_000
     homes = [f"home-{i:05d}" for i in range(args.homes)]
     proc = fold(
-        (
-            "DeviceDiscovered",
-            {
-                "event_id": str(uuid.uuid4()),
-                "home_id": home,
-                "ts": t0,
-                "device_id": device,
-                "name": device,
-                "type": kind,
-                "capabilities": list(caps),
-            },
-        )
-        for home in homes
-        for device, caps, kind in DEVICES
+        discovered(home, device, caps, kind, t0) for home in homes for device, caps, kind in DEVICES
     )
     last: dict[str, dict] = {}
     inputs = []
