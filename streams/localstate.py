@@ -188,9 +188,6 @@ class RocksPartition:
             self.db.write(batch)
         return n
 
-    def set_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self.db.put(_META, checkpoint.encode())
-
     @property
     def checkpoint(self) -> Checkpoint | None:
         raw = self.db.get(_META)

@@ -181,13 +181,11 @@ class DueIndex:
         else:
             self.deadlines[key] = deadline
 
-    def rebuild(
-        self, data: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]]
-    ) -> None:
-        """From a partition's state (a mapping, or its (key, value) pairs): one sort, not
-        an insertion per home."""
+    def rebuild(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """From a partition's state, as (key, value) pairs: one sort, not an insertion
+        per home."""
         self.deadlines, phases = {}, []
-        for key, value in data.items() if isinstance(data, Mapping) else data:
+        for key, value in items:
             if "/" in key:
                 continue
             phases.append((scan_phase(key, self.interval_ms), key))

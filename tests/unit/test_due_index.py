@@ -86,7 +86,7 @@ def test_index_rebuilt_from_state_matches_the_one_kept_by_puts():
     index = DueIndex(CONFIG.scan_interval_ms)
     _out, state = _run(PartitionStore({}, index), events)
     rebuilt = DueIndex(CONFIG.scan_interval_ms)
-    rebuilt.rebuild(state)
+    rebuilt.rebuild(state.items())
     assert (rebuilt.deadlines, rebuilt.phases) == (index.deadlines, index.phases)
     assert {home for _phase, home in index.phases} == {k for k in state if "/" not in k}
     for key in list(state):  # removing every home empties it
@@ -104,7 +104,7 @@ def test_index_rebuilt_from_state_matches_the_one_kept_by_puts():
 def test_scan_window_is_exactly_the_homes_scan_due_says_yes_to(homes, interval, last_tick, step):
     now = max(1, last_tick + step)
     index = DueIndex(interval)
-    index.rebuild({home: {"pending": {}} for home in homes})
+    index.rebuild((home, {"pending": {}}) for home in homes)
     window = index.scan_window(last_tick, now)
     assert len(window) == len(set(window))
     assert set(window) == {h for h in homes if scan_due(h, last_tick, now, interval)}
