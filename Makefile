@@ -48,6 +48,7 @@ test-integration: $(VENV)/.dev ## integration tests only
 lint: $(VENV)/.dev ## ruff lint + format check, mypy on the pure-logic packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict domain
 	$(BIN)/mypy topics streams homestream/config.py homestream/secrets.py compose/mosquitto_auth.py \
 		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py
 

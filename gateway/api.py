@@ -11,7 +11,6 @@ body (400 malformed, 413 too large, 422 invalid, naming the field path) -> handl
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -22,9 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from domain import strictjson
+from domain.strictjson import text_problem
 from gateway import auth
 from gateway.backend import Backend
 from gateway.errors import ApiError, unauthorized, validation_error
+from gateway.ratelimit import LimiterUnavailable
 from gateway.roles import Permission, allowed
 from gateway.schema import validate
 
@@ -33,30 +35,44 @@ AUTHENTICATED = "authenticated"  # any valid token, no home
 
 Access = Permission | str
 
-# Path parameters: what they match (also their OpenAPI schema).
+# Path parameters: what they match (also their OpenAPI schema). Every id has its rule in
+# domain.ids (the schema's "format"); patterns are there for OpenAPI readers.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+_DOC_ID = {"type": "string", "format": "doc-id", "pattern": ID_PATTERN}
 PATH_PARAMS: dict[str, dict[str, Any]] = {
-    "home_id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"},
-    "device_id": {"type": "string", "pattern": ID_PATTERN},
-    "command_id": {"type": "string", "minLength": 1, "maxLength": 128},
-    "group_id": {"type": "string", "pattern": ID_PATTERN},
-    "scene_id": {"type": "string", "pattern": ID_PATTERN},
-    "automation_id": {"type": "string", "pattern": ID_PATTERN},
-    "username": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$"},
+    "home_id": {
+        "type": "string",
+        "format": "home-id",
+        "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+    },
+    # Device ids come from hubs: any text that is one MQTT topic level.
+    "device_id": {"type": "string", "format": "device-id", "minLength": 1, "maxLength": 128},
+    "command_id": {"type": "string", "format": "command-id", "minLength": 1, "maxLength": 128},
+    "group_id": _DOC_ID,
+    "scene_id": _DOC_ID,
+    "automation_id": _DOC_ID,
+    "username": {
+        "type": "string",
+        "format": "username",
+        "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$",
+    },
 }
 _PATH_PARAM = re.compile(r"{([a-z_]+)}")
-# Ids the gateway itself stores are checked against their pattern; device and command ids
-# come from hubs and the stream worker, so any path segment is looked up as it is.
-CHECKED_PATH_PARAMS = ("group_id", "scene_id", "automation_id", "username")
+# Ids a PUT creates (or names, for a member): a bad one there is a 422, not a 404.
+PUT_PATH_PARAMS = ("group_id", "scene_id", "automation_id", "username")
 
 
 def check_path_params(method: str, path: dict[str, str]) -> None:
-    """A stored id that cannot exist: 422 when a PUT would create it, else 404."""
-    for name in CHECKED_PATH_PARAMS:
-        if name in path and validate(path[name], PATH_PARAMS[name]):
-            if method == "PUT":
-                raise validation_error([(name, f"must match {PATH_PARAMS[name]['pattern']}")])
-            raise ApiError(404, f"{name.removesuffix('_id')} {path[name]!r} not found")
+    """An id that cannot exist: 422 when a PUT would create it, else 404. Runs before any
+    store sees the id (NUL or a lone surrogate cannot even be sent to PostgreSQL)."""
+    for name, value in path.items():
+        schema = PATH_PARAMS.get(name)
+        problems = validate(value, schema, name) if schema else []
+        if not problems:
+            continue
+        if method == "PUT" and name in PUT_PATH_PARAMS:
+            raise validation_error(problems)
+        raise ApiError(404, f"{name.removesuffix('_id')} {value!r} not found")
 
 
 @dataclass(frozen=True)
@@ -174,6 +190,10 @@ def parse_query(endpoint: Endpoint, request: Request) -> dict[str, Any]:
             if param.required:
                 problems.append((param.name, "is required"))
             continue
+        problem = text_problem(raw)
+        if problem is not None:
+            problems.append((param.name, problem))
+            continue
         value = _coerce_query(param, raw)
         problems += validate(value, param.schema, param.name)
         out[param.name] = value
@@ -206,9 +226,9 @@ async def read_body(endpoint: Endpoint, request: Request, limit: int) -> Any:
             return raw  # e.g. audio/wav for voice
         raise ApiError(415, f"send the body as application/json, not {ctype}")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}", "invalid_json") from None
+        body = strictjson.loads(raw)
+    except strictjson.JsonRejected as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc.message}", "invalid_json") from None
     problems = validate(body, endpoint.body)
     if problems:
         raise validation_error(problems)
@@ -231,7 +251,14 @@ async def authenticate(request: Request, backend: Backend) -> str:
 
 
 async def check_rate(backend: Backend, key: str, limit: Any) -> None:
-    decision = await backend.run(backend.limiter.hit, key, limit)
+    try:
+        decision = await backend.run(backend.limiter.hit, key, limit)
+    except LimiterUnavailable:
+        raise ApiError(
+            503,
+            "the rate limiter's store (Redis) is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+        ) from None
     if not decision.allowed:
         raise ApiError(
             429,
@@ -254,35 +281,48 @@ async def authorize(backend: Backend, user: str, home_id: str, permission: Permi
     return role
 
 
-def make_route(endpoint: Endpoint) -> Route:
-    async def endpoint_fn(request: Request) -> Response:
-        backend: Backend = request.app.state.backend
-        started = time.perf_counter()
-        status = 500
-        try:
-            user = role = None
-            path = {k: str(v) for k, v in request.path_params.items()}
-            if endpoint.access != PUBLIC:
-                user = await authenticate(request, backend)
-                await check_rate(backend, f"user:{user}", backend.rate_limit)
-            if isinstance(endpoint.access, Permission):
-                assert user is not None
-                role = await authorize(backend, user, path["home_id"], endpoint.access)
-            check_path_params(endpoint.method, path)
-            query = parse_query(endpoint, request)
-            body = await read_body(endpoint, request, backend.max_body_bytes)
-            ctx = Ctx(request, backend, user, role, path, query, body)
-            response = await endpoint.handler(ctx)
-        except ApiError as exc:
-            response = exc.response()
-        status = response.status_code
-        backend.metrics.observe(
-            endpoint.method, endpoint.path, status, time.perf_counter() - started
-        )
-        return response
+async def _serve(endpoint: Endpoint, request: Request) -> Response:
+    backend: Backend = request.app.state.backend
+    started = time.perf_counter()
+    try:
+        user = role = None
+        path = {k: str(v) for k, v in request.path_params.items()}
+        if endpoint.access != PUBLIC:
+            user = await authenticate(request, backend)
+            await check_rate(backend, f"user:{user}", backend.rate_limit)
+        check_path_params(endpoint.method, path)
+        if isinstance(endpoint.access, Permission):
+            assert user is not None
+            role = await authorize(backend, user, path["home_id"], endpoint.access)
+        query = parse_query(endpoint, request)
+        body = await read_body(endpoint, request, backend.max_body_bytes)
+        ctx = Ctx(request, backend, user, role, path, query, body)
+        response = await endpoint.handler(ctx)
+    except ApiError as exc:
+        response = exc.response()
+    backend.metrics.observe(
+        endpoint.method, endpoint.path, response.status_code, time.perf_counter() - started
+    )
+    return response
 
-    endpoint_fn.__name__ = endpoint.op_id
-    return Route(endpoint.path, endpoint_fn, methods=[endpoint.method], name=endpoint.op_id)
+
+def make_routes(endpoints: list[Endpoint]) -> list[Route]:
+    """One Starlette route per path, serving each of its methods: a 405 then lists every
+    method the path takes in ``Allow``, not only those of the first route matched."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for endpoint in endpoints:
+        by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint
+    routes = []
+    for path, methods in by_path.items():
+
+        async def serve(request: Request, methods: dict[str, Endpoint] = methods) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await _serve(methods[method], request)
+
+        name = "+".join(e.op_id for e in methods.values())
+        serve.__name__ = name
+        routes.append(Route(path, serve, methods=list(methods), name=name))
+    return routes
 
 
 # -- shared schema pieces ----------------------------------------------------------------

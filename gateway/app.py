@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from gateway.api import make_route
+from gateway.api import make_routes
 from gateway.backend import Backend
 from gateway.errors import error_response
 from gateway.routes import all_endpoints
@@ -99,7 +99,7 @@ def create_app(
         finally:
             await app.state.backend.stop()
 
-    routes: list[BaseRoute] = [make_route(e) for e in endpoints]
+    routes: list[BaseRoute] = list(make_routes(endpoints))
     routes += _websocket_routes()
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     routes += list(extra_routes)

@@ -5,8 +5,9 @@
 and, when not, how many seconds until the window ends (the ``Retry-After`` header).
 Limits come from ``HOMESTREAM_GATEWAY_RATE_LIMIT`` (``requests/seconds``, default
 ``600/60``) and ``HOMESTREAM_GATEWAY_LOGIN_LIMIT`` (default ``20/60``). When Redis cannot be
-reached the limiter lets requests through (and logs it): a rate limit must not take the
-API down.
+reached the limiter fails closed: ``hit`` raises :class:`LimiterUnavailable` and the API
+answers 503, because a limiter that lets requests through when its store is down is what a
+password guesser would aim for. Keys are made encodable first, so no key can fail.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ class Decision:
     retry_after: int  # seconds; 0 when allowed
 
 
+class LimiterUnavailable(RuntimeError):
+    """The limiter's store cannot be reached: refuse the request (503), never allow it."""
+
+
+def key_bytes(key: str) -> bytes:
+    """``key`` as bytes for Redis, whatever text it holds: "surrogatepass" encodes even an
+    unpaired surrogate, and distinct keys stay distinct."""
+    return key.encode("utf-8", "surrogatepass")
+
+
 class RateLimiter(Protocol):
     def hit(self, key: str, limit: Limit) -> Decision: ...
 
@@ -67,12 +78,12 @@ class RedisRateLimiter:
     def hit(self, key: str, limit: Limit, now: float | None = None) -> Decision:
         now = time.time() if now is None else now
         window = int(now // limit.window_s)
-        rkey = f"{self.prefix}:{key}:{window}"
+        rkey = b"%s:%s:%d" % (self.prefix.encode(), key_bytes(key), window)
         try:
             count, _pttl = self._script(keys=[rkey], args=[limit.window_s * 1000 + 1000])
-        except Exception as exc:  # fail open, loudly
-            log.warning("rate limiter: Redis unavailable (%s); letting the request through", exc)
-            return Decision(True, limit.requests, 0)
+        except Exception as exc:  # fail closed, loudly
+            log.warning("rate limiter: Redis unavailable (%s); refusing the request", exc)
+            raise LimiterUnavailable(str(exc)) from exc
         count = int(count)
         if count <= limit.requests:
             return Decision(True, limit.requests - count, 0)

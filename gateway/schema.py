@@ -4,7 +4,8 @@ It understands the subset the gateway's schemas use (they are also the OpenAPI s
 /openapi.json, so what is documented is what is checked): ``type`` (one or a list),
 ``properties``, ``required``, ``additionalProperties`` (bool or schema), ``enum``,
 ``minimum``/``maximum``, ``minLength``/``maxLength``, ``pattern``, ``items``,
-``minItems``/``maxItems``, ``anyOf`` and ``nullable``.
+``minItems``/``maxItems``, ``anyOf``, ``nullable`` and ``format`` for the id kinds of
+``domain.ids`` (``home-id``, ``device-id``, ``doc-id``, ``username``, ``command-id``).
 
 Errors are ``(path, message)`` pairs; paths look like ``actions[2].delay_ms``.
 """
@@ -15,6 +16,7 @@ import re
 from functools import cache
 from typing import Any
 
+from domain import ids
 from streams.capabilities import json_type
 
 _TYPES = {
@@ -35,6 +37,16 @@ def _is(value: Any, t: str) -> bool:
     if t == "integer":
         return actual == "integer" or (actual == "number" and float(value).is_integer())
     return actual == t
+
+
+# One rule per kind of id (domain.ids), named in schemas as OpenAPI formats.
+FORMATS = {
+    "home-id": ids.home_id_problem,
+    "device-id": ids.device_id_problem,
+    "doc-id": ids.doc_id_problem,
+    "username": ids.username_problem,
+    "command-id": ids.command_id_problem,
+}
 
 
 @cache
@@ -86,6 +98,9 @@ def _check(value: Any, schema: dict[str, Any], path: str, errors: list[tuple[str
             errors.append((path, f"must have at most {schema['maxLength']} characters"))
         if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
             errors.append((path, f"must match {schema['pattern']}"))
+        rule = FORMATS.get(schema.get("format", ""))
+        if rule is not None and (problem := rule(value)):
+            errors.append((path, problem))
     elif isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             errors.append((path, f"must be at least {schema['minimum']}, got {value}"))

@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from domain import ids, strictjson
 from gateway import auth
 from gateway.backend import Backend
 from gateway.errors import ApiError
@@ -101,9 +102,9 @@ class _Session:
             )
             return
         try:
-            msg = json.loads(text)
-        except ValueError as exc:
-            await self.error(None, "bad_json", f"not JSON: {exc}")
+            msg = strictjson.loads(text)
+        except strictjson.JsonRejected as exc:
+            await self.error(None, "bad_json", f"not valid JSON: {exc.message}")
             return
         if not isinstance(msg, dict):
             await self.error(None, "bad_frame", "a frame is a JSON object with a 'type'")
@@ -139,6 +140,9 @@ class _Session:
             home = next(iter(self.subs))  # a command on a one-home socket may omit it
         if not isinstance(home, str) or not home:
             raise ApiError(422, "home_id: required (a string)")
+        problem = ids.home_id_problem(home)
+        if problem is not None:  # before the store sees it
+            raise ApiError(422, f"home_id: {problem}")
         role = await self.backend.run(self.backend.store.role_of, home, self.user)
         if role is None:
             raise ApiError(404, f"home {home!r} not found")
@@ -210,6 +214,9 @@ class _Session:
         params = msg.get("parameters", {})
         if not isinstance(params, dict):
             problems.append("parameters: must be an object")
+        problem = ids.device_id_problem(msg.get("device_id"))
+        if not problems and problem is not None:
+            problems.append(f"device_id: {problem}")
         if problems:
             raise ApiError(422, "; ".join(problems))
         device = await self.backend.run(self.backend.devices.device, home, msg["device_id"])
@@ -251,6 +258,9 @@ class _Session:
         scene_id = msg.get("scene_id")
         if not isinstance(scene_id, str) or not scene_id:
             raise ApiError(422, "scene_id: required (a string)")
+        problem = ids.doc_id_problem(scene_id)
+        if problem is not None:
+            raise ApiError(422, f"scene_id: {problem}")
 
         # The run takes the scene's delays: do not hold this socket's other frames.
         async def go() -> None:

@@ -14,11 +14,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+from domain import timerange
 from homestream.config import Settings
 from topics import catalogue as t
 from topics.codec import make_codec
@@ -57,21 +58,13 @@ def parse_since(text: str | None, now_ms: int | None = None) -> int:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if not text:
         return 0
-    units = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-    if text[-1:] in units and text[:-1].isdigit():
-        return now_ms - int(text[:-1]) * units[text[-1]]
-    if text.isdigit():
-        return int(text)
+    if text.strip() == "0":  # the start of every topic
+        return 0
+    now = timerange.EPOCH + timedelta(milliseconds=now_ms)
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise OpsError(
-            f"cannot read time {text!r}: use 30m, 2h, 7d, an ISO time like "
-            "2026-11-24T10:00:00+00:00, or epoch milliseconds"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+        return timerange.to_ms(timerange.parse_since(text, now, "--since"))
+    except timerange.TimeError as exc:
+        raise OpsError(f"cannot read time {text!r}: {exc.message}") from None
 
 
 def _consumer(settings: Settings) -> Consumer:

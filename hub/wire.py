@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from homestream.accounts import _HOME_ID
+from domain import ids, strictjson
+from domain.ids import HOME_ID as _HOME_ID
 from streams.capabilities import json_type as _type
 from streams.shadow import (
     MSG_DESIRED_NOT_OBJECT,
@@ -44,10 +43,10 @@ from topics import catalogue as t
 from topics.descriptor import OPTIONAL_TEXT_FIELDS
 
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
-MAX_DEVICE_ID: Final = 128
+MAX_DEVICE_ID: Final = ids.MAX_DEVICE_ID
 # Far beyond anything a valid payload needs (the shadow allows 6); bounds the walks here,
 # json.dumps and the worker's re-parse. Deeper input is TOO_DEEP, not a RecursionError.
-MAX_JSON_DEPTH: Final = 64
+MAX_JSON_DEPTH: Final = strictjson.MAX_DEPTH
 PROCESSOR: Final = "bridge"
 # DeadLetter reasons this module writes (a subset of the DeadLetterReason enum).
 REASONS: Final = frozenset(
@@ -64,12 +63,8 @@ REASONS: Final = frozenset(
 )
 ACK_STATUSES: Final = ("ACKNOWLEDGED", "COMPLETED", "FAILED")
 
-_LONG_MIN: Final = -(2**63)
-_LONG_MAX: Final = 2**63 - 1
 # 9999-12-31T23:59:59.999Z: the last instant Python's datetime (sinks, gateway) can show.
 _MAX_TS: Final = 253_402_300_799_999
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,40}")
-_BAD_DEVICE_CHAR = re.compile(r"[+#/\x00-\x1f\x7f-\x9f]")
 _SCHEME = (
     "hub/{home}/status|discovery/{d}|availability/{d}|state/{d}|event/{d}|ack/{d}|shadow/{d}/{op}"
 )
@@ -293,18 +288,7 @@ def _route(topic: str) -> _Route | Rejected | Ignored:
 
 def _device_problem(device: str) -> str | None:
     """Why ``device`` cannot be a device id (it becomes a Kafka key part and a topic level)."""
-    if not device:
-        return "the device id is empty"
-    if len(device) > MAX_DEVICE_ID:
-        return f"the device id is {len(device)} characters long; at most {MAX_DEVICE_ID}"
-    bad = _BAD_DEVICE_CHAR.search(device)
-    if bad and bad.group() in "+#/":
-        return f"the device id {_short(device)} contains +, # or /"
-    if bad:
-        return f"the device id {_short(device)} contains a control character"
-    if not _is_unicode(device):
-        return f"the device id {_short(device)} is not valid Unicode"
-    return None
+    return ids.device_id_problem(device)
 
 
 # -- payload decoding ----------------------------------------------------------------------
@@ -329,99 +313,23 @@ def _text(data: bytes, max_bytes: int) -> str:
 
 
 def _json(text: str) -> Any:
-    """Parse JSON that Avro and the database can carry, or raise _Reject."""
-    if not text.strip():
-        raise _Reject("MALFORMED_JSON", "payload is empty; expected a JSON object")
+    """Parse JSON by the platform's one set of rules (``domain.strictjson``), or _Reject."""
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_object,
-            parse_int=_int,
-            parse_float=_float,
-            parse_constant=_constant,
-        )
-    except RecursionError:
-        raise _Reject(
-            "TOO_DEEP", f"payload nests more than {MAX_JSON_DEPTH} levels deep", aws=MSG_TOO_DEEP
-        ) from None
-    except ValueError as exc:  # JSONDecodeError: says where
-        raise _Reject(
-            "MALFORMED_JSON", f"payload is not JSON: {exc}", aws=f"{MSG_INVALID_JSON}: {exc}"
-        ) from None
-    _scan(value)
-    return value
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) < len(pairs):  # Python would keep the last silently: which one did the hub mean?
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _Reject("MALFORMED_JSON", f"key {_short(key)} appears twice in one object")
-            seen.add(key)
-    return out
-
-
-def _int(text: str) -> int:
-    # Length first: Python refuses to parse over 4300 digits (and it would be slow).
-    if len(text.lstrip("-")) > 19 or not _LONG_MIN <= (value := int(text)) <= _LONG_MAX:
-        raise _Reject(
-            "OUT_OF_RANGE", f"the integer {_clip(text)} is outside the 64-bit range (Avro long)"
-        )
-    return value
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e400 parses to inf
-        raise _Reject("OUT_OF_RANGE", f"the number {_clip(text)} is too large for a double")
-    return value
-
-
-def _constant(name: str) -> Any:
-    raise _Reject("WRONG_TYPE", f"{name} is not a JSON number (JSON has no NaN or Infinity)")
-
-
-def _scan(value: Any) -> None:
-    """Bound the nesting and refuse unpaired surrogates ("\\ud800" escapes): neither Avro
-    nor the database can store them. Paths are built only for containers and errors: this
-    runs for every message the bridge handles."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
-    while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, str):
-            if not _is_unicode(item):
-                raise _surrogate(path, "text", item)
-            continue
-        if not isinstance(item, dict | list):
-            continue
-        if depth > MAX_JSON_DEPTH:
+        return strictjson.loads(text)
+    except strictjson.JsonRejected as exc:
+        if exc.reason == "TOO_DEEP":
             raise _Reject(
                 "TOO_DEEP",
                 f"payload nests more than {MAX_JSON_DEPTH} levels deep",
                 aws=MSG_TOO_DEEP,
-            )
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if not _is_unicode(key):
-                    raise _surrogate(path, "key", key)
-                if isinstance(child, dict | list):
-                    stack.append((child, _join(path, key), depth + 1))
-                elif isinstance(child, str) and not _is_unicode(child):
-                    raise _surrogate(_join(path, key), "text", child)
-        elif isinstance(item, list):
-            for i, child in enumerate(item):
-                if isinstance(child, dict | list | str):
-                    stack.append((child, f"{path}[{i}]", depth + 1))
-
-
-def _surrogate(path: str, what: str, text: str) -> _Reject:
-    where = _clip(path, 120) or "payload"
-    return _Reject(
-        "INVALID_UTF8",
-        f"{where}: {what} {_short(text)} has an unpaired surrogate escape (not valid Unicode)",
-    )
+            ) from None
+        if exc.message.startswith("empty"):
+            raise _Reject("MALFORMED_JSON", "payload is empty; expected a JSON object") from None
+        if exc.reason == "MALFORMED_JSON" and exc.message.startswith("not JSON"):
+            raise _Reject(
+                "MALFORMED_JSON", f"payload is {exc.message}", aws=f"{MSG_INVALID_JSON}: {exc}"
+            ) from None
+        raise _Reject(exc.reason, exc.message) from None
 
 
 # -- JSON documents ------------------------------------------------------------------------
@@ -817,39 +725,15 @@ _OUTBOUND: Final[dict[str, Callable[[Mapping[str, Any]], Outbound]]] = {
 
 
 # -- small helpers -------------------------------------------------------------------------
-def _json_text(value: Any) -> str:
-    """Compact JSON text; NaN/Infinity are refused (ValueError), as JSON has none."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_json_text = strictjson.dumps
+_clip = strictjson.clip
+_short = strictjson.short
+_join = strictjson.join
 
 
 def _dumps(value: Any) -> bytes:
     """The payload of every publish: compact UTF-8 JSON."""
     return _json_text(value).encode("utf-8")
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _short(value: Any) -> str:
-    """A quoted, bounded rendering of hub-supplied text; repr escapes control characters
-    and unpaired surrogates, so messages stay printable and encodable."""
-    return _clip(repr(value), 60)
-
-
-def _join(path: str, key: str) -> str:
-    part = f".{key}" if _PLAIN_KEY.fullmatch(key) else f"[{_short(key)}]"
-    return (path + part).lstrip(".")
-
-
-def _is_unicode(text: str) -> bool:
-    if text.isascii():  # the common case, and much cheaper than encoding
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # unpaired surrogates
-        return False
-    return True
 
 
 def _clean(text: str) -> str:

@@ -16,12 +16,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from domain import timerange
+
 BUCKETS = ("raw", "1m", "1h", "1d")
 KINDS = ("reported", "desired")
 DEFAULT_SPAN = dt.timedelta(hours=24)
 MAX_LIMIT = 50_000
 DEFAULT_LIMIT = 10_000
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class HistoryQueryError(ValueError):
@@ -43,35 +44,11 @@ class HistoryQuery:
 
 
 def parse_time(value: Any, param: str) -> dt.datetime:
-    """A time from a query parameter: ISO 8601 (``Z`` or an offset; naive = UTC), epoch
-    milliseconds (int or digits), or a datetime."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, bool):
-        raise HistoryQueryError(param, "expected a time, got a boolean")
-    if isinstance(value, int | float):
-        return _from_ms(value, param)
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise HistoryQueryError(param, "empty; give an ISO 8601 time or epoch milliseconds")
-        if text.lstrip("-").isdigit():
-            return _from_ms(int(text), param)
-        try:
-            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise HistoryQueryError(
-                param, f"{value!r} is not an ISO 8601 time or epoch milliseconds"
-            ) from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    raise HistoryQueryError(param, f"expected a time, got {type(value).__name__}")
-
-
-def _from_ms(ms: float, param: str) -> dt.datetime:
+    """A time from a query parameter (``domain.timerange.parse_time``)."""
     try:
-        return _EPOCH + dt.timedelta(milliseconds=ms)
-    except OverflowError:
-        raise HistoryQueryError(param, f"{ms} ms is out of range") from None
+        return timerange.parse_time(value, param)
+    except timerange.TimeError as exc:
+        raise HistoryQueryError(exc.param, exc.message) from None
 
 
 def auto_bucket(span: dt.timedelta) -> str:
@@ -103,10 +80,10 @@ def build_query(
     if not isinstance(device_id, str) or not device_id:
         raise HistoryQueryError("device_id", "required")
     now = now or dt.datetime.now(dt.UTC)
-    end_t = parse_time(end, "to") if end not in (None, "") else now
-    start_t = parse_time(start, "from") if start not in (None, "") else end_t - DEFAULT_SPAN
-    if start_t >= end_t:
-        raise HistoryQueryError("from", f"must be before to ({_iso(start_t)} >= {_iso(end_t)})")
+    try:
+        start_t, end_t = timerange.time_range(start, end, now=now, default_span=DEFAULT_SPAN)
+    except timerange.TimeError as exc:
+        raise HistoryQueryError(exc.param, exc.message) from None
     if bucket in (None, "", "auto"):
         bucket = auto_bucket(end_t - start_t)
     elif bucket not in BUCKETS:
@@ -168,7 +145,7 @@ def shape(query: HistoryQuery, rows: list[tuple[Any, ...]]) -> list[dict[str, An
     if query.bucket == "raw":
         return [
             {
-                "ts": _ms(r[0]),
+                "ts": timerange.to_ms(r[0]),
                 "attribute": r[1],
                 "kind": r[2],
                 "value": r[3],
@@ -180,7 +157,7 @@ def shape(query: HistoryQuery, rows: list[tuple[Any, ...]]) -> list[dict[str, An
         ]
     return [
         {
-            "ts": _ms(r[0]),
+            "ts": timerange.to_ms(r[0]),
             "bucket": query.bucket,
             "attribute": r[1],
             "count": int(r[2]),
@@ -222,11 +199,3 @@ def history(
         cur.execute(q.sql, q.params)
         rows = cur.fetchall()
     return shape(q, rows)
-
-
-def _ms(t: dt.datetime) -> int:
-    return int((t - _EPOCH) / dt.timedelta(milliseconds=1))
-
-
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

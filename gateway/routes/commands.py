@@ -19,6 +19,7 @@ from gateway.errors import ApiError
 from gateway.roles import Permission
 from gateway.routes.common import (
     COMMAND_STATUS_SCHEMA,
+    DEVICE_REF,
     PARAMETERS,
     aggregate,
     check_command,
@@ -32,7 +33,7 @@ COMMAND_BODY = {
     "required": ["device_id", "capability", "command"],
     "additionalProperties": False,
     "properties": {
-        "device_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "device_id": DEVICE_REF,
         "capability": {"type": "string", "minLength": 1, "maxLength": 64},
         "command": {"type": "string", "minLength": 1, "maxLength": 64},
         "parameters": PARAMETERS,

@@ -18,7 +18,8 @@ from topics import catalogue as t
 # -- schemas -----------------------------------------------------------------------------
 NAME = {"type": "string", "minLength": 1, "maxLength": 200}
 ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"}
-ANY_ID = {"type": "string", "minLength": 1, "maxLength": 128}
+# A device named in a body: any id a hub can give (domain.ids), checked before any lookup.
+DEVICE_REF = {"type": "string", "format": "device-id", "minLength": 1, "maxLength": 128}
 PARAMETERS = {
     "type": "object",
     "description": 'command parameters, e.g. {"brightness": 40}',

@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from domain.timerange import iso
 from gateway.api import Ctx, Endpoint, Param, Reply, ok
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
@@ -200,10 +201,6 @@ async def get_shadow(ctx: Ctx) -> Response:
     return ok(doc)
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 async def get_history(ctx: Ctx) -> Response:
     from sinks.history_query import HistoryQueryError, build_query
 
@@ -227,14 +224,14 @@ async def get_history(ctx: Ctx) -> Response:
     for row in rows:
         ts = int(row.get("ts") or 0)
         when = dt.datetime.fromtimestamp(ts / 1000, dt.UTC)
-        points.append({**row, "time": _iso(when)})
+        points.append({**row, "time": iso(when)})
     return ok(
         {
             "home_id": ctx.home_id,
             "device_id": ctx.path["device_id"],
             "bucket": plan.bucket,
-            "from": _iso(plan.start),
-            "to": _iso(plan.end),
+            "from": iso(plan.start),
+            "to": iso(plan.end),
             "points": points,
         }
     )

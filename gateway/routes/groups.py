@@ -21,6 +21,7 @@ from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
 from gateway.routes.common import (
     COMMAND_STATUS_SCHEMA,
+    DEVICE_REF,
     NAME,
     PARAMETERS,
     aggregate,
@@ -42,7 +43,7 @@ GROUP_BODY = {
         "devices": {
             "type": "array",
             "maxItems": 500,
-            "items": {"type": "string", "minLength": 1, "maxLength": 128},
+            "items": DEVICE_REF,
         },
         "room": {"type": "string", "maxLength": 200, "nullable": True},
         "description": {"type": "string", "maxLength": 1000},

@@ -27,6 +27,7 @@ from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
 from gateway.routes.common import (
+    DEVICE_REF,
     NAME,
     PARAMETERS,
     check_command,
@@ -45,8 +46,8 @@ ACTION = {
     "required": ["capability", "command"],
     "additionalProperties": False,
     "properties": {
-        "device_id": {"type": "string", "minLength": 1, "maxLength": 128},
-        "group_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "device_id": DEVICE_REF,
+        "group_id": {"type": "string", "format": "doc-id", "minLength": 1, "maxLength": 128},
         "capability": {"type": "string", "minLength": 1, "maxLength": 64},
         "command": {"type": "string", "minLength": 1, "maxLength": 64},
         "parameters": PARAMETERS,

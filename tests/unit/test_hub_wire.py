@@ -248,6 +248,10 @@ def test_attribute_names_are_not_judged_here():
         (b'{"state": {"a": "\xed\xa0\x80"}}', "INVALID_UTF8"),  # an encoded surrogate
         (b'{"state": {"a": "\\ud800"}}', "INVALID_UTF8"),  # an escaped unpaired one
         (b'{"state": {"\\udc00": 1}}', "INVALID_UTF8"),
+        # NUL: PostgreSQL text and jsonb cannot hold it (the gateway's rule too)
+        (b'{"state": {"a": "x\\u0000y"}}', "INVALID_UTF8"),
+        (b'{"state": {"\\u0000": 1}}', "INVALID_UTF8"),
+        (b'{"state": {"a": {"b": ["\\u0000"]}}}', "INVALID_UTF8"),
         (b'{"state": {"a": NaN}}', "WRONG_TYPE"),
         (b'{"state": {"a": Infinity}}', "WRONG_TYPE"),
         (b'{"state": {"a": -Infinity}}', "WRONG_TYPE"),
@@ -256,6 +260,7 @@ def test_attribute_names_are_not_judged_here():
         (b'{"state": {"a": -9223372036854775809}}', "OUT_OF_RANGE"),
         (b'{"state": {"a": ' + b"9" * 5000 + b"}}", "OUT_OF_RANGE"),
         (b"[" * 100 + b"]" * 100, "TOO_DEEP"),
+        (b'{"state": {"a": ' + b"[" * 64 + b"]" * 64 + b"}}", "TOO_DEEP"),
         (b"[" * 50_000, "TOO_DEEP"),  # deeper than the JSON parser's recursion
     ],
 )
