@@ -45,11 +45,12 @@ test-unit: $(VENV)/.dev ## unit tests only (no servers)
 test-integration: $(VENV)/.dev ## integration tests only
 	$(BIN)/pytest -ra tests/integration
 
-lint: $(VENV)/.dev ## ruff lint + format check, mypy on the pure-logic packages
+lint: $(VENV)/.dev ## ruff lint + format check, import layers, mypy on the pure-logic packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy --strict domain
-	$(BIN)/mypy topics streams homestream/config.py homestream/secrets.py compose/mosquitto_auth.py \
+	$(BIN)/mypy topics streams runtime stores/mosquitto_auth.py \
 		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py
 
 format: $(VENV)/.dev ## apply ruff's formatting and safe fixes

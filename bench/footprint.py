@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from compose.stack import Stack
-from homestream.config import Settings
+from runtime.config import Settings
 
 
 def _tree(pid: int) -> list[int]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compose.errors import LauncherError
-from homestream.config import KAFKA_VERSION
+from runtime.config import KAFKA_VERSION
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"

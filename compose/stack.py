@@ -20,9 +20,9 @@ from compose.services.kafka import KafkaService
 from compose.services.mosquitto import MosquittoService
 from compose.services.postgres import PostgresService
 from compose.services.redis import RedisService
-from homestream import accounts, db
-from homestream.config import Settings
-from homestream.secrets import DEMO_USER, Secrets, ensure_secrets, load_secrets
+from runtime.config import Settings
+from runtime.secrets import DEMO_USER, Secrets, ensure_secrets, load_secrets
+from stores import accounts, db
 
 DEMO_HOME = "demo-home"
 

@@ -90,7 +90,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if app.state.backend is None:
-            from homestream.config import Settings
+            from runtime.config import Settings
 
             app.state.backend = Backend.connect(settings or Settings.from_env())
         await app.state.backend.start()

@@ -1,7 +1,7 @@
 """Everything a request handler may use, in one object (``request.app.state.backend``).
 
 ``Backend.connect(settings)`` builds the real one: PostgreSQL (``gateway.store.PgStore``),
-Redis (device state via ``sinks.redis_state.RedisState``, rate limits, command statuses),
+Redis (device state via ``stores.redis_state.RedisState``, rate limits, command statuses),
 Kafka (an ``EventProducer`` and the fan-out consumer). Tests build one from the in-memory
 parts of ``gateway.memory``.
 """
@@ -76,8 +76,8 @@ class Backend:
         from gateway.fanout import KafkaFeed, RedisCommandLog
         from gateway.ratelimit import RedisRateLimiter
         from gateway.store import PgStore
-        from homestream.secrets import load_secrets
-        from sinks.redis_state import RedisState
+        from runtime.secrets import load_secrets
+        from stores.redis_state import RedisState
         from topics.codec import make_codec
         from topics.producer import EventProducer
         from topics.schemas import SchemaStore

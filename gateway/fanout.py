@@ -51,13 +51,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from domain.lifecycle import FINAL, FINAL_RANK, rank
 from topics import catalogue as t
 from topics.descriptor import TEXT_FIELDS
 
 log = logging.getLogger("homestream.gateway.fanout")
 
-FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "TIMEOUT"})
-STATUS_RANK = {"REQUESTED": 0, "PENDING": 1, "SENT": 2, "ACKNOWLEDGED": 3}
 FEED_TOPICS = (
     t.STATE_CHANGES,
     t.DEVICE_AVAILABILITY,
@@ -70,12 +69,6 @@ FEED_TOPICS = (
 COMMAND_TTL_MS = 24 * 3600 * 1000
 NOTIFICATIONS_KEPT = 500
 RUNS_KEPT = 100
-
-
-def rank(status: str | None) -> int:
-    if status in FINAL_STATUSES:
-        return 4
-    return STATUS_RANK.get(status or "", 0)
 
 
 # -- events ------------------------------------------------------------------------------
@@ -516,7 +509,7 @@ class Fanout:
             return
         cur = self._latest.get(cid)
         cur_rank = rank(cur.get("status")) if cur is not None else -1
-        if cur is None or (cur_rank != 4 and rank(status.get("status")) >= cur_rank):
+        if cur is None or (cur_rank != FINAL_RANK and rank(status.get("status")) >= cur_rank):
             merged = {**(cur or {}), **{k: v for k, v in status.items() if v is not None}}
             self._latest[cid] = merged
             self._latest.move_to_end(cid)
@@ -534,7 +527,7 @@ class Fanout:
     async def status(self, command_id: str) -> dict[str, Any] | None:
         """The latest status known here or in the command log."""
         local = self._latest.get(command_id)
-        if local is not None and local.get("status") in FINAL_STATUSES:
+        if local is not None and local.get("status") in FINAL:
             return dict(local)
         stored = await asyncio.to_thread(self.commands.get, command_id)
         if stored is None:
@@ -555,7 +548,7 @@ class Fanout:
         try:
             while True:
                 current = await self.status(command_id)
-                if current is not None and current.get("status") in FINAL_STATUSES:
+                if current is not None and current.get("status") in FINAL:
                     return current
                 remaining = deadline - loop.time()
                 if remaining <= 0:

@@ -19,7 +19,7 @@ from gateway.errors import ApiError
 from gateway.fanout import Fanout, MemoryCommandLog
 from gateway.ratelimit import Limit, MemoryRateLimiter
 from gateway.store import _check_owners, doc_view
-from homestream.accounts import check_user_password
+from stores.accounts import check_user_password
 
 # Cheap argon2id parameters: this store is for tests (the real one uses accounts.add_user).
 _FAST = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
@@ -132,7 +132,7 @@ class MemoryStore:
 
 
 class MemoryDevices:
-    """Device views as ``sinks.redis_state.RedisState`` returns them."""
+    """Device views as ``stores.redis_state.RedisState`` returns them."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}

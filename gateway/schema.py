@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from domain import ids
-from streams.capabilities import json_type
+from domain.capabilities import json_type
 
 _TYPES = {
     "object": "an object",

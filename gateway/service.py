@@ -32,7 +32,7 @@ def run_gateway(
     import uvicorn
 
     from gateway.app import create_app
-    from homestream.logs import setup
+    from runtime.logs import setup
 
     setup(loglevel, settings.log_format)
     if data_dir is not None:

@@ -1,6 +1,6 @@
-"""What the gateway keeps in PostgreSQL: accounts (homestream.accounts), its documents
+"""What the gateway keeps in PostgreSQL: accounts (stores.accounts), its documents
 (groups, scenes, automations; migration 0003_gateway.sql), device name/room overrides, and
-what it reads from the history schema (sinks/history_query.py, docs/history.md).
+what it reads from the history schema (stores/history_query.py, docs/history.md).
 
 Every method is blocking; the app calls them from worker threads.
 """
@@ -17,7 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from gateway.errors import ApiError
-from homestream import accounts
+from stores import accounts
 
 DOC_KINDS = ("group", "scene", "automation")
 
@@ -259,7 +259,7 @@ class PgStore:
         return self._relations[relation]
 
     def history(self, home_id: str, device_id: str, **query: Any) -> list[dict[str, Any]]:
-        from sinks.history_query import history
+        from stores.history_query import history
 
         with self.conn() as conn:
             if not self._has(conn, "history.state_history"):

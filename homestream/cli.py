@@ -8,8 +8,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from homestream.config import PORT_VARS, ConfigError, Settings
+from runtime.config import PORT_VARS, ConfigError, Settings
+
+if TYPE_CHECKING:
+    from homestream.ops import Reparsed
 
 EPILOG = (
     "Environment variables (defaults in brackets):\n"
@@ -40,7 +44,7 @@ def _out(text: str) -> None:
 # -- stack ---------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from compose.stack import DEMO_HOME, Stack
-    from homestream.secrets import DEMO_USER
+    from runtime.secrets import DEMO_USER
 
     secrets = Stack(settings, _out).up(install=not args.no_install, demo=not args.no_demo)
     s = settings
@@ -59,7 +63,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     from compose.stack import Stack
     from compose.tls import ensure_certificates
-    from homestream.secrets import ensure_secrets
+    from runtime.secrets import ensure_secrets
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     ensure_certificates(
@@ -99,14 +103,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 # -- accounts ------------------------------------------------------------------------
 def _conn(settings: Settings):
     from compose.stack import require_running
-    from homestream import db
+    from stores import db
 
     require_running(settings)
     return db.connect(settings)
 
 
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
-    from homestream import accounts
+    from stores import accounts
 
     password = args.password or getpass.getpass(f"password for {args.username}: ")
     with _conn(settings) as conn:
@@ -116,7 +120,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_homes_add(args: argparse.Namespace, settings: Settings) -> int:
-    from homestream import accounts
+    from stores import accounts
 
     with _conn(settings) as conn:
         accounts.add_home(conn, args.home, args.owner, name=args.name)
@@ -126,7 +130,7 @@ def cmd_homes_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_hubs_add(args: argparse.Namespace, settings: Settings) -> int:
     from compose.stack import Stack
-    from homestream import accounts
+    from stores import accounts
 
     with _conn(settings) as conn:
         creds = accounts.add_hub(conn, args.home)
@@ -229,7 +233,7 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_streams(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.bench import print_result, run_bench
+    from bench.workers import print_result, run_bench
 
     _require_kafka(settings)
     result = run_bench(
@@ -240,7 +244,7 @@ def cmd_bench_streams(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_gateway(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.bench import print_result, run_bench
+    from bench.fanout import print_result, run_bench
 
     _require_kafka(settings)
     result = run_bench(
@@ -256,7 +260,7 @@ def cmd_bench_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_bridge(args: argparse.Namespace, settings: Settings) -> int:
-    from hub.bench import print_result, run_bench
+    from bench.bridge import print_result, run_bench
 
     _require_kafka(settings)
     result = run_bench(
@@ -309,11 +313,40 @@ def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _reparse_mqtt(topic: str, payload: bytes, now: int) -> Reparsed:
+    """The bridge's parser, for ``dlq redrive`` of MQTT originals (homestream.ops.Reparse)."""
+    from hub import wire
+
+    parsed = wire.parse(topic, payload, received_at=now)
+    if isinstance(parsed, wire.Inbound):
+        return parsed.kafka_topic, parsed.record_name, parsed.home_id, parsed.fields
+    if isinstance(parsed, wire.Rejected):
+        return parsed.message
+    return None
+
+
+class _StackLauncher:
+    """The launcher's hooks that ``homestream simulate`` provisions hub logins through."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def require_running(self) -> None:
+        from compose.stack import require_running
+
+        require_running(self.settings)
+
+    def sync_mqtt_logins(self) -> object:
+        from compose.stack import Stack
+
+        return Stack(self.settings, lambda _t: None).sync_mqtt_logins()
+
+
 def cmd_dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
     from homestream.ops import redrive
 
     rows = _dlq_rows(args, settings)
-    result = redrive(settings, rows, dry_run=args.dry_run)
+    result = redrive(settings, rows, reparse=_reparse_mqtt, dry_run=args.dry_run)
     verb = "would re-drive" if args.dry_run else "re-drove"
     print(
         f"{verb} {result.redriven} of {len(rows)} dead letter(s); {result.still_bad} still "
@@ -355,7 +388,7 @@ def cmd_sink_history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_history(args: argparse.Namespace, settings: Settings) -> int:
-    from sinks.bench import print_result, run_bench
+    from bench.sink_writes import print_result, run_bench
 
     _require_kafka(settings)
     result = run_bench(
@@ -500,7 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hub.sim import cli as sim_cli
 
-    sim_cli.add_arguments(add("simulate", sim_cli.cmd_simulate, sim_cli.HELP))
+    p = add("simulate", sim_cli.cmd_simulate, sim_cli.HELP)
+    sim_cli.add_arguments(p)
+    p.set_defaults(launcher=_StackLauncher)
 
     bench = add("bench", None, "benchmarks against the running stack").add_subparsers(
         dest="sub", required=True
@@ -662,9 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from compose.errors import LauncherError
-    from homestream.accounts import AccountError
-    from homestream.db import DatabaseUnavailable
-    from homestream.secrets import SecretsMissing
+    from runtime.secrets import SecretsMissing
+    from stores.accounts import AccountError
+    from stores.db import DatabaseUnavailable
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from domain import timerange
-from homestream.config import Settings
+from runtime.config import Settings
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.partitioning import partition_for_key
@@ -165,16 +165,22 @@ class RedriveResult:
     skipped: int = 0
 
 
+# What the bridge's parser makes of an MQTT original: (Kafka topic, record name, home id,
+# fields) of the event, a sentence saying why it is still refused, or None (nothing to do).
+# The CLI passes the bridge's parser in, so this module needs nothing of hub/.
+Reparsed = tuple[str, str, str, dict[str, Any]] | str | None
+Reparse = Callable[[str, bytes, int], Reparsed]
+
+
 def redrive(
     settings: Settings,
     rows: list[DeadLetterRow],
     *,
+    reparse: Reparse,
     dry_run: bool = False,
     say: Callable[[str], None] = print,
 ) -> RedriveResult:
     """Put each dead letter's original back on its way (see the module doc)."""
-    from hub import wire
-
     codec = make_codec(SchemaStore(), settings.schema_registry_url)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
     result = RedriveResult()
@@ -184,13 +190,13 @@ def redrive(
         original: bytes = rec.get("original") or b""
         target: tuple[str, bytes, bytes] | None = None  # topic, key, value
         if src.get("mqtt_topic"):
-            parsed = wire.parse(src["mqtt_topic"], original, received_at=now)
-            if isinstance(parsed, wire.Inbound):
-                event = {"event_id": str(uuid.uuid4()), "home_id": parsed.home_id, **parsed.fields}
-                value = codec.encode(parsed.record_name, event)
-                target = (parsed.kafka_topic, parsed.home_id.encode(), value)
-            elif isinstance(parsed, wire.Rejected):
-                say(f"  {row.partition}@{row.offset}: still refused: {parsed.message}")
+            parsed = reparse(src["mqtt_topic"], original, now)
+            if isinstance(parsed, tuple):
+                kafka_topic, record_name, home_id, fields = parsed
+                event = {"event_id": str(uuid.uuid4()), "home_id": home_id, **fields}
+                target = (kafka_topic, home_id.encode(), codec.encode(record_name, event))
+            elif isinstance(parsed, str):
+                say(f"  {row.partition}@{row.offset}: still refused: {parsed}")
                 result.still_bad += 1
                 continue
         elif (folded := _folded_record(original)) is not None:  # refused by the stream fold
@@ -246,7 +252,7 @@ def replay(
 
     Kafka only lets a group's offsets move while it has no members, so its consumers must
     be stopped first (`homestream down` stops them all, or stop the one process)."""
-    from compose.services.streams import group_members
+    from topics.admin import group_members
 
     if group_members(settings.kafka_bootstrap, group) > 0:
         raise OpsError(

@@ -30,10 +30,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from homestream.config import Settings
-from homestream.secrets import BRIDGE_MQTT_USER, load_secrets
 from hub import wire
 from hub.mqtt5 import Message, Mqtt5Client, MqttError
+from runtime.config import Settings
+from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
@@ -253,7 +253,7 @@ class Bridge:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         if self.metrics_port:
-            from streams.metrics import serve
+            from runtime.metrics import serve
 
             serve(self.settings.host, self.metrics_port, self.metrics_text)
         consumer = Consumer(
@@ -371,7 +371,7 @@ def run_bridge(
     loglevel: str,
     data_dir: Path | None = None,
 ) -> int:
-    from homestream.logs import setup
+    from runtime.logs import setup
 
     setup(loglevel, settings.log_format)
     bridge = Bridge(settings, BridgeConfig(name=name), metrics_port=metrics_port)

@@ -10,8 +10,8 @@ CONTRACT.md section 2 is the authority. Pure: no clients, no clock, no I/O.
 
 Only the wire shape is checked here: topic levels, payload size, UTF-8, JSON syntax and
 types, and the nesting the Avro attribute map can carry. Attribute names, capabilities and
-value ranges are the stream worker's job (``streams.validate``), and so are the shadow's
-own 8 KB / depth-6 limits (``streams.shadow``): one place for each rule.
+value ranges are the stream worker's job (``domain.validate``), and so are the shadow's
+own 8 KB / depth-6 limits (``domain.shadow``): one place for each rule.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from domain import ids, strictjson
-from domain.ids import HOME_ID as _HOME_ID
-from streams.capabilities import json_type as _type
-from streams.shadow import (
+from domain.capabilities import json_type as _type
+from domain.shadow import (
     MSG_DESIRED_NOT_OBJECT,
     MSG_ENCODING,
     MSG_INVALID_CLIENT_TOKEN,
@@ -254,7 +253,7 @@ def _route(topic: str) -> _Route | Rejected | Ignored:
     if len(levels) < 3 or levels[0] != "hub":
         return outside(f"expected {_SCHEME}")
     home, kind, rest = levels[1], levels[2], levels[3:]
-    if not _HOME_ID.fullmatch(home):  # fullmatch: the rule's "$" would let a final "\n" in
+    if not ids.HOME_ID.fullmatch(home):  # fullmatch: a pattern's "$" would let a final "\n" in
         return outside(
             f"{_short(home)} is not a home id (1-64 letters, digits, _ or -, "
             "starting with a letter or digit)"
@@ -669,7 +668,7 @@ def _token(doc: dict[str, Any]) -> str | None:
 def _ids(record: Mapping[str, Any], *, device: bool = True) -> str:
     """``hub/{home}`` (+ ``/{kind}`` added by the caller), checking the ids are topic levels."""
     home = record["home_id"]
-    if not isinstance(home, str) or not _HOME_ID.fullmatch(home):
+    if ids.home_id_problem(home) is not None:
         raise ValueError(f"home id {_short(home)} cannot be an MQTT topic level")
     if device:
         dev = record["device_id"]

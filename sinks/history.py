@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from homestream.config import Settings
+from runtime.config import Settings
+from runtime.metrics import snapshot
 from sinks import history_schema as schema
-from streams.metrics import snapshot
 from topics import catalogue as t
 
 log = logging.getLogger("homestream.sinks.history")
@@ -56,7 +56,6 @@ DAY_MS = 86_400_000
 # outside it (a hub clock far off) go to the DEFAULT partition.
 PARTITION_PAST_DAYS = 90
 PARTITION_FUTURE_DAYS = 2
-TERMINAL = ("COMPLETED", "FAILED", "TIMEOUT")
 
 Row = tuple[Any, ...]
 
@@ -393,7 +392,7 @@ class HistorySink:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         if self.metrics_port:
-            from streams.metrics import serve
+            from runtime.metrics import serve
 
             serve(self.settings.host, self.metrics_port, self.metrics_text)
         self.counters["started"] = 1
@@ -700,7 +699,7 @@ class HistorySink:
             log.warning("offset commit failed (%s); records will be re-read", exc)
 
     def dead_letter(self, item: Item, exc: Exception) -> None:
-        from streams.deadletter import input_dead_letter
+        from runtime.deadletter import input_dead_letter
         from topics.partitioning import partition_for_key
 
         home, record = input_dead_letter(
@@ -803,7 +802,7 @@ def run_sink(
     batch_size: int = 5000,
     on_start: Callable[[HistorySink], None] | None = None,
 ) -> int:
-    from homestream.logs import setup
+    from runtime.logs import setup
 
     setup(loglevel, settings.log_format)
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid>: every thread's stack on stderr

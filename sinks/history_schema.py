@@ -1,4 +1,4 @@
-"""The Python side of the history schema (homestream/migrations/0002_history.sql).
+"""The Python side of the history schema (stores/migrations/0002_history.sql).
 
 The migration holds all DDL, for both engines (TimescaleDB or native partitioning), and
 the functions the sink calls: ``history.open_stage()`` (per-connection TEMP staging

@@ -3,7 +3,7 @@
 One process (``homestream sink redis``) in the consumer group ``homestream-redis-sink``
 reads the compacted topics ``homestream.device.registry``, ``homestream.shadow.documents``
 and ``homestream.device.availability`` (read_committed), turns each record into a
-compare-and-set write (``sinks.redis_state``), sends a batch's writes in one pipeline, and
+compare-and-set write (``stores.redis_state``), sends a batch's writes in one pipeline, and
 commits the batch's offsets only after Redis answered. A crash therefore repeats writes,
 which the compare-and-set makes harmless; it never loses one.
 
@@ -34,8 +34,9 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as TP
 
-from homestream.config import Settings
-from sinks.redis_state import (
+from runtime.config import Settings
+from runtime.deadletter import input_dead_letter
+from stores.redis_state import (
     AVAILABILITY_LUA,
     DEFAULT_PREFIX,
     REGISTER_LUA,
@@ -47,7 +48,6 @@ from sinks.redis_state import (
     op_for,
     tombstone_op,
 )
-from streams.deadletter import input_dead_letter
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
@@ -198,7 +198,7 @@ class RedisSink:
             signal.signal(signal.SIGINT, lambda *_: self.stop())
         server = None
         if self.metrics_port:
-            from streams.metrics import serve
+            from runtime.metrics import serve
 
             server = serve(self.settings.host, self.metrics_port, self.metrics_text)
         try:
@@ -383,7 +383,7 @@ class RedisSink:
 
     # -- metrics ------------------------------------------------------------------------
     def metrics_text(self) -> str:
-        from streams.metrics import snapshot
+        from runtime.metrics import snapshot
 
         sink = f'sink="{self.name}"'
         name = "homestream_redis_sink_records_total"
@@ -555,7 +555,7 @@ def run_redis_sink(
     loglevel: str = "info",
     data_dir: Path | None = None,
 ) -> int:
-    from homestream.logs import setup
+    from runtime.logs import setup
 
     setup(loglevel, settings.log_format)
     sink = RedisSink(

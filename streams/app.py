@@ -17,8 +17,8 @@ from typing import Any
 
 import faust
 
-from homestream.config import Settings
-from streams.deadletter import input_dead_letter
+from runtime.config import Settings
+from runtime.deadletter import input_dead_letter
 from streams.processor import INPUT_TOPICS, TOMBSTONE, HomeProcessor, ProcessorConfig
 from topics import catalogue as t
 from topics.codec import Decoded, make_codec

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from homestream.config import ConfigError
-from streams.commands import CommandRejected, desired_satisfied, plan_command
-from streams.dedupe import changes
-from streams.shadow import (
+from domain.commands import CommandRejected, desired_satisfied, plan_command
+from domain.dedupe import changes
+from domain.lifecycle import FINAL
+from domain.shadow import (
     MAX_DOCUMENT_BYTES,
     MSG_TOO_LARGE,
     Shadow,
@@ -36,15 +36,13 @@ from streams.shadow import (
     apply_update,
     get_document,
 )
-from streams.validate import validate_descriptor, validate_state
+from domain.validate import validate_descriptor, validate_state
+from runtime.config import ConfigError
 from topics import catalogue as t
 from topics.descriptor import TEXT_FIELDS
 from topics.keys import device_key
 
 _NS = uuid.UUID("6f1d3c2a-8a53-4f0e-9d55-3f0b1e6a7c11")
-
-# Commands that reached one of these are over; the rest are in flight.
-FINAL = frozenset({"COMPLETED", "FAILED", "TIMEOUT"})
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from homestream.config import Settings
-from streams.deadletter import input_dead_letter
+from runtime.config import Settings
+from runtime.deadletter import input_dead_letter
 from streams.localstate import Checkpoint, RocksPartition, usable_checkpoint
 from streams.processor import (
     INPUT_TOPICS,
@@ -217,7 +217,7 @@ class TxWorker:
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         self._ensure_changelog()
         if self.metrics_port:
-            from streams.metrics import render, serve, snapshot
+            from runtime.metrics import render, serve, snapshot
 
             serve(
                 self.settings.host,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from homestream.config import Settings
+from runtime.config import Settings
 
 
 def worker_argv(
@@ -50,7 +50,7 @@ def run_worker(
     if engine == "txloop":
         import os
 
-        from homestream.logs import setup
+        from runtime.logs import setup
         from streams.txloop import TxWorker
 
         setup(loglevel, settings.log_format)

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from compose.process import free_port
-from homestream.config import PORT_VARS, Settings
+from runtime.config import PORT_VARS, Settings
 
 # CI replays the same examples every run (a red CI is then about the change, not about luck);
 # local runs keep exploring new ones. .ci/run sets HYPOTHESIS_PROFILE=ci.

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from homestream.config import Settings
-from homestream.secrets import ensure_secrets
+from runtime.config import Settings
+from runtime.secrets import ensure_secrets
 
 
 @contextmanager

@@ -195,3 +195,15 @@ def _apply_compaction_tuning(admin: Any, specs: list[TopicSpec]) -> None:
             fut.result(timeout=30)
         except Exception as exc:
             log.warning("could not tune compaction of %s: %s", res.name, exc)
+
+
+def group_members(bootstrap: str, group: str) -> int:
+    """Members of a consumer group right now (0 if it has none or Kafka does not answer)."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+        result = admin.describe_consumer_groups([group], request_timeout=5)[group].result(timeout=5)
+        return len(result.members)
+    except Exception:  # KafkaException or a timeout: not healthy (yet)
+        return 0

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from compose.errors import LauncherError
 from compose.process import PidFile, port_in_use, spawn, stop, tail
-from homestream.config import Settings
-from homestream.secrets import Secrets
+from runtime.config import Settings
+from runtime.secrets import Secrets
 
 
 class Service(ABC):

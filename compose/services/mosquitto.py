@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 import paho.mqtt.client as mqtt
 
-from compose import mosquitto_auth
 from compose.services.base import Service, require_binary
 from compose.tls import ensure_certificates
-from homestream.secrets import BRIDGE_MQTT_USER
+from runtime.secrets import BRIDGE_MQTT_USER
+from stores import mosquitto_auth
 
 
 class MosquittoService(Service):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from compose.services.base import Service
-from homestream.config import Settings
-from homestream.secrets import Secrets
+from runtime.config import Settings
+from runtime.secrets import Secrets
 
 
 class HistorySinkService(Service):

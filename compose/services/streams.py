@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from compose.services.base import Service
-from homestream.config import Settings
-from homestream.secrets import Secrets
+from runtime.config import Settings
+from runtime.secrets import Secrets
+from topics.admin import group_members
 
 GROUP = "homestream-streams"
 
@@ -51,7 +52,7 @@ class StreamWorkerService(Service):
         changelog takes minutes, and events wait for it)."""
         import urllib.request
 
-        from streams.metrics import gauge
+        from runtime.metrics import gauge
 
         if group_members(self.settings.kafka_bootstrap, GROUP) == 0:
             return False
@@ -62,15 +63,3 @@ class StreamWorkerService(Service):
         except OSError:
             return False
         return ready is None or ready == 1  # None: an engine without the gauge (Faust)
-
-
-def group_members(bootstrap: str, group: str) -> int:
-    """Members of a consumer group right now (0 if it has none or Kafka does not answer)."""
-    from confluent_kafka.admin import AdminClient
-
-    try:
-        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-        result = admin.describe_consumer_groups([group], request_timeout=5)[group].result(timeout=5)
-        return len(result.members)
-    except Exception:  # KafkaException or a timeout: not healthy (yet)
-        return 0

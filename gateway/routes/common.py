@@ -8,11 +8,11 @@ import time
 import uuid
 from typing import Any
 
+from domain.commands import CommandRejected, plan_command
+from domain.lifecycle import FINAL, STATUSES, rank
 from gateway.api import Ctx
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
-from gateway.fanout import FINAL_STATUSES, rank
-from streams.commands import CommandRejected, plan_command
 from topics import catalogue as t
 
 # -- schemas -----------------------------------------------------------------------------
@@ -27,7 +27,7 @@ PARAMETERS = {
 }
 STATUS = {
     "type": "string",
-    "enum": ["PENDING", "SENT", "ACKNOWLEDGED", "COMPLETED", "FAILED", "TIMEOUT"],
+    "enum": list(STATUSES),
 }
 COMMAND_STATUS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -174,7 +174,7 @@ def aggregate(statuses: list[str | None]) -> str:
         return "FAILED"
     if all(s == "COMPLETED" for s in statuses):
         return "COMPLETED"
-    running = [s for s in statuses if s not in FINAL_STATUSES]
+    running = [s for s in statuses if s not in FINAL]
     if running:
         return min(running, key=lambda s: rank(s)) or "PENDING"
     return "FAILED" if any(s == "FAILED" for s in statuses) else "TIMEOUT"

@@ -1,6 +1,6 @@
 """The device registry (+ current state), shadows and history.
 
-Reads come from Redis (``sinks.redis_state.RedisState``, kept by the Redis sink) and the
+Reads come from Redis (``stores.redis_state.RedisState``, kept by the Redis sink) and the
 history schema in PostgreSQL. Registry changes go through Kafka, like a hub's:
 
 - ``POST .../devices`` produces a ``DeviceDiscovered`` (the stream worker registers it);
@@ -23,11 +23,11 @@ from typing import Any
 from starlette.responses import Response
 
 from domain.timerange import iso
+from domain.validate import validate_descriptor
 from gateway.api import Ctx, Endpoint, Param, Reply, ok
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
 from gateway.routes.common import DEVICE_SCHEMA, NAME, apply_override, device_or_404
-from streams.validate import validate_descriptor
 from topics import catalogue as t
 from topics.descriptor import TEXT_FIELDS
 
@@ -202,7 +202,7 @@ async def get_shadow(ctx: Ctx) -> Response:
 
 
 async def get_history(ctx: Ctx) -> Response:
-    from sinks.history_query import HistoryQueryError, build_query
+    from stores.history_query import HistoryQueryError, build_query
 
     b = ctx.backend
     q = ctx.query

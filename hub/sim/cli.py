@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from homestream.config import Settings
+    from runtime.config import Settings
 
 HELP = "virtual hubs over MQTT whose devices report state and obey commands"
 DESCRIPTION = """\
@@ -178,11 +178,11 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from homestream.secrets import DEMO_USER
     from hub.sim.devices import Behaviour
     from hub.sim.floorplan import DEMO_HOME_ID, demo_home, synthetic_home, synthetic_home_ids
     from hub.sim.provision import provision, sim_dir
     from hub.sim.runner import HubPlan, SimConfig, Simulation
+    from runtime.secrets import DEMO_USER
 
     if not logging.getLogger().handlers:
         logging.basicConfig(
@@ -212,7 +212,14 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         for home in homes
     }
     owner = args.owner or DEMO_USER
-    logins = provision(settings, homes, owner, say=_say, home_names={DEMO_HOME_ID: "Demo Home"})
+    logins = provision(
+        settings,
+        homes,
+        owner,
+        launcher=args.launcher(settings),
+        say=_say,
+        home_names={DEMO_HOME_ID: "Demo Home"},
+    )
 
     tls_ca = settings.mqtt_ca_file if args.tls else None
     if tls_ca is not None and not tls_ca.exists():

@@ -17,7 +17,7 @@ Behaviour, per device:
   towards its set point); batteries drain slowly with time; devices occasionally drop off
   (retained availability ``offline``) and come back with a full report; cameras, doorbells
   and buttons raise their type's events at random (Poisson) times;
-- ``on_command(payload)``: the contract's command message. ``streams.commands.plan_command``
+- ``on_command(payload)``: the contract's command message. ``domain.commands.plan_command``
   turns it into the desired-state patch (one place for capability semantics); the device
   applies it and answers ack ACKNOWLEDGED, the new state, ack COMPLETED. A command the device
   cannot carry out gets ack FAILED with the reason;
@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streams.capabilities import (
+from domain.capabilities import (
     DEVICE_TYPES,
     TEMPERATURE_RANGE,
     Attribute,
@@ -42,8 +42,8 @@ from streams.capabilities import (
     events_of,
     known_capabilities,
 )
-from streams.commands import CommandRejected, plan_command
-from streams.validate import validate_state
+from domain.commands import CommandRejected, plan_command
+from domain.validate import validate_state
 
 Payload = dict[str, Any] | str | None
 

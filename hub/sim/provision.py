@@ -1,7 +1,7 @@
 """Homes and hub logins for simulated hubs, created once and reused.
 
 For every simulated home: the home (owned by an existing user, the demo user by default) and
-one hub MQTT login (``homestream.accounts.add_hub``). Passwords are shown only once, so they are
+one hub MQTT login (``stores.accounts.add_hub``). Passwords are shown only once, so they are
 kept in ``<state dir>/sim/credentials.json`` (mode 0600) and reused while the login is active;
 a login that was revoked, or a file from another database, gets a fresh one. New logins are
 rendered into Mosquitto's password file (``Stack.sync_mqtt_logins``) before the hubs connect.
@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from homestream.config import Settings
+from runtime.config import Settings
 
 Say = Callable[[str], None]
 CREDENTIALS_FILE = "credentials.json"
@@ -75,11 +75,21 @@ def save_credentials(path: Path, creds: dict[str, dict[str, str]]) -> None:
     os.replace(tmp, path)
 
 
+class Launcher(Protocol):
+    """What provisioning needs of the stack's launcher (``compose.stack``); the CLI passes
+    it in, so the hub package imports nothing of compose/."""
+
+    def require_running(self) -> None: ...
+
+    def sync_mqtt_logins(self) -> object: ...
+
+
 def provision(
     settings: Settings,
     home_ids: Sequence[str],
     owner: str,
     *,
+    launcher: Launcher,
     say: Say = print,
     home_names: dict[str, str] | None = None,
 ) -> list[HubLogin]:
@@ -89,10 +99,9 @@ def provision(
     the owner does not exist; ``LauncherError`` / ``DatabaseUnavailable`` when the stack is not
     running.
     """
-    from compose.stack import Stack, require_running
-    from homestream import accounts, db
+    from stores import accounts, db
 
-    require_running(settings)
+    launcher.require_running()
     for home in home_ids:
         accounts.validate_home_id(home)
     path = credentials_path(settings)
@@ -135,7 +144,7 @@ def provision(
                 conn.commit()
             out.append(HubLogin(home, cred["username"], cred["password"]))
     if logins_created:
-        Stack(settings, lambda _t: None).sync_mqtt_logins()
+        launcher.sync_mqtt_logins()
         time.sleep(1.0)  # Mosquitto reloads its password file on SIGHUP, asynchronously
     if homes_created or logins_created:
         made = [f"{homes_created} home(s) owned by {owner!r}"] if homes_created else []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from homestream.config import Settings
+from runtime.config import Settings
 from streams.worker import worker_argv
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec

@@ -40,9 +40,9 @@ from gateway.app import create_app
 from gateway.auth import issue_token
 from gateway.backend import Backend
 from gateway.ratelimit import Limit
-from homestream.secrets import load_secrets
+from runtime.secrets import load_secrets
 from sinks.redis_sink import Writer
-from sinks.redis_state import Op, dumps, registry_entry
+from stores.redis_state import Op, dumps, registry_entry
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.partitioning import partition_for_key

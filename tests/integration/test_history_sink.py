@@ -28,10 +28,10 @@ import pytest
 from compose.process import free_port
 from compose.process import stop as stop_process
 from compose.services.postgres import PostgresService
-from homestream import db
-from homestream.secrets import load_secrets
+from runtime.secrets import load_secrets
 from sinks.history import sink_argv
-from sinks.history_query import history
+from stores import db
+from stores.history_query import history
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.keys import device_key

@@ -22,8 +22,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from compose.services.mosquitto import MosquittoService
-from homestream.secrets import BRIDGE_MQTT_USER, load_secrets
 from hub.hubclient import HubClient
+from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
-from homestream.secrets import BRIDGE_MQTT_USER, load_secrets
+from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 
 pytestmark = pytest.mark.integration
 

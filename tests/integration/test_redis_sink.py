@@ -30,9 +30,9 @@ from confluent_kafka import Consumer, Producer
 
 from compose.services.redis import RedisService
 from compose.services.redis_sink import RedisSinkService
-from homestream.secrets import load_secrets
+from runtime.secrets import load_secrets
 from sinks.redis_sink import RedisSink, Writer, rebuild_state, redis_client
-from sinks.redis_state import Keys, Op, RedisState
+from stores.redis_state import Keys, Op, RedisState
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.keys import device_key

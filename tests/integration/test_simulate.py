@@ -16,8 +16,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from homestream.secrets import BRIDGE_MQTT_USER, load_secrets
-from streams.validate import validate_descriptor, validate_state
+from domain.validate import validate_descriptor, validate_state
+from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 import redis
 
-from homestream import accounts, db
+from stores import accounts, db
 
 pytestmark = pytest.mark.integration
 

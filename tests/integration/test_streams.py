@@ -15,10 +15,11 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from compose.process import free_port
-from compose.services.streams import GROUP, group_members
+from compose.services.streams import GROUP
 from streams.processor import INPUT_TOPICS, fold
 from tests.integration.streams_support import CODEC, Feed, Worker, read_all
 from topics import catalogue as t
+from topics.admin import group_members
 from topics.keys import device_key
 from topics.partitioning import partition_for
 

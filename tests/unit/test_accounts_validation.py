@@ -2,7 +2,7 @@
 
 import pytest
 
-from homestream.accounts import (
+from stores.accounts import (
     AccountError,
     check_user_password,
     hash_user_password,

@@ -1,4 +1,4 @@
-"""The capability table (streams/capabilities.py) against CONTRACT.md section 3."""
+"""The capability table (domain/capabilities.py) against CONTRACT.md section 3."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.capabilities import (
+from domain.capabilities import (
     ATTRIBUTE_NAMES,
     CAPABILITIES,
     DEVICE_TYPES,
@@ -264,6 +264,6 @@ def test_docs_embed_the_generated_tables() -> None:
     assert begin in text and end in text
     embedded = text.split(begin, 1)[1].split(end, 1)[0]
     assert embedded.strip() == markdown_tables().strip(), (
-        "docs/capabilities.md is out of date: paste streams.capabilities.markdown_tables() "
+        "docs/capabilities.md is out of date: paste domain.capabilities.markdown_tables() "
         "between the markers"
     )

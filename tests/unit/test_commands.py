@@ -1,4 +1,4 @@
-"""Command planning and completion (streams/commands.py)."""
+"""Command planning and completion (domain/commands.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.capabilities import CAPABILITIES, Command
-from streams.commands import CommandRejected, desired_satisfied, plan_command
-from streams.dedupe import changes
-from streams.shadow import merge
-from streams.validate import ErrorCode, validate_state
+from domain.capabilities import CAPABILITIES, Command
+from domain.commands import CommandRejected, desired_satisfied, plan_command
+from domain.dedupe import changes
+from domain.shadow import merge
+from domain.validate import ErrorCode, validate_state
 from tests.unit.test_validate import CAPABILITY_SETS, JSON, valid_states, valid_value
 
 ALL = sorted(CAPABILITIES)

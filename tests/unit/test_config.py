@@ -2,7 +2,7 @@
 
 import pytest
 
-from homestream.config import ConfigError, Settings
+from runtime.config import ConfigError, Settings
 
 
 def test_defaults_are_the_contract_endpoints(tmp_path):

@@ -1,4 +1,4 @@
-"""No-op detection (streams/dedupe.py): equality, deadbands, null deletes, merge."""
+"""No-op detection (domain/dedupe.py): equality, deadbands, null deletes, merge."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from streams.capabilities import CAPABILITIES
-from streams.dedupe import changes, covers, same
-from streams.shadow import merge
+from domain.capabilities import CAPABILITIES
+from domain.dedupe import changes, covers, same
+from domain.shadow import merge
 from tests.unit.test_validate import CAPABILITY_SETS, JSON, NAMES, device_and_state, valid_states
 
 ALL = sorted(CAPABILITIES)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from sinks.history_query import (
+from stores.history_query import (
     HistoryQueryError,
     auto_bucket,
     build_query,

@@ -4,7 +4,7 @@ import urllib.request
 from collections import Counter
 
 from compose.process import free_port
-from streams.metrics import gauge, render, serve, snapshot
+from runtime.metrics import gauge, render, serve, snapshot
 
 
 def test_render_is_prometheus_text_with_one_series_per_outcome():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from homestream.db import MIGRATIONS_DIR, discover
+from stores.db import MIGRATIONS_DIR, discover
 
 
 def test_shipped_migrations_are_numbered_from_one():

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compose.mosquitto_auth import (
+from stores.mosquitto_auth import (
     HubLogin,
     hash_password,
     render_acl,

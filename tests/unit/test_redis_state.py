@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from compose.services.redis_sink import assigned_partitions
-from sinks.redis_state import (
+from domain.shadow import Shadow
+from stores.redis_state import (
     Keys,
     Op,
     device_view,
@@ -22,7 +23,6 @@ from sinks.redis_state import (
     tombstone_op,
 )
 from streams.processor import fold
-from streams.shadow import Shadow
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore

@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from homestream.config import Settings
-from homestream.secrets import SecretsMissing, ensure_secrets, load_secrets
+from runtime.config import Settings
+from runtime.secrets import SecretsMissing, ensure_secrets, load_secrets
 
 
 def test_created_once_with_private_mode(tmp_path):

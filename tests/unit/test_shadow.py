@@ -1,4 +1,4 @@
-"""Device shadows (streams.shadow): AWS IoT Device Shadow semantics with concrete documents."""
+"""Device shadows (domain.shadow): AWS IoT Device Shadow semantics with concrete documents."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from streams import shadow as sh
-from streams.shadow import (
+from domain import shadow as sh
+from domain.shadow import (
     Shadow,
     ShadowError,
     UpdateResult,

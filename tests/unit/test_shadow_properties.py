@@ -1,4 +1,4 @@
-"""Property tests for streams.shadow: invariants over random documents and update sequences."""
+"""Property tests for domain.shadow: invariants over random documents and update sequences."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.shadow import (
+from domain.shadow import (
     Shadow,
     apply_report,
     apply_update,

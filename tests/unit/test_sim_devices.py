@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from domain.capabilities import CAPABILITIES, DEVICE_TYPES, Command, Kind, Parameter
+from domain.commands import desired_satisfied, plan_command
+from domain.dedupe import changes
+from domain.validate import validate_descriptor, validate_event, validate_state
 from hub.sim.devices import (
     MODELS,
     PROTOCOLS,
@@ -33,10 +37,6 @@ from hub.sim.floorplan import (
     synthetic_home_ids,
 )
 from hub.sim.runner import HubPlan, SimConfig, Simulation, SimulationError
-from streams.capabilities import CAPABILITIES, DEVICE_TYPES, Command, Kind, Parameter
-from streams.commands import desired_satisfied, plan_command
-from streams.dedupe import changes
-from streams.validate import validate_descriptor, validate_event, validate_state
 
 DAY_MS = 86_400_000
 SENSOR_TYPES = ("sensor.motion", "sensor.contact", "sensor.temperature", "sensor.climate")

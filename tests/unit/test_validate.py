@@ -1,4 +1,4 @@
-"""State, descriptor and event validation (streams/validate.py).
+"""State, descriptor and event validation (domain/validate.py).
 
 The hypothesis strategies at the top are shared with test_dedupe.py and test_commands.py.
 """
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.capabilities import (
+from domain.capabilities import (
     ATTRIBUTE_NAMES,
     CAPABILITIES,
     DEVICE_TYPES,
@@ -21,7 +21,7 @@ from streams.capabilities import (
     ValueSpec,
     attributes_of,
 )
-from streams.validate import (
+from domain.validate import (
     AttributeError_,
     ErrorCode,
     validate_descriptor,

@@ -27,10 +27,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from confluent_kafka import Consumer, TopicPartition
 
-from homestream.config import Settings
-from homestream.secrets import BRIDGE_MQTT_USER, load_secrets
+from bench.workers import _Lag, _wait
 from hub.bridge import bridge_argv, forget_session
-from streams.bench import _Lag, _wait
+from runtime.config import Settings
+from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 from topics import catalogue as t
 from topics.producer import EventProducer
 
@@ -286,7 +286,7 @@ def run_bench(
     say=print,
 ) -> BridgeBenchResult:
     from compose.process import free_port
-    from compose.services.streams import group_members
+    from topics.admin import group_members
 
     # SIGTERM runs the finally below: the bench bridge's session must not outlive the bench.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
-from homestream.config import Settings
+from runtime.config import Settings
 from topics import catalogue as t
 from topics.producer import EventProducer
 

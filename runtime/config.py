@@ -160,7 +160,7 @@ class Settings:
     def pg_dsn(self, database: str | None = None) -> str:
         if self.pg_dsn_override and database is None:
             return self.pg_dsn_override
-        from homestream.secrets import load_secrets
+        from runtime.secrets import load_secrets
 
         password = load_secrets(self).pg_password
         db = database or self.pg_database
@@ -172,7 +172,7 @@ class Settings:
     def redis_url(self) -> str:
         if self.redis_url_override:
             return self.redis_url_override
-        from homestream.secrets import load_secrets
+        from runtime.secrets import load_secrets
 
         return f"redis://:{load_secrets(self).redis_password}@{self.host}:{self.ports.redis}/0"
 

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streams.shadow import Shadow
+from domain.shadow import Shadow
 from topics import catalogue as t
 from topics.descriptor import TEXT_FIELDS
 from topics.keys import parse_key

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from homestream.config import Settings
+from runtime.config import Settings
 from topics import catalogue as t
 from topics.producer import EventProducer
 
@@ -53,8 +53,8 @@ def _rss_mb(pid: int) -> float:
 
 
 def _provision(settings: Settings, run: str, homes: list[str]) -> str:
-    from homestream import accounts
-    from homestream.db import connect
+    from stores import accounts
+    from stores.db import connect
 
     user = f"bench-{run}"
     with connect(settings) as conn:
@@ -248,7 +248,7 @@ def run_bench(
     say=print,
 ) -> GatewayBenchResult:
     from compose.services.gateway import GatewayService
-    from homestream.secrets import load_secrets
+    from runtime.secrets import load_secrets
 
     pid = GatewayService(settings, load_secrets(settings)).pid()
     if pid is None:

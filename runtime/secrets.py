@@ -9,10 +9,8 @@ import json
 import os
 import secrets
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from homestream.config import Settings
+from pathlib import Path
+from typing import Protocol
 
 BRIDGE_MQTT_USER = "homestream-bridge"
 DEMO_USER = "demo"
@@ -29,6 +27,17 @@ class Secrets:
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return "Secrets(<redacted>)"
+
+
+class StateDir(Protocol):
+    """Where the secrets live (``runtime.config.Settings`` is one); a protocol, so this
+    module does not import the settings that import it."""
+
+    @property
+    def state_dir(self) -> Path: ...
+
+    @property
+    def secrets_file(self) -> Path: ...
 
 
 class SecretsMissing(RuntimeError):
@@ -54,7 +63,7 @@ def generate() -> Secrets:
     )
 
 
-def load_secrets(settings: Settings) -> Secrets:
+def load_secrets(settings: StateDir) -> Secrets:
     path = settings.secrets_file
     try:
         data = json.loads(path.read_text())
@@ -74,7 +83,7 @@ def load_secrets(settings: Settings) -> Secrets:
     return Secrets(**{k: data[k] for k in names})
 
 
-def ensure_secrets(settings: Settings) -> Secrets:
+def ensure_secrets(settings: StateDir) -> Secrets:
     """Load the stack's secrets, creating them on the first run."""
     if settings.secrets_file.exists():
         return load_secrets(settings)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from streams.capabilities import (
+from domain.capabilities import (
     CAPABILITIES,
     DEVICE_TYPES,
     Attribute,

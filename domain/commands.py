@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from streams.capabilities import (
+from domain.capabilities import (
     CAPABILITIES,
     Command,
     FromParameter,
@@ -20,9 +20,9 @@ from streams.capabilities import (
     format_value,
     known_capabilities,
 )
-from streams.capabilities import capability as lookup_capability
-from streams.dedupe import covers
-from streams.validate import INVALID, ErrorCode, check_value, did_you_mean, received
+from domain.capabilities import capability as lookup_capability
+from domain.dedupe import covers
+from domain.validate import INVALID, ErrorCode, check_value, did_you_mean, received
 
 
 class CommandRejected(Exception):
@@ -173,7 +173,7 @@ def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
 def desired_satisfied(desired_patch: Mapping[str, Any], reported: Mapping[str, Any]) -> bool:
     """True when ``reported`` matches every leaf of ``desired_patch``.
 
-    Same equality as ``streams.dedupe`` (1 == 1.0, booleans are not numbers, objects leaf by
+    Same equality as ``domain.dedupe`` (1 == 1.0, booleans are not numbers, objects leaf by
     leaf) but without deadbands: a thermostat set to 21 is done at 21, not at 20.6.
     """
     if not isinstance(desired_patch, Mapping):

@@ -2,8 +2,8 @@
 
 CONTRACT.md section 3 names the capabilities, their camelCase attributes and their commands.
 This module gives each of them a precise shape (kind, allowed values or range, unit, deadband)
-and says how every command turns into a desired-state patch. Validation (``streams.validate``),
-no-op detection (``streams.dedupe``) and command planning (``streams.commands``) read it; nothing
+and says how every command turns into a desired-state patch. Validation (``domain.validate``),
+no-op detection (``domain.dedupe``) and command planning (``domain.commands``) read it; nothing
 else should hard-code an attribute name or a range.
 
 Everything here is immutable and pure: frozen dataclasses and read-only mappings.

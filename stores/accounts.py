@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 
@@ -10,12 +9,10 @@ import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from compose.mosquitto_auth import HubLogin, hash_password
+from domain import ids
+from stores.mosquitto_auth import HubLogin, hash_password
 
 ROLES = ("owner", "admin", "member", "guest")
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
-# Home ids become MQTT topic levels: no '/', '+', '#' and nothing a shell would mangle.
-_HOME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MIN_PASSWORD = 8
 
 _hasher = PasswordHasher()
@@ -33,7 +30,7 @@ class HubCredentials:
 
 
 def validate_username(username: str) -> str:
-    if not _USERNAME.fullmatch(username or ""):
+    if ids.username_problem(username) is not None:
         raise AccountError(
             f"username {username!r} is not allowed: 3-64 characters, letters, digits and "
             "_ . @ -, starting with a letter or digit"
@@ -42,7 +39,7 @@ def validate_username(username: str) -> str:
 
 
 def validate_home_id(home_id: str) -> str:
-    if not _HOME_ID.fullmatch(home_id or ""):
+    if ids.home_id_problem(home_id) is not None:
         raise AccountError(
             f"home id {home_id!r} is not allowed: 1-64 characters, letters, digits, _ and -, "
             "starting with a letter or digit (it becomes an MQTT topic level)"

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from homestream.config import Settings
+from runtime.config import Settings
 from sinks.history import TOPICS, sink_argv
 from topics import catalogue as t
 
@@ -66,7 +66,7 @@ def run_bench(
     from confluent_kafka import Producer
 
     from compose.process import free_port
-    from homestream import db
+    from stores import db
     from topics.codec import make_codec
     from topics.partitioning import partition_for_key
     from topics.schemas import SchemaStore
@@ -305,7 +305,7 @@ def _cleanup(
 ) -> None:
     from confluent_kafka.admin import AdminClient
 
-    from homestream import db
+    from stores import db
 
     try:
         with db.connect(settings) as conn:

@@ -18,8 +18,8 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from streams.capabilities import Attribute, attributes_of
-from streams.shadow import json_equal
+from domain.capabilities import Attribute, attributes_of
+from domain.shadow import json_equal
 
 # Float noise tolerance for deadband comparisons: 21.3 - 20.8 must count as a full 0.5.
 _EPSILON = 1e-9

@@ -659,7 +659,8 @@ def _state_size(desired: JsonObject, reported: JsonObject) -> int:
 def _with_token(payload: JsonObject, token: str | None) -> JsonObject:
     if token is not None:
         payload["clientToken"] = token
-    return _clone(payload)
+    cloned: JsonObject = _clone(payload)
+    return cloned
 
 
 def _echo(token: Any) -> str | None:

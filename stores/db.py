@@ -1,6 +1,6 @@
 """PostgreSQL connections and versioned schema migrations.
 
-Migrations are ``homestream/migrations/NNNN_name.sql`` files applied in order, each in
+Migrations are ``stores/migrations/NNNN_name.sql`` files applied in order, each in
 its own transaction, and recorded in ``schema_migrations``. An advisory lock keeps two
 processes from migrating at once.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from homestream.config import Settings
+from runtime.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_ID = 0x686F6D65  # "home"
