@@ -212,9 +212,7 @@ def cmd_streams_worker(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         name=args.name,
         data_dir=args.data_dir,
-        guarantee=args.guarantee,
         loglevel=args.loglevel,
-        engine=args.engine,
         metrics_port=args.metrics_port,
     )
     return 0
@@ -498,24 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker name; its RocksDB tables live in <state dir>/streams/<name>",
     )
     p.add_argument("--data-dir", type=Path, help="where worker dirs live [<state dir>/streams]")
-    p.add_argument(
-        "--guarantee",
-        choices=("exactly_once", "at_least_once"),
-        default="exactly_once",
-        help="Kafka processing guarantee (docs/streams.md)",
-    )
     p.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"))
     p.add_argument(
         "--metrics-port",
         type=int,
-        help="serve Prometheus counters on http://<host>:PORT/metrics (txloop engine)",
-    )
-    p.add_argument(
-        "--engine",
-        choices=("txloop", "faust"),
-        default="txloop",
-        help="txloop: our Kafka-transaction loop (exactly-once); faust: the Faust app "
-        "(--guarantee applies; not exactly-once across a crash, see docs/streams.md)",
+        help="serve Prometheus counters on http://<host>:PORT/metrics",
     )
 
     p = add(

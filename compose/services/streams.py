@@ -62,4 +62,4 @@ class StreamWorkerService(Service):
                 ready = gauge(resp.read().decode(), "homestream_streams_ready")
         except OSError:
             return False
-        return ready is None or ready == 1  # None: an engine without the gauge (Faust)
+        return ready == 1

@@ -32,7 +32,6 @@ class Worker:
         env: dict[str, str],
         name: str,
         data_dir: Path,
-        engine: str,
         metrics_port: int | None = None,
     ):
         self.log = data_dir / f"{name}.log"
@@ -40,10 +39,6 @@ class Worker:
         self.proc = subprocess.Popen(
             [
                 *worker_argv(name, data_dir, metrics_port=metrics_port),
-                "--engine",
-                engine,
-                "--loglevel",
-                "info",
             ],
             env={**os.environ, **env},
             stdout=open(self.log, "ab"),  # noqa: SIM115 - the process owns it

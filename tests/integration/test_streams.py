@@ -40,11 +40,10 @@ def workers(stack_env, tmp_path):
 
     def start(
         name: str = "w1",
-        engine: str = "txloop",
         metrics_port: int | None = None,
         env: dict[str, str] | None = None,
     ) -> Worker:
-        w = Worker({**stack_env, **(env or {})}, name, tmp_path / "streams", engine, metrics_port)
+        w = Worker({**stack_env, **(env or {})}, name, tmp_path / "streams", metrics_port)
         started.append(w)
         return w
 
@@ -74,11 +73,9 @@ def of(records, name):
     return [r for n, r in records if n == name]
 
 
-# The Faust engine is kept for comparison: it passes this, not the crash tests below.
-@pytest.mark.parametrize("engine", ["txloop", "faust"])
-def test_lifecycle_through_a_real_worker(settings, workers, engine):
-    metrics_port = free_port() if engine == "txloop" else None
-    workers("w1", engine, metrics_port)
+def test_lifecycle_through_a_real_worker(settings, workers):
+    metrics_port = free_port()
+    workers("w1", metrics_port)
     feed = Feed(settings)
     home = home_ids(1, settings.partitions)[0]
     feed.report(home, "lamp", {"powerState": "OFF", "brightness": 10})  # before discovery
