@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runtime.cli import CliError
+
 if TYPE_CHECKING:
     from runtime.config import Settings
 
@@ -156,10 +158,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="where outboxes and the device list live [<state dir>/sim]",
     )
-
-
-class CliError(Exception):
-    """A usage problem; printed as one line with the fix, exit status 2."""
 
 
 def _say(text: str) -> None:

@@ -47,3 +47,27 @@ def test_contract_flags_parse():
     a = p.parse_args(["homes", "add", "--home", "H", "--owner", "U"])
     assert (a.home, a.owner) == ("H", "U")
     assert p.parse_args(["hubs", "add", "--home", "H"]).home == "H"
+
+
+def _help(capsys, argv) -> str:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
+    return capsys.readouterr().out
+
+
+def test_the_variables_are_listed_once_in_the_top_level_help_only(capsys):
+    assert _help(capsys, ["--help"]).count("HOMESTREAM_STATE_DIR") == 1
+    for argv in (["up", "--help"], ["streams", "worker", "--help"], ["bench", "streams", "--help"]):
+        text = _help(capsys, argv)
+        assert "HOMESTREAM_STATE_DIR" not in text
+        assert "`homestream --help` lists them" in text
+
+
+def test_descriptions_show_a_percent_sign_once(capsys):
+    assert "90% unchanged" in _help(capsys, ["bench", "streams", "--help"])
+
+
+def test_every_package_registers_its_commands(capsys):
+    top = _help(capsys, ["--help"])
+    for command in ("up", "streams", "bridge", "simulate", "sink", "gateway", "bench"):
+        assert f"\n    {command} " in top, command

@@ -1,0 +1,122 @@
+"""``homestream bench ...``: measurements against the running stack (BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from runtime.cli import Commands, require_kafka
+from runtime.config import Settings
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def cmd_streams(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.workers import print_result, run_bench
+
+    require_kafka(settings)
+    result = run_bench(
+        settings, homes=args.homes, backlog=args.backlog, rate=args.rate, seconds=args.seconds
+    )
+    print_result(result, args.json)
+    return 0
+
+
+def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.bridge import print_result, run_bench
+
+    require_kafka(settings)
+    result = run_bench(
+        settings,
+        messages=args.messages,
+        command_rate=args.command_rate,
+        command_seconds=args.command_seconds,
+        say=_say,
+    )
+    print_result(result, args.json)
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.fanout import print_result, run_bench
+
+    require_kafka(settings)
+    result = run_bench(
+        settings,
+        clients=args.clients,
+        homes=args.homes,
+        rate=args.rate,
+        seconds=args.seconds,
+        say=_say,
+    )
+    print_result(result, args.json)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.sink_writes import print_result, run_bench
+
+    require_kafka(settings)
+    result = run_bench(
+        settings,
+        changes=args.changes,
+        attributes=args.attributes,
+        rate=args.rate,
+        seconds=args.seconds,
+        say=_say,
+    )
+    print_result(result, args.json)
+    return 0
+
+
+def register(commands: Commands) -> None:
+    bench = commands.group("bench", "benchmarks against the running stack")
+    p = bench.add(
+        "streams",
+        cmd_streams,
+        "stream workers through Kafka: backlog throughput (90%% unchanged reports) and "
+        "report-in to StateChange-out latency at a steady rate; needs `homestream up`",
+    )
+    p.add_argument("--homes", type=int, default=200, help="homes (5 sensors each) [200]")
+    p.add_argument("--backlog", type=int, default=50_000, help="reports in the backlog [50000]")
+    p.add_argument("--rate", type=int, default=2_000, help="reports/s for latency [2000]")
+    p.add_argument("--seconds", type=float, default=15.0, help="latency phase length [15]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "bridge",
+        cmd_bridge,
+        "the MQTT bridge: QoS 1 MQTT -> Kafka throughput of one bridge process (draining a "
+        "queued backlog) and the command round trip command -> hub -> ack -> COMPLETED; needs "
+        "`homestream up` (a stream worker for the round trip)",
+    )
+    p.add_argument("--messages", type=int, default=60_000, help="backlog to publish [60000]")
+    p.add_argument("--command-rate", type=int, default=20, help="commands/s [20]")
+    p.add_argument("--command-seconds", type=float, default=15.0, help="round-trip phase [15]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "gateway",
+        cmd_gateway,
+        "WebSocket fan-out: many clients, state changes at a steady rate; report-in to "
+        "client latency and gateway memory per connection; needs `homestream up`",
+    )
+    p.add_argument("--clients", type=int, default=1000, help="WebSocket clients [1000]")
+    p.add_argument("--homes", type=int, default=100, help="homes they follow [100]")
+    p.add_argument("--rate", type=int, default=1000, help="state changes/s [1000]")
+    p.add_argument("--seconds", type=float, default=20.0, help="measured phase [20]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "history",
+        cmd_history,
+        "the history sink: rows/s into PostgreSQL of one sink process (a backlog of "
+        "StateChanges) and sink lag at a steady rate; needs `homestream up`",
+    )
+    p.add_argument("--changes", type=int, default=100_000, help="backlog StateChanges [100000]")
+    p.add_argument("--attributes", type=int, default=3, help="changed attributes each [3]")
+    p.add_argument("--rate", type=int, default=5_000, help="changes/s for the lag phase [5000]")
+    p.add_argument("--seconds", type=float, default=20.0, help="lag phase length [20]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")

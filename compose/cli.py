@@ -1,0 +1,92 @@
+"""``homestream up|init|down|status``: the local stack's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from runtime.cli import Commands, out
+from runtime.config import Settings
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import DEMO_HOME, Stack
+    from runtime.secrets import DEMO_USER
+
+    secrets = Stack(settings, out).up(install=not args.no_install, demo=not args.no_demo)
+    s = settings
+    out("\nhomestream is up. Endpoints:")
+    out(f"  MQTT        mqtt://{s.host}:{s.ports.mqtt}")
+    out(f"  MQTT TLS    mqtts://{s.mqtt_tls_bind}:{s.ports.mqtt_tls}  (CA: {s.mqtt_ca_file})")
+    out(f"  Kafka       {s.kafka_bootstrap}")
+    out(f"  PostgreSQL  postgresql://{s.pg_user}@{s.host}:{s.ports.postgres}/{s.pg_database}")
+    out(f"  Redis       redis://{s.host}:{s.ports.redis}/0")
+    out(f"  Secrets     {s.secrets_file} (database, Redis and broker passwords)")
+    if not args.no_demo:
+        out(f"\nDemo login:  {DEMO_USER} / {secrets.demo_password}   (home {DEMO_HOME!r})")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import Stack
+    from compose.tls import ensure_certificates
+    from runtime.secrets import ensure_secrets
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_certificates(
+        settings.mqtt_ca_file.parent,
+        settings.service_dir("mosquitto") / "tls",
+        settings.mqtt_tls_sans,
+    )
+    Stack(settings, out).provision(ensure_secrets(settings), demo=not args.no_demo)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import Stack
+
+    out(f"stopping the stack in {settings.state_dir}")
+    Stack(settings, out).down(purge=args.purge)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import Stack
+
+    rows = Stack(settings, out).status()
+    if args.json:
+        out(json.dumps([r.__dict__ for r in rows], indent=2))
+        return 0 if rows and all(r.healthy for r in rows) else 1
+    if not rows:
+        out(f"no stack in {settings.state_dir} (run `homestream up`)")
+        return 1
+    out(f"{'SERVICE':<10} {'STATE':<10} {'PID':>7}  ENDPOINT")
+    for r in rows:
+        state = "healthy" if r.healthy else ("running" if r.running else "stopped")
+        out(f"{r.name:<10} {state:<10} {r.pid or '-':>7}  {r.endpoint}")
+    return 0 if all(r.healthy for r in rows) else 1
+
+
+def register(commands: Commands) -> None:
+    p = commands.add("up", cmd_up, "install what is missing and start the local stack (idempotent)")
+    p.add_argument(
+        "--no-install",
+        action="store_true",
+        help="do not run apt-get or mvn; fail if something is missing",
+    )
+    p.add_argument("--no-demo", action="store_true", help="do not create the demo user and home")
+    p = commands.add(
+        "init",
+        cmd_init,
+        "prepare servers the launcher does not run (docker compose): migrations, topics, "
+        "Mosquitto's password file and ACL in the state dir",
+    )
+    p.add_argument("--no-demo", action="store_true", help="do not create the demo user and home")
+    p = commands.add("down", cmd_down, "stop what `up` started (by pid file)")
+    p.add_argument(
+        "--purge",
+        action="store_true",
+        help="also delete the state directory: all data, logs and secrets",
+    )
+    p = commands.add("status", cmd_status, "show each service, its pid, health and endpoint")
+    p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -1,0 +1,34 @@
+"""``homestream gateway``: the REST/WebSocket gateway in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from runtime.cli import Commands, add_loglevel
+from runtime.config import Settings
+
+
+def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.service import run_gateway
+
+    return run_gateway(
+        settings,
+        host=args.host,
+        port=args.port,
+        loglevel=args.loglevel,
+        data_dir=args.data_dir,
+    )
+
+
+def register(commands: Commands) -> None:
+    p = commands.add(
+        "gateway",
+        cmd_gateway,
+        "run the REST/WebSocket gateway in the foreground (uvicorn on HOMESTREAM_GATEWAY_PORT; "
+        "`up` runs it for you); API description at /openapi.json",
+    )
+    p.add_argument("--host", help="address to listen on [HOMESTREAM_HOST]")
+    p.add_argument("--port", type=int, help="port [HOMESTREAM_GATEWAY_PORT]")
+    p.add_argument("--data-dir", type=Path, help="the service's directory (pid-file marker)")
+    add_loglevel(p)

@@ -1,0 +1,72 @@
+"""What every package's command-line registration shares.
+
+Each package declares its own subcommands in its ``cli.py`` (``register(commands)``);
+``homestream/cli.py`` builds the parser from them and is the only place that wires one
+package into another. The environment variables are listed once, in ``homestream --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from runtime.config import Settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SUB_EPILOG = "Settings come from HOMESTREAM_* variables: `homestream --help` lists them."
+
+
+class CliError(Exception):
+    """A failure the user can fix; printed as one line without a traceback, exit 2."""
+
+
+def out(text: str) -> None:
+    print(text, flush=True)
+
+
+class Commands:
+    """A level of subcommands: ``add`` a command, or a ``group`` of them."""
+
+    def __init__(self, sub: Any) -> None:
+        self._sub = sub
+
+    def add(self, name: str, func: Command | None, help_: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._sub.add_parser(
+            name,
+            help=help_,
+            description=help_.replace("%%", "%"),  # help is %-formatted, the description not
+            epilog=SUB_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.set_defaults(func=func)
+        return parser
+
+    def group(self, name: str, help_: str) -> Commands:
+        parser = self.add(name, None, help_)
+        return Commands(parser.add_subparsers(dest="sub", required=True, metavar="COMMAND"))
+
+
+def add_loglevel(parser: argparse.ArgumentParser, default: str = "info") -> None:
+    parser.add_argument(
+        "--loglevel", default=default, choices=LOG_LEVELS, help=f"log level [{default}]"
+    )
+
+
+def require_kafka(settings: Settings) -> None:
+    """CliError unless a Kafka broker answers at the configured bootstrap address."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        md = AdminClient(
+            {"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0}
+        ).list_topics(timeout=5)
+        if md.brokers:
+            return
+    except Exception:  # KafkaException: no broker answered
+        pass
+    raise CliError(
+        f"Kafka at {settings.kafka_bootstrap} is not reachable: start the stack with "
+        "`homestream up`, or set HOMESTREAM_KAFKA_BOOTSTRAP / HOMESTREAM_KAFKA_PORT"
+    )
