@@ -207,7 +207,7 @@ async def read_body(endpoint: Endpoint, request: Request, limit: int) -> Any:
         return None
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"request body over {limit} bytes")
     chunks = []
     size = 0

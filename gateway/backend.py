@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -19,11 +18,13 @@ from gateway.fanout import Fanout, FeedSideStores
 from gateway.metrics import Metrics
 from gateway.ratelimit import Limit, RateLimiter
 from gateway.store import Store
+from runtime.config import Settings, default_of
 
 T = TypeVar("T")
 
-DEFAULT_RATE_LIMIT = "600/60"
-DEFAULT_LOGIN_LIMIT = "20/60"
+# The settings' own defaults (one per variable), for backends built without settings.
+DEFAULT_RATE_LIMIT = default_of("gateway_rate_limit")
+DEFAULT_LOGIN_LIMIT = default_of("gateway_login_limit")
 
 
 class DeviceReader(Protocol):
@@ -45,12 +46,12 @@ class Backend:
     fanout: Fanout
     limiter: RateLimiter
     token_secret: str
-    token_ttl_s: int = 3600
+    token_ttl_s: int = default_of("token_ttl_s")
     rate_limit: Limit = field(default_factory=lambda: Limit.parse(DEFAULT_RATE_LIMIT, "limit"))
     login_limit: Limit = field(default_factory=lambda: Limit.parse(DEFAULT_LOGIN_LIMIT, "limit"))
     feed_stores: FeedSideStores | None = None
     command_wait_max_s: float = 10.0
-    command_timeout_ms: int = 5000
+    command_timeout_ms: int = default_of("command_timeout_ms")
     scene_wait_s: float = 10.0
     max_body_bytes: int = 64 * 1024
     metrics: Metrics = field(default_factory=Metrics)
@@ -70,7 +71,7 @@ class Backend:
                 close()
 
     @classmethod
-    def connect(cls, settings: Any, env: dict[str, str] | None = None) -> Backend:
+    def connect(cls, settings: Settings) -> Backend:
         import redis
 
         from gateway.fanout import KafkaFeed, RedisCommandLog
@@ -82,8 +83,7 @@ class Backend:
         from topics.producer import EventProducer
         from topics.schemas import SchemaStore
 
-        env = dict(os.environ if env is None else env)
-        token_secret = env.get("HOMESTREAM_TOKEN_SECRET") or load_secrets(settings).token_secret
+        token_secret = settings.token_secret or load_secrets(settings).token_secret
         store = PgStore(settings.pg_dsn())
         store.open()
         client = redis.Redis.from_url(
@@ -106,17 +106,11 @@ class Backend:
             fanout=Fanout(commands, feed=feed),
             limiter=RedisRateLimiter(client),
             token_secret=token_secret,
-            token_ttl_s=int(env.get("HOMESTREAM_TOKEN_TTL_S") or 3600),
-            rate_limit=Limit.parse(
-                env.get("HOMESTREAM_GATEWAY_RATE_LIMIT") or DEFAULT_RATE_LIMIT,
-                "HOMESTREAM_GATEWAY_RATE_LIMIT",
-            ),
-            login_limit=Limit.parse(
-                env.get("HOMESTREAM_GATEWAY_LOGIN_LIMIT") or DEFAULT_LOGIN_LIMIT,
-                "HOMESTREAM_GATEWAY_LOGIN_LIMIT",
-            ),
+            token_ttl_s=settings.token_ttl_s,
+            rate_limit=Limit.parse(settings.gateway_rate_limit, "HOMESTREAM_GATEWAY_RATE_LIMIT"),
+            login_limit=Limit.parse(settings.gateway_login_limit, "HOMESTREAM_GATEWAY_LOGIN_LIMIT"),
             feed_stores=stores,
-            command_timeout_ms=int(env.get("HOMESTREAM_COMMAND_TIMEOUT_MS") or 5000),
+            command_timeout_ms=settings.command_timeout_ms,
         )
         backend.closers += [store.close, client.close, lambda: producer.flush(5)]
         return backend

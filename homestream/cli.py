@@ -10,27 +10,42 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from runtime.cli import CliError, Commands, out, require_kafka
-from runtime.config import PORT_VARS, ConfigError, Settings
+from runtime.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from homestream.ops import Reparsed
 
-EPILOG = (
-    "Environment variables (defaults in brackets):\n"
-    + "\n".join(f"  {var:<34} {desc} [{default}]" for var, default, desc in PORT_VARS.values())
-    + (
-        "\n  HOMESTREAM_STATE_DIR               data, logs, pid files, secrets [<repo>/.state]"
-        "\n  HOMESTREAM_CACHE_DIR               downloaded Kafka jars [~/.cache/homestream]"
-        "\n  HOMESTREAM_PARTITIONS              partitions per topic [6]"
-        "\n  HOMESTREAM_STREAM_WORKERS          stream worker processes `up` starts [1]"
-        "\n  HOMESTREAM_KAFKA_HEAP              Kafka JVM heap [768m]"
-        "\n  HOMESTREAM_MQTT_TLS_BIND           address of the TLS listener [127.0.0.1]"
-        "\n  HOMESTREAM_MQTT_TLS_SANS           extra names for the broker certificate (comma list)"
-        "\n  HOMESTREAM_SCHEMA_REGISTRY_URL     use Confluent wire format with this registry"
-        "\n  HOMESTREAM_KAFKA_BOOTSTRAP, HOMESTREAM_PG_DSN, HOMESTREAM_REDIS_URL"
-        "\n                                     use servers the launcher does not run"
-    )
-)
+
+def _epilog() -> str:
+    """Every HOMESTREAM_* variable with its default, from the one settings object."""
+    lines = ["Environment variables (defaults in brackets; `homestream config` shows values):"]
+    for _name, var, info in Settings.variables():
+        default = info.default
+        if var == "HOMESTREAM_STATE_DIR":
+            default = "<repo>/.state"
+        elif var == "HOMESTREAM_CACHE_DIR":
+            default = "~/.cache/homestream"
+        elif isinstance(default, bool):
+            default = int(default)
+        shown = f" [{default}]" if default not in (None, ()) else ""
+        lines.append(f"  {var:<36} {info.description}{shown}")
+    return "\n".join(lines)
+
+
+# -- settings ------------------------------------------------------------------------
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    rows = settings.effective()
+    if args.json:
+        out(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        value = "" if row["value"] is None else row["value"]
+        if isinstance(value, bool):
+            value = int(value)
+        mark = "*" if row["source"] == "environment" else " "
+        out(f"{mark} {row['variable']:<36} {value}")
+    out("(* set in the environment; the rest are defaults. Secrets are masked.)")
+    return 0
 
 
 # -- accounts ------------------------------------------------------------------------
@@ -234,11 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="homestream",
         description="homestream: open smart-home backend on Kafka. Runs and manages the local "
         "stack (Kafka, PostgreSQL, Redis, Mosquitto) and its accounts.",
-        epilog=EPILOG,
+        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     compose_cli.register(commands)
+    p = commands.add("config", cmd_config, "print the effective settings (secrets masked)")
+    p.add_argument("--json", action="store_true", help="print them as JSON")
 
     users = commands.group("users", "manage logins")
     p = users.add("add", cmd_users_add, "create a login (password hashed with argon2id)")

@@ -15,7 +15,10 @@ from runtime.config import Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
 LOG_LEVELS = ("debug", "info", "warning", "error")
-SUB_EPILOG = "Settings come from HOMESTREAM_* variables: `homestream --help` lists them."
+SUB_EPILOG = (
+    "Settings come from HOMESTREAM_* variables: `homestream --help` lists them, "
+    "`homestream config` shows their values."
+)
 
 
 class CliError(Exception):

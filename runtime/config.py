@@ -1,55 +1,48 @@
-"""Settings for every homestream process, read from HOMESTREAM_* environment variables.
+"""Settings for every homestream process: every HOMESTREAM_* variable, read once, here.
 
-One place for ports, paths and connection strings, so the launcher, the CLI, the
-workers and the tests agree on them. Secrets (database and broker passwords, the
-token signing key) are never here: they live in ``<state dir>/secrets.json``.
+One object (pydantic-settings) with one default per variable, so the launcher, the CLI,
+the services and the tests agree. ``homestream config`` prints the effective values (with
+secrets masked) and ``homestream --help`` lists them. Generated secrets (database and broker
+passwords, the token signing key) are not settings: they live in
+``<state dir>/secrets.json``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-# (env variable, default, what it is). The README's table is generated from this.
-PORT_VARS: dict[str, tuple[str, int, str]] = {
-    "mqtt": ("HOMESTREAM_MQTT_PORT", 1883, "Mosquitto, plain MQTT on loopback"),
-    "mqtt_tls": ("HOMESTREAM_MQTT_TLS_PORT", 8883, "Mosquitto, MQTT over TLS"),
-    "gateway": ("HOMESTREAM_GATEWAY_PORT", 8080, "Starlette gateway (REST, WebSocket, dashboard)"),
-    "kafka": ("HOMESTREAM_KAFKA_PORT", 9092, "Kafka broker listener"),
-    "kafka_controller": ("HOMESTREAM_KAFKA_CONTROLLER_PORT", 9093, "Kafka KRaft controller"),
-    "postgres": ("HOMESTREAM_PG_PORT", 5432, "PostgreSQL 15"),
-    "redis": ("HOMESTREAM_REDIS_PORT", 6379, "Redis"),
-    "streams_metrics": (
-        "HOMESTREAM_STREAMS_METRICS_PORT",
-        9401,
-        "first stream worker's Prometheus /metrics (worker n: +n-1)",
-    ),
-    "bridge_metrics": (
-        "HOMESTREAM_BRIDGE_METRICS_PORT",
-        9411,
-        "first MQTT bridge's Prometheus /metrics (bridge n: +n-1)",
-    ),
-    "sink_metrics": (
-        "HOMESTREAM_SINK_METRICS_PORT",
-        9421,
-        "history sink's Prometheus /metrics",
-    ),
-    "redis_sink_metrics": (
-        "HOMESTREAM_REDIS_SINK_METRICS_PORT",
-        9431,
-        "Redis sink's Prometheus /metrics",
-    ),
-}
-
 KAFKA_VERSION = "3.9.1"
 
 
 class ConfigError(ValueError):
     """A setting has a value homestream cannot use; the message names the variable."""
+
+
+def _var(name: str, default: Any, what: str, *, secret: bool = False, **limits: Any) -> Any:
+    extra: Any = {"secret": True} if secret else None
+    return Field(
+        default, validation_alias=name, description=what, json_schema_extra=extra, **limits
+    )
+
+
+def _port(name: str, default: int, what: str) -> Any:
+    return _var(name, default, what, ge=1, le=65535)
 
 
 @dataclass(frozen=True)
@@ -67,66 +60,223 @@ class Ports:
     redis_sink_metrics: int = 9431
 
 
-@dataclass(frozen=True)
-class Settings:
-    state_dir: Path
-    cache_dir: Path
-    host: str = "127.0.0.1"
-    ports: Ports = field(default_factory=Ports)
-    # Address the TLS MQTT listener binds; 0.0.0.0 lets hubs on the LAN connect.
-    mqtt_tls_bind: str = "127.0.0.1"
-    mqtt_tls_sans: tuple[str, ...] = ()
-    partitions: int = 6
-    stream_workers: int = 1
-    bridges: int = 1
-    sinks: bool = True  # the history and Redis sinks
-    gateway: bool = True
-    pg_database: str = "homestream"
-    pg_user: str = "homestream"
-    kafka_heap: str = "768m"
-    schema_registry_url: str | None = None
-    # Set these to use servers the launcher does not run (e.g. docker compose).
-    kafka_bootstrap_override: str | None = None
-    pg_dsn_override: str | None = None
-    redis_url_override: str | None = None
-    log_format: str = "json"
+# Which settings source a Settings() reads: os.environ, or the mapping from_env was given.
+_GIVEN_ENV: ContextVar[Mapping[str, str] | None] = ContextVar("homestream_env", default=None)
+
+
+class _MappingSource(EnvSettingsSource):
+    """The environment source over a given mapping; an empty value counts as unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._given = env
+        super().__init__(settings_cls, case_sensitive=True)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k: v for k, v in self._given.items() if k.startswith("HOMESTREAM_") and v != ""}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", populate_by_name=True, case_sensitive=True
+    )
+
+    # -- where things are ------------------------------------------------------------------
+    state_dir: Path = _var(
+        "HOMESTREAM_STATE_DIR", REPO_ROOT / ".state", "data, logs, pid files, secrets"
+    )
+    cache_dir: Path = _var(
+        "HOMESTREAM_CACHE_DIR", Path.home() / ".cache" / "homestream", "downloaded Kafka jars"
+    )
+    host: str = _var("HOMESTREAM_HOST", "127.0.0.1", "address every server listens on")
+    # -- ports -----------------------------------------------------------------------------
+    mqtt_port: int = _port("HOMESTREAM_MQTT_PORT", 1883, "Mosquitto, plain MQTT on loopback")
+    mqtt_tls_port: int = _port("HOMESTREAM_MQTT_TLS_PORT", 8883, "Mosquitto, MQTT over TLS")
+    gateway_port: int = _port(
+        "HOMESTREAM_GATEWAY_PORT", 8080, "Starlette gateway (REST, WebSocket, dashboard)"
+    )
+    kafka_port: int = _port("HOMESTREAM_KAFKA_PORT", 9092, "Kafka broker listener")
+    kafka_controller_port: int = _port(
+        "HOMESTREAM_KAFKA_CONTROLLER_PORT", 9093, "Kafka KRaft controller"
+    )
+    postgres_port: int = _port("HOMESTREAM_PG_PORT", 5432, "PostgreSQL 15")
+    redis_port: int = _port("HOMESTREAM_REDIS_PORT", 6379, "Redis")
+    streams_metrics_port: int = _port(
+        "HOMESTREAM_STREAMS_METRICS_PORT",
+        9401,
+        "first stream worker's Prometheus /metrics (worker n: +n-1)",
+    )
+    bridge_metrics_port: int = _port(
+        "HOMESTREAM_BRIDGE_METRICS_PORT",
+        9411,
+        "first MQTT bridge's Prometheus /metrics (bridge n: +n-1)",
+    )
+    sink_metrics_port: int = _port(
+        "HOMESTREAM_SINK_METRICS_PORT", 9421, "history sink's Prometheus /metrics"
+    )
+    redis_sink_metrics_port: int = _port(
+        "HOMESTREAM_REDIS_SINK_METRICS_PORT", 9431, "Redis sink's Prometheus /metrics"
+    )
+    # -- the stack -------------------------------------------------------------------------
+    mqtt_tls_bind: str = _var(
+        "HOMESTREAM_MQTT_TLS_BIND", "127.0.0.1", "address of the TLS listener (0.0.0.0: LAN)"
+    )
+    mqtt_tls_sans: Annotated[tuple[str, ...], NoDecode] = _var(
+        "HOMESTREAM_MQTT_TLS_SANS", (), "extra names for the broker certificate (comma list)"
+    )
+    partitions: int = _var("HOMESTREAM_PARTITIONS", 6, "partitions per topic", ge=1, le=256)
+    stream_workers: int = _var(
+        "HOMESTREAM_STREAM_WORKERS", 1, "stream worker processes `up` starts", ge=0, le=64
+    )
+    bridges: int = _var("HOMESTREAM_BRIDGES", 1, "MQTT bridge processes `up` starts", ge=0, le=64)
+    sinks: bool = _var("HOMESTREAM_SINKS", True, "0: `up` starts no sinks (history, Redis)")
+    gateway: bool = _var("HOMESTREAM_GATEWAY", True, "0: `up` starts no gateway")
+    pg_database: str = _var("HOMESTREAM_PG_DATABASE", "homestream", "PostgreSQL database")
+    kafka_heap: str = _var("HOMESTREAM_KAFKA_HEAP", "768m", "Kafka's JVM heap")
+    schema_registry_url: str | None = _var(
+        "HOMESTREAM_SCHEMA_REGISTRY_URL", None, "use Confluent's wire format with this registry"
+    )
+    # Servers the launcher does not run (e.g. docker compose); `up` then skips that server.
+    kafka_bootstrap_override: str | None = _var(
+        "HOMESTREAM_KAFKA_BOOTSTRAP", None, "Kafka the launcher does not run"
+    )
+    pg_dsn_override: str | None = _var(
+        "HOMESTREAM_PG_DSN", None, "PostgreSQL the launcher does not run", secret=True
+    )
+    redis_url_override: str | None = _var(
+        "HOMESTREAM_REDIS_URL", None, "Redis the launcher does not run", secret=True
+    )
+    log_format: Literal["json", "text"] = _var(
+        "HOMESTREAM_LOG_FORMAT", "json", "json: one JSON object per log line; text: for people"
+    )
+    # -- stream workers --------------------------------------------------------------------
+    park_max_per_home: int = _var(
+        "HOMESTREAM_PARK_MAX_PER_HOME", 500, "reports of unknown devices kept per home", ge=1
+    )
+    park_ttl_s: int = _var(
+        "HOMESTREAM_PARK_TTL_S", 300, "then dead-lettered as UNKNOWN_DEVICE (s)", ge=1
+    )
+    offline_after_s: int = _var(
+        "HOMESTREAM_OFFLINE_AFTER_S", 900, "silence that makes a device offline (s)", ge=1
+    )
+    low_battery: int = _var(
+        "HOMESTREAM_LOW_BATTERY", 20, "notify when a battery falls to this % or below", ge=1
+    )
+    battery_recovered: int = _var(
+        "HOMESTREAM_BATTERY_RECOVERED", 30, "... again only after it rose above this %", ge=1
+    )
+    command_timeout_ms: int = _var(
+        "HOMESTREAM_COMMAND_TIMEOUT_MS", 5000, "a command's default timeout (ms)", ge=1
+    )
+    health_scan_s: int = _var(
+        "HOMESTREAM_HEALTH_SCAN_S", 30, "how often a home's devices are checked (s)", ge=1
+    )
+    streams_cache_keys: int = _var(
+        "HOMESTREAM_STREAMS_CACHE_KEYS", 500_000, "state values a worker keeps decoded", ge=0
+    )
+    streams_retry_backoff_ms: int = _var(
+        "HOMESTREAM_STREAMS_RETRY_BACKOFF_MS", 2, "first transactional retry (ms)", ge=0
+    )
+    streams_gc_tuning: bool = _var(
+        "HOMESTREAM_STREAMS_GC_TUNING", True, "0: leave Python's garbage collector as it is"
+    )
+    # -- gateway ---------------------------------------------------------------------------
+    token_secret: str | None = _var(
+        "HOMESTREAM_TOKEN_SECRET", None, "token signing key [secrets.json's]", secret=True
+    )
+    token_ttl_s: int = _var("HOMESTREAM_TOKEN_TTL_S", 3600, "access token lifetime (s)", ge=1)
+    gateway_rate_limit: str = _var(
+        "HOMESTREAM_GATEWAY_RATE_LIMIT", "600/60", "requests per user: <requests>/<seconds>"
+    )
+    gateway_login_limit: str = _var(
+        "HOMESTREAM_GATEWAY_LOGIN_LIMIT", "20/60", "sign-ins per username: <requests>/<seconds>"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env = _GIVEN_ENV.get()
+        return (init_settings, _MappingSource(settings_cls, os.environ if env is None else env))
+
+    @field_validator("mqtt_tls_sans", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(s.strip() for s in value.split(",") if s.strip())
+        return value
+
+    @field_validator("gateway_rate_limit", "gateway_login_limit", mode="after")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        n, _, window = value.partition("/")
+        if not (
+            n.isdigit() and int(n) >= 1 and (not window or (window.isdigit() and int(window) >= 1))
+        ):
+            raise ValueError("expected <requests>/<seconds>, both at least 1, e.g. 600/60")
+        return value
+
+    @field_validator("state_dir", "cache_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings from ``env`` (default: the process environment) alone; a bad value
+        is a ConfigError that names the variable."""
+        token = _GIVEN_ENV.set(os.environ if env is None else env)
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc)) from None
+        finally:
+            _GIVEN_ENV.reset(token)
+
+    @classmethod
+    def variables(cls) -> Iterator[tuple[str, str, FieldInfo]]:
+        """(field name, variable, field) of every setting, in declaration order."""
+        for name, info in cls.model_fields.items():
+            yield name, str(info.validation_alias), info
+
+    def effective(self, env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every variable with its value, whether it was set, and what it is; secrets are
+        masked (``homestream config``)."""
         env = os.environ if env is None else env
-        ports = Ports(
-            **{key: _port(env, var, default) for key, (var, default, _) in PORT_VARS.items()}
-        )
-        state = Path(env.get("HOMESTREAM_STATE_DIR") or REPO_ROOT / ".state").expanduser()
-        cache = Path(
-            env.get("HOMESTREAM_CACHE_DIR") or Path.home() / ".cache" / "homestream"
-        ).expanduser()
-        sans = tuple(
-            s.strip() for s in env.get("HOMESTREAM_MQTT_TLS_SANS", "").split(",") if s.strip()
-        )
-        return cls(
-            state_dir=state.resolve(),
-            cache_dir=cache.resolve(),
-            host=env.get("HOMESTREAM_HOST", "127.0.0.1"),
-            ports=ports,
-            mqtt_tls_bind=env.get("HOMESTREAM_MQTT_TLS_BIND", "127.0.0.1"),
-            mqtt_tls_sans=sans,
-            partitions=_int(env, "HOMESTREAM_PARTITIONS", 6, low=1, high=256),
-            stream_workers=_int(env, "HOMESTREAM_STREAM_WORKERS", 1, low=0, high=64),
-            bridges=_int(env, "HOMESTREAM_BRIDGES", 1, low=0, high=64),
-            sinks=_int(env, "HOMESTREAM_SINKS", 1, low=0, high=1) == 1,
-            gateway=_int(env, "HOMESTREAM_GATEWAY", 1, low=0, high=1) == 1,
-            pg_database=env.get("HOMESTREAM_PG_DATABASE", "homestream"),
-            kafka_heap=env.get("HOMESTREAM_KAFKA_HEAP", "768m"),
-            schema_registry_url=env.get("HOMESTREAM_SCHEMA_REGISTRY_URL") or None,
-            kafka_bootstrap_override=env.get("HOMESTREAM_KAFKA_BOOTSTRAP") or None,
-            pg_dsn_override=env.get("HOMESTREAM_PG_DSN") or None,
-            redis_url_override=env.get("HOMESTREAM_REDIS_URL") or None,
-            log_format=env.get("HOMESTREAM_LOG_FORMAT", "json"),
-        )
+        rows = []
+        for name, var, info in self.variables():
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("secret") and value:
+                value = "********"
+            rows.append(
+                {
+                    "variable": var,
+                    "value": value,
+                    "source": "environment" if env.get(var) else "default",
+                    "description": info.description or "",
+                }
+            )
+        return rows
 
     def with_ports(self, **ports: int) -> Settings:
-        return replace(self, ports=replace(self.ports, **ports))
+        return self.model_copy(update={f"{name}_port": port for name, port in ports.items()})
+
+    @property
+    def ports(self) -> Ports:
+        return Ports(**{name: getattr(self, f"{name}_port") for name in PORT_VARS})
+
+    @property
+    def pg_user(self) -> str:
+        return "homestream"
 
     # Paths inside the state directory: one sub-directory per service.
     def service_dir(self, name: str) -> Path:
@@ -177,18 +327,45 @@ class Settings:
         return f"redis://:{load_secrets(self).redis_password}@{self.host}:{self.ports.redis}/0"
 
 
-def _int(env: Mapping[str, str], var: str, default: int, *, low: int, high: int) -> int:
-    raw = env.get(var)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{var}={raw!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{var}={value} is out of range ({low}..{high})")
-    return value
+def default_of(name: str) -> Any:
+    """The one default of setting ``name`` (for objects built without settings)."""
+    return Settings.model_fields[name].default
 
 
-def _port(env: Mapping[str, str], var: str, default: int) -> int:
-    return _int(env, var, default, low=1, high=65535)
+# (variable, default, what) of each port, by the Ports field it sets.
+PORT_VARS: dict[str, tuple[str, int, str]] = {
+    name: (
+        str(Settings.model_fields[f"{name}_port"].validation_alias),
+        int(Settings.model_fields[f"{name}_port"].default),
+        Settings.model_fields[f"{name}_port"].description or "",
+    )
+    for name in Ports.__dataclass_fields__
+}
+
+
+def _explain(exc: ValidationError) -> str:
+    """One sentence per bad variable, in the words the old parser used."""
+    parts = []
+    for err in exc.errors():
+        var = str(err["loc"][0]) if err["loc"] else "setting"
+        raw = err.get("input")
+        kind = err["type"]
+        if kind == "int_parsing":
+            parts.append(f"{var}={raw!r} is not a whole number")
+        elif kind in ("greater_than_equal", "less_than_equal"):
+            lo, hi = _bounds(var)
+            parts.append(f"{var}={raw} is out of range ({lo}..{hi})")
+        elif kind == "bool_parsing":
+            parts.append(f"{var}={raw!r} is not 0 or 1")
+        else:
+            parts.append(f"{var}={raw!r}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _bounds(var: str) -> tuple[Any, Any]:
+    for _name, alias, info in Settings.variables():
+        if alias == var:
+            lo = next((m.ge for m in info.metadata if hasattr(m, "ge")), "")
+            hi = next((m.le for m in info.metadata if hasattr(m, "le")), "")
+            return lo, hi
+    return "", ""

@@ -22,7 +22,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from domain.commands import CommandRejected, desired_satisfied, plan_command
 from domain.dedupe import changes
@@ -37,7 +37,7 @@ from domain.shadow import (
     get_document,
 )
 from domain.validate import validate_descriptor, validate_state
-from runtime.config import ConfigError
+from runtime.config import Settings, default_of
 from topics import catalogue as t
 from topics.descriptor import TEXT_FIELDS
 from topics.keys import device_key
@@ -47,43 +47,31 @@ _NS = uuid.UUID("6f1d3c2a-8a53-4f0e-9d55-3f0b1e6a7c11")
 
 @dataclass(frozen=True)
 class ProcessorConfig:
-    park_max_per_home: int = 500  # reports from not-yet-discovered devices kept per home
-    park_ttl_ms: int = 5 * 60_000  # then dead-lettered as UNKNOWN_DEVICE
-    offline_after_ms: int = 15 * 60_000  # silence that makes a device offline
-    low_battery: int = 20  # notify when battery falls to this or below ...
-    battery_recovered: int = 30  # ... and again only after it came back above this
-    default_timeout_ms: int = 5_000
+    """The fold's knobs; the defaults are the settings' (runtime.config), in its units."""
+
+    # reports from not-yet-discovered devices kept per home ...
+    park_max_per_home: int = default_of("park_max_per_home")
+    park_ttl_ms: int = default_of("park_ttl_s") * 1000  # ... then dead-lettered
+    offline_after_ms: int = default_of("offline_after_s") * 1000  # silence -> offline
+    low_battery: int = default_of("low_battery")  # notify at this or below ...
+    battery_recovered: int = default_of("battery_recovered")  # ... again only above this
+    default_timeout_ms: int = default_of("command_timeout_ms")
     # How often a home's devices are checked for silence and its parked reports for age.
     # Ticks come every second for command timeouts; walking every device that often would
     # cost O(devices) per second.
-    scan_interval_ms: int = 30_000
-
-    # (field, environment variable, unit multiplier to the field's unit)
-    ENV: ClassVar[tuple[tuple[str, str, int], ...]] = (
-        ("park_max_per_home", "HOMESTREAM_PARK_MAX_PER_HOME", 1),
-        ("park_ttl_ms", "HOMESTREAM_PARK_TTL_S", 1000),
-        ("offline_after_ms", "HOMESTREAM_OFFLINE_AFTER_S", 1000),
-        ("low_battery", "HOMESTREAM_LOW_BATTERY", 1),
-        ("battery_recovered", "HOMESTREAM_BATTERY_RECOVERED", 1),
-        ("default_timeout_ms", "HOMESTREAM_COMMAND_TIMEOUT_MS", 1),
-        ("scan_interval_ms", "HOMESTREAM_HEALTH_SCAN_S", 1000),
-    )
+    scan_interval_ms: int = default_of("health_scan_s") * 1000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ProcessorConfig:
-        values: dict[str, int] = {}
-        for name, var, unit in cls.ENV:
-            raw = env.get(var)
-            if raw in (None, ""):
-                continue
-            try:
-                number = int(raw)
-            except ValueError:
-                raise ConfigError(f"{var}={raw!r} is not a whole number") from None
-            if number <= 0:
-                raise ConfigError(f"{var}={number} must be positive")
-            values[name] = number * unit
-        return cls(**values)
+    def from_settings(cls, settings: Settings) -> ProcessorConfig:
+        return cls(
+            park_max_per_home=settings.park_max_per_home,
+            park_ttl_ms=settings.park_ttl_s * 1000,
+            offline_after_ms=settings.offline_after_s * 1000,
+            low_battery=settings.low_battery,
+            battery_recovered=settings.battery_recovered,
+            default_timeout_ms=settings.command_timeout_ms,
+            scan_interval_ms=settings.health_scan_s * 1000,
+        )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import signal
 import time
 import uuid
@@ -60,12 +59,6 @@ GROUP = "homestream-streams"
 # The workers' own state changelog: internal, JSON values (not an event, so not in
 # the Avro catalogue); the worker creates it, compacted, on start.
 CHANGELOG = "homestream.streams.state"
-GC_TUNING = os.environ.get("HOMESTREAM_STREAMS_GC_TUNING", "1") != "0"
-# First retry after a retriable broker answer; doubles up to 1 s (see the producer).
-TXN_RETRY_BACKOFF_MS = int(os.environ.get("HOMESTREAM_STREAMS_RETRY_BACKOFF_MS", "2"))
-# Decoded state values a worker keeps in memory, over all its partitions; the rest
-# is read from RocksDB when needed. ~3-4 KB per device decoded (bench/local_state.py).
-CACHE_KEYS = int(os.environ.get("HOMESTREAM_STREAMS_CACHE_KEYS", "500000"))
 # The changelog is created with the broker's delete.retention.ms (24 h): a local copy
 # older than this may have missed a deletion and is rebuilt instead.
 LOCAL_STATE_MAX_AGE_MS = 12 * 3600 * 1000
@@ -142,7 +135,7 @@ class TxWorker:
         *,
         config: ProcessorConfig | None = None,
         data_dir: Path | None = None,
-        cache_keys: int = CACHE_KEYS,
+        cache_keys: int | None = None,
         batch_size: int = 500,
         tick_interval: float = 1.0,
         metrics_port: int | None = None,
@@ -155,7 +148,10 @@ class TxWorker:
         self.processor = HomeProcessor(PartitionStore({}), config)
         # RocksDB files are per worker name: a restarted worker finds its own again.
         self.data_dir = data_dir or settings.state_dir / "streams" / name
-        self.cache_keys = max(1, cache_keys // max(1, settings.partitions))
+        # Decoded state values kept in memory, over all partitions; the rest is read from
+        # RocksDB when needed. ~3-4 KB per device decoded (bench/local_state.py).
+        keys = settings.streams_cache_keys if cache_keys is None else cache_keys
+        self.cache_keys = max(1, keys // max(1, settings.partitions))
         self.state: dict[int, RocksPartition] = {}  # the partitions this worker owns
         self.due: dict[int, DueIndex] = {}  # per partition, derived from self.state
         self.changelog_id = ""  # the changelog topic's id, which checkpoints name
@@ -202,8 +198,8 @@ class TxWorker:
                 # The coordinator answers CONCURRENT_TRANSACTIONS while it is still writing
                 # the previous commit's markers, which is nearly every time when batches
                 # follow each other closely. librdkafka then waits retry.backoff.ms before
-                # asking again: its default of 100 ms was most of our p99.
-                "retry.backoff.ms": TXN_RETRY_BACKOFF_MS,
+                # asking again: its default of 100 ms was most of our p99. Doubles up to 1 s.
+                "retry.backoff.ms": settings.streams_retry_backoff_ms,
                 "retry.backoff.max.ms": 1_000,
             }
         )
@@ -240,7 +236,7 @@ class TxWorker:
             list(INPUT_TOPICS), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
         log.info("worker %s started", self.name)
-        if GC_TUNING:
+        if self.settings.streams_gc_tuning:
             # The state is many long-lived dicts without reference cycles: a full cyclic
             # collection walking all of them stalls the loop for tens of ms (p99 latency).
             # Collect young garbage less often, and move what survived into the permanent
@@ -256,7 +252,7 @@ class TxWorker:
                 if now >= next_tick:
                     self._tick()
                     next_tick = time.monotonic() + self.tick_interval
-                if GC_TUNING and now >= next_freeze:
+                if self.settings.streams_gc_tuning and now >= next_freeze:
                     gc.freeze()
                     next_freeze = now + 10.0
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from runtime.config import Settings
@@ -46,5 +45,5 @@ def run_worker(
     data_dir = (data_dir or settings.state_dir / "streams") / name
     data_dir.mkdir(parents=True, exist_ok=True)
     setup(loglevel, settings.log_format)
-    config = ProcessorConfig.from_env(os.environ)
+    config = ProcessorConfig.from_settings(settings)
     TxWorker(settings, name, config=config, data_dir=data_dir, metrics_port=metrics_port).run()

@@ -114,7 +114,7 @@ def registered(settings, people) -> None:
 
 @pytest.fixture(scope="module")
 def backend(settings, registered) -> Backend:
-    return Backend.connect(settings, env={"HOMESTREAM_GATEWAY_RATE_LIMIT": "100000/60"})
+    return Backend.connect(settings.model_copy(update={"gateway_rate_limit": "100000/60"}))
 
 
 @pytest.fixture(scope="module")
@@ -333,7 +333,7 @@ def test_rate_limit_answers_429(client, people, backend):
 def test_schemathesis_against_the_live_app(settings, people, registered):
     from tests.unit.test_gateway_openapi import run_schemathesis
 
-    backend = Backend.connect(settings, env={"HOMESTREAM_GATEWAY_RATE_LIMIT": "1000000/60"})
+    backend = Backend.connect(settings.model_copy(update={"gateway_rate_limit": "1000000/60"}))
     backend.scene_wait_s = 0.2
     backend.command_wait_max_s = 0.5
     app = create_app(backend=backend)

@@ -61,3 +61,90 @@ def test_overrides_for_external_servers(tmp_path):
     assert s.kafka_bootstrap == "kafka:9092"
     assert s.pg_dsn() == "postgresql://u:p@db/homestream"
     assert s.redis_url() == "redis://redis:6379/0"
+
+
+def test_every_variable_the_code_names_is_one_declared_setting():
+    """One settings object reads every HOMESTREAM_* variable (topics/, the bottom layer,
+    keeps its own HOMESTREAM_AVRO_DIR: it cannot import runtime/)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    declared = {var for _name, var, _info in Settings.variables()}
+    named: dict[str, set[str]] = {}
+    for pkg in (
+        "domain",
+        "topics",
+        "runtime",
+        "stores",
+        "streams",
+        "hub",
+        "sinks",
+        "gateway",
+        "compose",
+        "bench",
+        "homestream",
+    ):
+        for path in (root / pkg).rglob("*.py"):
+            for var in re.findall(r"HOMESTREAM_[A-Z_]+[A-Z]", path.read_text()):
+                named.setdefault(var, set()).add(str(path.relative_to(root)))
+    undeclared = {v: p for v, p in named.items() if v not in declared | {"HOMESTREAM_AVRO_DIR"}}
+    assert not undeclared
+
+
+def test_nothing_else_reads_the_environment_for_settings():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readers = []
+    for path in root.glob("[a-z]*/**/*.py"):
+        rel = str(path.relative_to(root))
+        if rel.startswith(("tests/", ".venv/")) or rel in (
+            "runtime/config.py",
+            "topics/schemas.py",
+        ):
+            continue
+        if re.search(r"environ(\.get)?[\[(]\s*[\"']HOMESTREAM_", path.read_text()):
+            readers.append(rel)
+    assert not readers
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("HOMESTREAM_GATEWAY_RATE_LIMIT", "lots"),
+        ("HOMESTREAM_GATEWAY_LOGIN_LIMIT", "0/60"),
+        ("HOMESTREAM_LOG_FORMAT", "xml"),
+        ("HOMESTREAM_SINKS", "2"),
+        ("HOMESTREAM_COMMAND_TIMEOUT_MS", "-5"),
+    ],
+)
+def test_every_kind_of_bad_value_is_a_config_error(var, value):
+    with pytest.raises(ConfigError, match=var):
+        Settings.from_env({var: value})
+
+
+def test_config_shows_values_and_masks_secrets(tmp_path):
+    env = {
+        "HOMESTREAM_STATE_DIR": str(tmp_path),
+        "HOMESTREAM_PARTITIONS": "3",
+        "HOMESTREAM_PG_DSN": "postgresql://u:hunter2@db/x",
+        "HOMESTREAM_TOKEN_SECRET": "s3cret-s3cret",
+    }
+    rows = {r["variable"]: r for r in Settings.from_env(env).effective(env)}
+    assert rows["HOMESTREAM_PARTITIONS"] == {
+        "variable": "HOMESTREAM_PARTITIONS",
+        "value": 3,
+        "source": "environment",
+        "description": "partitions per topic",
+    }
+    assert rows["HOMESTREAM_PG_DSN"]["value"] == "********"
+    assert rows["HOMESTREAM_TOKEN_SECRET"]["value"] == "********"
+    assert rows["HOMESTREAM_KAFKA_PORT"]["source"] == "default"
+    assert "hunter2" not in repr(rows)
+
+
+def test_an_empty_variable_counts_as_unset(tmp_path):
+    s = Settings.from_env({"HOMESTREAM_STATE_DIR": str(tmp_path), "HOMESTREAM_KAFKA_PORT": ""})
+    assert s.ports.kafka == 9092

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from runtime.config import ConfigError, Settings
 from streams.processor import (
     TOMBSTONE,
     DictStore,
@@ -306,8 +307,8 @@ def test_the_fold_is_deterministic():
     assert len({e.record["event_id"] for e in out_a}) == len(out_a)
 
 
-def test_config_from_environment():
-    cfg = ProcessorConfig.from_env(
+def test_config_from_the_settings():
+    settings = Settings.from_env(
         {
             "HOMESTREAM_PARK_TTL_S": "60",
             "HOMESTREAM_OFFLINE_AFTER_S": "120",
@@ -315,16 +316,18 @@ def test_config_from_environment():
             "UNRELATED": "x",
         }
     )
+    cfg = ProcessorConfig.from_settings(settings)
     assert (cfg.park_ttl_ms, cfg.offline_after_ms, cfg.default_timeout_ms) == (
         60_000,
         120_000,
         2_500,
     )
-    assert cfg.low_battery == ProcessorConfig().low_battery
-    with pytest.raises(ValueError, match="HOMESTREAM_PARK_TTL_S"):
-        ProcessorConfig.from_env({"HOMESTREAM_PARK_TTL_S": "soon"})
-    with pytest.raises(ValueError, match="must be positive"):
-        ProcessorConfig.from_env({"HOMESTREAM_LOW_BATTERY": "0"})
+    # One default per variable: the fold's own defaults are the settings'.
+    assert ProcessorConfig.from_settings(Settings.from_env({})) == ProcessorConfig()
+    with pytest.raises(ConfigError, match="HOMESTREAM_PARK_TTL_S"):
+        Settings.from_env({"HOMESTREAM_PARK_TTL_S": "soon"})
+    with pytest.raises(ConfigError, match="out of range"):
+        Settings.from_env({"HOMESTREAM_LOW_BATTERY": "0"})
 
 
 def test_silence_and_parking_scans_run_at_most_once_per_interval():
