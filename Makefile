@@ -51,7 +51,8 @@ lint: $(VENV)/.dev ## ruff lint + format check, import layers, mypy on the pure-
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict domain
 	$(BIN)/mypy topics streams runtime stores/mosquitto_auth.py \
-		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py
+		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py \
+		sinks/history_rows.py gateway/frames.py gateway/subscriptions.py
 
 format: $(VENV)/.dev ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

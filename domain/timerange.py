@@ -32,6 +32,11 @@ def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²', which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_time(value: Any, param: str) -> dt.datetime:
     """An aware UTC datetime from ISO 8601 (``Z`` or an offset; naive means UTC), epoch
     milliseconds (a number or digits) or a datetime, between TIME_MIN and TIME_MAX."""
@@ -45,7 +50,7 @@ def parse_time(value: Any, param: str) -> dt.datetime:
         text = value.strip()
         if not text:
             raise TimeError(param, f"empty; give {FORMS}")
-        if text.lstrip("-").isdigit():
+        if _digits(text.lstrip("-")):
             if len(text) > 19:  # beyond any representable time; int() of it is slow
                 raise TimeError(param, f"{text[:24]}... ms is out of range")
             parsed = _from_ms(int(text), param)
@@ -74,7 +79,7 @@ def parse_since(text: str, now: dt.datetime, param: str = "since") -> dt.datetim
     :func:`parse_time`."""
     text = text.strip()
     unit = _UNITS.get(text[-1:].lower())
-    if unit is not None and text[:-1].isdigit():
+    if unit is not None and _digits(text[:-1]):
         if len(text) > 12:
             raise TimeError(param, f"{text!r} reaches back before {iso(TIME_MIN)}")
         try:

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from gateway.fanout import Fanout, FeedSideStores
+from gateway.fanout import Fanout
 from gateway.metrics import Metrics
 from gateway.ratelimit import Limit, RateLimiter
+from gateway.status_log import FeedSideStores
 from gateway.store import Store
 from runtime.config import Settings, default_of
 
@@ -74,8 +75,9 @@ class Backend:
     def connect(cls, settings: Settings) -> Backend:
         import redis
 
-        from gateway.fanout import KafkaFeed, RedisCommandLog
+        from gateway.feed import KafkaFeed
         from gateway.ratelimit import RedisRateLimiter
+        from gateway.status_log import RedisCommandLog
         from gateway.store import PgStore
         from runtime.secrets import load_secrets
         from stores.redis_state import RedisState

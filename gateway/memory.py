@@ -16,8 +16,9 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from gateway.errors import ApiError
-from gateway.fanout import Fanout, MemoryCommandLog
+from gateway.fanout import Fanout
 from gateway.ratelimit import Limit, MemoryRateLimiter
+from gateway.status_log import MemoryCommandLog
 from gateway.store import _check_owners, doc_view
 from stores.accounts import check_user_password
 

@@ -1,11 +1,12 @@
 """`GET /v1/ws`: the apps' live connection (CONTRACT.md section 5).
 
-One connection can follow several homes. Each subscription is a bounded queue on the
-process's single Kafka fan-out (``gateway.fanout``): a slow client only fills its own
-queue, and when that overflows the client gets ``{"type":"resync"}`` plus a fresh
-snapshot, so nobody else waits. Every frame from the client is checked; a bad one gets an
-``error`` frame and the socket stays open. The role matrix applies to every message:
-subscribing needs *view*, commands and scene runs need *control*.
+One connection can follow several homes. Each subscription is a bounded queue
+(``gateway.subscriptions``) on the process's single Kafka fan-out (``gateway.fanout``): a
+slow client only fills its own queue, and when that overflows the client gets
+``{"type":"resync"}`` plus a fresh snapshot, so nobody else waits. Every frame from the
+client is checked; a bad one gets an ``error`` frame and the socket stays open. The role
+matrix applies to every message: subscribing needs *view*, commands and scene runs need
+*control*.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from domain import ids, strictjson
 from gateway import auth
 from gateway.backend import Backend
 from gateway.errors import ApiError
-from gateway.fanout import Event, Subscription
+from gateway.frames import Event
 from gateway.roles import Permission, allowed
+from gateway.subscriptions import Subscription
 
 log = logging.getLogger("homestream.gateway.ws")
 

@@ -16,87 +16,9 @@ from typing import Any
 
 import psycopg
 
-# Staging table -> the columns COPY writes, in the order the row tuples use.
-STAGES: dict[str, tuple[str, ...]] = {
-    "stage_state": (
-        "time_ms",
-        "home_id",
-        "device_id",
-        "kind",
-        "attribute",
-        "value",
-        "value_num",
-        "value_text",
-        "version",
-        "source",
-        "command_id",
-        "accepted_ms",
-        "event_id",
-    ),
-    "stage_events": (
-        "time_ms",
-        "event_id",
-        "home_id",
-        "device_id",
-        "event",
-        "data",
-        "received_ms",
-        "source",
-    ),
-    "stage_commands": (
-        "time_ms",
-        "event_id",
-        "home_id",
-        "command_id",
-        "status",
-        "reason",
-        "device_id",
-        "group_id",
-        "capability",
-        "command",
-        "request_id",
-        "parent_command_id",
-    ),
-    "stage_notifications": (
-        "time_ms",
-        "event_id",
-        "home_id",
-        "kind",
-        "severity",
-        "title",
-        "message",
-        "device_id",
-        "automation_id",
-        "data",
-    ),
-    "stage_availability": ("time_ms", "event_id", "home_id", "device_id", "online", "source"),
-    "stage_devices": (
-        "seq",
-        "time_ms",
-        "home_id",
-        "device_id",
-        "removed",
-        "name",
-        "type",
-        "room",
-        "protocol",
-        "manufacturer",
-        "model",
-        "capabilities",
-        "endpoint",
-        "registered_ms",
-    ),
-}
+from sinks.history_rows import STAGES
 
-# Staging tables whose rows go into a time-partitioned table (first column: time_ms).
-TIMED_STAGES = (
-    "stage_state",
-    "stage_events",
-    "stage_commands",
-    "stage_notifications",
-    "stage_availability",
-)
-
+# The COPY statement of each staging table (columns and their order: history_rows.STAGES).
 _COPY_SQL = {
     stage: f"COPY {stage} ({', '.join(cols)}) FROM STDIN" for stage, cols in STAGES.items()
 }

@@ -1,76 +1,16 @@
-"""The fan-out: records -> WebSocket events, per-home subscriptions, command statuses."""
+"""The fan-out: per-home subscriptions, command statuses, the feed thread's handling."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 
-from gateway.fanout import Event, Fanout, KafkaFeed, MemoryCommandLog, to_events
+from gateway.fanout import Fanout
+from gateway.feed import KafkaFeed
+from gateway.frames import Event, to_events
+from gateway.status_log import MemoryCommandLog
+from gateway.subscriptions import Subscriptions
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
-
-
-def _state_change(**over):
-    rec = {
-        "event_id": "e1",
-        "home_id": "h1",
-        "ts": 5,
-        "device_id": "lamp",
-        "version": 3,
-        "changed": {"brightness": 40},
-        "reported": {"brightness": 40, "powerState": "ON"},
-        "desired": {},
-        "desired_changed": {},
-        "delta": {},
-        "source": "report",
-        "client_token": None,
-        "command_id": None,
-        "accepted_at": 5,
-        "state_json": None,
-    }
-    rec.update(over)
-    return rec
-
-
-def test_state_change_becomes_device_state():
-    (ev,) = to_events("StateChange", _state_change())
-    assert ev.type == "device.state" and ev.home_id == "h1"
-    assert ev.frame["version"] == 3 and ev.frame["changed"] == {"brightness": 40}
-    assert ev.frame["reported"]["powerState"] == "ON"
-
-
-def test_desired_change_and_deep_state():
-    rec = _state_change(changed={}, desired_changed={"brightness": 10}, desired={"brightness": 10})
-    (ev,) = to_events("StateChange", rec)
-    assert ev.type == "device.desired" and ev.frame["desired"] == {"brightness": 10}
-    deep = _state_change(reported={}, state_json=json.dumps({"reported": {"a": [1, 2]}}))
-    (ev,) = to_events("StateChange", deep)
-    assert ev.frame["reported"] == {"a": [1, 2]}
-
-
-def test_other_records():
-    assert to_events("Availability", {"home_id": "h1", "device_id": "d", "online": False, "ts": 1})[
-        0
-    ].frame == {
-        "type": "device.online",
-        "home_id": "h1",
-        "device_id": "d",
-        "online": False,
-        "ts": 1,
-    }
-    st = to_events("CommandStatus", {"home_id": "h1", "command_id": "c", "status": "SENT"})[0]
-    assert st.type == "command.status" and st.frame["status"] == "SENT"
-    n = to_events(
-        "Notification",
-        {"home_id": "h1", "kind": "LOW_BATTERY", "message": "m", "data": '{"level": 5}'},
-    )[0]
-    assert n.type == "notification" and n.frame["data"] == {"level": 5}
-    assert (
-        to_events("DeviceRemoved", {"home_id": "h1", "device_id": "d"})[0].type == "device.removed"
-    )
-    assert to_events("SceneRun", {"home_id": "h1", "scene_id": "s"})[0].type == "scene.status"
-    assert to_events("DeviceReport", {"home_id": "h1"}) == []
-    assert to_events("StateChange", {"home_id": ""}) == []
 
 
 async def test_subscriptions_are_per_home_and_bounded():
@@ -147,3 +87,82 @@ def test_feed_handles_encoded_records_and_garbage():
     (ev,) = feed.handle(value)
     assert ev.frame["status"] == "FAILED" and log.get("c9")["reason"] == "no such device"
     assert feed.handle(b"\x00garbage") == []
+
+
+def test_subscriptions_deliver_and_count():
+    subs = Subscriptions(queue_size=1)
+    a, b = subs.subscribe("h1"), subs.subscribe("h1", maxsize=5)
+    assert subs.count("h1") == 2 and subs.count("h2") == 0 and subs.count() == 2
+    assert subs.deliver(Event("x", "h1", {})) == (2, 0)
+    assert subs.deliver(Event("x", "h1", {})) == (1, 1)  # a is full
+    assert a.overflowed and not b.overflowed and b.queue.qsize() == 2
+    assert subs.deliver(Event("x", "h2", {})) == (0, 0)
+    subs.unsubscribe(a)
+    subs.unsubscribe(a)  # twice is harmless
+    assert subs.count() == 1
+
+
+async def test_fanout_stats_and_status_listeners():
+    fan = Fanout(MemoryCommandLog(), queue_size=1)
+    fan.subscribe("h1")
+    heard = []
+    fan.add_status_listener(heard.append)
+    fan.add_status_listener(lambda _s: 1 / 0)  # a failing listener breaks nothing
+    fan.publish(to_events("CommandStatus", {"home_id": "h1", "command_id": "c", "status": "SENT"}))
+    fan.publish([Event("device.state", "h1", {})])
+    assert (fan.stats.events, fan.stats.delivered, fan.stats.dropped) == (2, 1, 1)
+    assert fan.stats.by_type == {"command.status": 1, "device.state": 1}
+    assert [s["status"] for s in heard] == ["SENT"]
+    fan.remove_status_listener(heard.append)
+    fan.note_status({"command_id": "c", "status": "COMPLETED"})
+    assert len(heard) == 1
+    assert (await fan.status("c"))["status"] == "COMPLETED"
+
+
+async def test_status_prefers_the_further_one():
+    log = MemoryCommandLog()
+    fan = Fanout(log)
+    log.record({"command_id": "c", "status": "SENT", "device_id": "d"})
+    assert (await fan.status("c")) == {"command_id": "c", "status": "SENT", "device_id": "d"}
+    fan.note_status({"command_id": "c", "status": "ACKNOWLEDGED", "device_id": None})
+    got = await fan.status("c")
+    assert got == {"command_id": "c", "status": "ACKNOWLEDGED", "device_id": "d"}
+    fan.note_status({"command_id": "c", "status": "PENDING"})  # never goes back
+    assert (await fan.status("c"))["status"] == "ACKNOWLEDGED"
+
+
+class _Stores:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.notifications: list[dict] = []
+        self.runs: list[tuple[str, dict]] = []
+
+    def keep_notification(self, view):
+        if self.fail:
+            raise ConnectionError("redis down")
+        self.notifications.append(dict(view))
+
+    def keep_run(self, home, view):
+        if self.fail:
+            raise ConnectionError("redis down")
+        self.runs.append((home, dict(view)))
+
+
+def _encoded(codec, name, **fields):
+    base = {"event_id": "00000000-0000-0000-0000-000000000002", "home_id": "h1", "ts": 1}
+    return codec.encode(name, {**base, **fields})
+
+
+def test_feed_keeps_notifications_and_runs_and_survives_redis_down():
+    codec = SingleObjectCodec(SchemaStore())
+    note = _encoded(
+        codec, "Notification", kind="LOW_BATTERY", severity="WARNING", message="m", data="{}"
+    )
+    stores = _Stores()
+    feed = KafkaFeed("unused:1", codec, stores=stores)
+    (ev,) = feed.handle(note)
+    assert ev.type == "notification"
+    assert stores.notifications == [{k: v for k, v in ev.frame.items() if k != "type"}]
+    down = KafkaFeed("unused:1", codec, stores=_Stores(fail=True))
+    assert [e.type for e in down.handle(note)] == ["notification"]  # still goes out
+    assert down.consumed == 1

@@ -9,15 +9,16 @@ import uuid
 
 import pytest
 
-from sinks.history import (
-    TOPICS,
+from sinks.history import TOPICS
+from sinks.history_rows import (
+    STAGES,
+    TIMED_STAGES,
     json_text,
     partition_days,
     rows_for,
     state_rows,
     value_columns,
 )
-from sinks.history_schema import STAGES, TIMED_STAGES
 from topics.catalogue import CATALOGUE
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
