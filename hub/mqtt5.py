@@ -632,15 +632,8 @@ class Mqtt5Client:
         Raises ServerLimitError, sending nothing, for what the broker said it would not
         take: a QoS above its Maximum QoS, retain without Retain Available, a packet over
         its Maximum Packet Size."""
-        if qos > self._max_qos:
-            raise ServerLimitError(
-                f"the broker takes QoS {self._max_qos} at most: QoS {qos} to {topic} not sent",
-                0x9B,
-            )
-        if retain and not self._retain_ok:
-            raise ServerLimitError(
-                f"the broker does not keep retained messages: retained {topic} not sent", 0x9A
-            )
+        if qos > self._max_qos or (retain and not self._retain_ok):
+            self._refuse(topic, qos, retain)
         pid = self._pid() if qos else 0
         body = _utf8(topic) + (pid.to_bytes(2, "big") if qos else b"") + b"\x00" + payload
         packet = _packet((PUBLISH << 4) | (qos << 1) | int(retain), body)
@@ -657,6 +650,16 @@ class Mqtt5Client:
     def ack(self, packet_id: int) -> None:
         """PUBACK (success) for a QoS 1 message we received."""
         self._wbuf += b"\x40\x02" + packet_id.to_bytes(2, "big")
+
+    def _refuse(self, topic: str, qos: int, retain: bool) -> NoReturn:
+        if qos > self._max_qos:
+            raise ServerLimitError(
+                f"the broker takes QoS {self._max_qos} at most: QoS {qos} to {topic} not sent",
+                0x9B,
+            )
+        raise ServerLimitError(
+            f"the broker does not keep retained messages: retained {topic} not sent", 0x9A
+        )
 
     def _check_size(self, size: int, what: str) -> None:
         if size > self._max_packet:
@@ -719,13 +722,15 @@ class Mqtt5Client:
             if kind == PUBLISH:
                 self.on_message(parse_publish(flags, body))
             elif kind == PUBACK:
-                if len(body) > 3:  # properties: rare (Mosquitto sends none on success)
-                    pid, reason, self.last_reason_string = parse_puback(body)
-                elif len(body) >= 2:
-                    pid = int.from_bytes(body[0:2], "big")
-                    reason = body[2] if len(body) > 2 else 0
+                if len(body) == 2:  # success, as Mosquitto sends it: the fast path
+                    pid, reason = int.from_bytes(body, "big"), 0
                 else:
-                    self._fail("malformed PUBACK from the broker", 0x81)
+                    try:
+                        pid, reason, why = parse_puback(body)
+                    except MqttError as exc:
+                        self._fail(f"{exc} from the broker", 0x81)
+                    if why is not None:
+                        self.last_reason_string = why
                 self._inflight.discard(pid)
                 if self._held and len(self._inflight) - len(self._held) < self._send_quota:
                     _held_pid, packet = self._held.popleft()
