@@ -1,10 +1,10 @@
-"""Access tokens: signed, expiring, stateless.
+"""Access tokens: standard JWTs (RFC 7519), HS256, stateless.
 
-Format: ``hs1.<payload>.<signature>``, where ``payload`` is the base64url (no padding) of
-the compact JSON ``{"sub": username, "iat": issued (epoch s), "exp": expiry (epoch s),
-"jti": random id}`` and ``signature`` the base64url of HMAC-SHA256 over ``hs1.<payload>``
-with the stack's ``token_secret`` (``<state dir>/secrets.json``). Verification compares
-signatures in constant time, then checks the expiry. Changing the secret ends every token.
+A token is a compact JWS signed with HMAC-SHA256 and the stack's ``token_secret``
+(``<state dir>/secrets.json``), with the claims ``sub`` (username), ``iat`` and ``exp``
+(epoch seconds) and ``jti`` (a random id). Any JWT library holding the secret can verify
+one. Verification accepts HS256 only: a token that names another algorithm (``none``,
+HS512, RS256 ...) is refused, whatever its signature. Changing the secret ends every token.
 
 Requests carry a token as ``Authorization: Bearer <token>``; WebSocket clients that cannot
 set headers (browsers) may use ``?access_token=<token>`` instead (``token_from_scope``).
@@ -12,20 +12,27 @@ set headers (browsers) may use ``?access_token=<token>`` instead (``token_from_s
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PREFIX = "hs1"
+import jwt
+
+ALGORITHM = "HS256"
 DEFAULT_TTL_S = 3600
 MAX_TOKEN_LENGTH = 2048
+EXPIRED = "token expired: request a new one at POST /v1/auth/token"
+
+# Expiry is checked below against ``now`` rather than by PyJWT's own clock, so that one
+# code path serves requests and the tests' fixed clocks; the claims must be present.
+_DECODE_OPTIONS: Any = {
+    "require": ["sub", "iat", "exp"],
+    "verify_exp": False,
+    "verify_iat": False,
+    "verify_nbf": False,
+}
 
 
 class TokenError(ValueError):
@@ -40,18 +47,6 @@ class Claims:
     token_id: str
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _sign(secret: str, signing_input: str) -> str:
-    return _b64(hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest())
-
-
 def issue_token(
     secret: str, username: str, ttl_s: int = DEFAULT_TTL_S, now: float | None = None
 ) -> tuple[str, int]:
@@ -59,36 +54,30 @@ def issue_token(
     if not secret:
         raise ValueError("token secret is empty")
     iat = int(time.time() if now is None else now)
-    payload = {"sub": username, "iat": iat, "exp": iat + ttl_s, "jti": secrets.token_hex(8)}
-    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    signing_input = f"{PREFIX}.{body}"
-    return f"{signing_input}.{_sign(secret, signing_input)}", ttl_s
+    claims = {"sub": username, "iat": iat, "exp": iat + ttl_s, "jti": secrets.token_hex(8)}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), ttl_s
 
 
 def verify_token(secret: str, token: str, now: float | None = None) -> Claims:
     """The token's claims, or TokenError."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("malformed token")
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != PREFIX:
-        raise TokenError("malformed token")
-    expected = _sign(secret, f"{parts[0]}.{parts[1]}")
-    if not hmac.compare_digest(expected.encode(), parts[2].encode()):
-        raise TokenError("invalid token signature")
     try:
-        payload = json.loads(_unb64(parts[1]))
-    except (ValueError, binascii.Error):
+        payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options=_DECODE_OPTIONS)
+    except jwt.InvalidSignatureError:  # a subclass of DecodeError: before it
+        raise TokenError("invalid token signature") from None
+    except jwt.InvalidAlgorithmError:
+        raise TokenError(f"token not signed with {ALGORITHM}") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise TokenError(f"malformed token: no '{exc.claim}' claim") from None
+    except jwt.InvalidTokenError:  # bad segments, base64, JSON, header or claim types
         raise TokenError("malformed token") from None
-    if not isinstance(payload, dict):
-        raise TokenError("malformed token")
     sub, iat, exp = payload.get("sub"), payload.get("iat"), payload.get("exp")
-    if not isinstance(sub, str) or not sub or not isinstance(iat, int) or not _is_int(exp):
-        raise TokenError("malformed token")
-    if not isinstance(exp, int) or isinstance(exp, bool) or isinstance(iat, bool):
+    if not isinstance(sub, str) or not sub or not _is_int(iat) or not _is_int(exp):
         raise TokenError("malformed token")
     current = time.time() if now is None else now
     if current >= exp:
-        raise TokenError("token expired: request a new one at POST /v1/auth/token")
+        raise TokenError(EXPIRED)
     return Claims(sub, iat, exp, str(payload.get("jti") or ""))
 
 

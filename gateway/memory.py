@@ -216,7 +216,11 @@ class RecordingProducer:
 
 
 def memory_backend(
-    *, secret: str = "test-secret", rate_limit: str = "10000/60", login_limit: str = "1000/60"
+    *,
+    # RFC 7518 3.2: an HS256 key at least as long as the hash, else PyJWT warns.
+    secret: str = "test-secret-test-secret-test-secret",
+    rate_limit: str = "10000/60",
+    login_limit: str = "1000/60",
 ) -> Any:
     from gateway.backend import Backend
 

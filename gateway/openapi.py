@@ -104,7 +104,7 @@ def document(endpoints: list[Endpoint]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "hs1"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
             "schemas": {"Error": copy.deepcopy(ERROR_SCHEMA)},
         },

@@ -31,7 +31,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from hub import wire
-from hub.mqtt5 import Message, Mqtt5Client, MqttError
+from hub.mqtt5 import Message, Mqtt5Client, MqttError, ServerLimitError
 from runtime.config import Settings
 from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 from topics import catalogue as t
@@ -155,8 +155,7 @@ class Bridge:
             record = wire.dead_letter(result, msg.topic, msg.payload, received_at=now)
             self._produce(t.DEADLETTER, "DeadLetter", record, msg)
             if result.reply is not None:
-                out = result.reply
-                self.mqtt.publish(out.mqtt_topic, out.payload, qos=out.qos, retain=out.retain)
+                self._publish(result.reply)
             return
         record = {"event_id": _uuid(), "home_id": result.home_id, **result.fields}
         self._produce(result.kafka_topic, result.record_name, record, msg)
@@ -197,8 +196,24 @@ class Bridge:
                 self.producer.poll(0.05)
 
     # -- outbound ----------------------------------------------------------------------
+    def _publish(self, out: wire.Outbound) -> int | None:
+        """The publish's packet id (0 for QoS 0), or None when the broker's CONNACK said
+        it would not take it (too large, ...): like a refusing PUBACK, it never will."""
+        try:
+            return self.mqtt.publish(out.mqtt_topic, out.payload, qos=out.qos, retain=out.retain)
+        except ServerLimitError as exc:
+            self.counters["out_refused"] += 1
+            log.error(
+                "publish refused by the broker's limits",
+                extra={"reason_code": exc.reason_code, "error": str(exc)},
+            )
+            return None
+
     def _publish_record(self, kafka_msg: Any, out: wire.Outbound) -> None:
-        pid = self.mqtt.publish(out.mqtt_topic, out.payload, qos=out.qos, retain=out.retain)
+        pid = self._publish(out)
+        if pid is None:
+            self._to_store.append(kafka_msg)
+            return
         self.counters["mqtt_out"] += 1
         if pid:
             self._out_pending[pid] = (kafka_msg, out)

@@ -61,6 +61,27 @@ async def test_token_endpoint(backend):
         assert missing.status_code == 422 and _paths(missing) == ["password"]
 
 
+async def test_bad_tokens_get_a_401_that_says_why(backend):
+    import jwt
+
+    secret = backend.token_secret
+    claims = {"sub": "alice", "iat": 1, "exp": 9_999_999_999}
+    cases = {
+        issue_token(secret, "alice", 60, now=1_000)[0]: "token expired",
+        issue_token(secret + "-not-ours", "alice")[0]: "invalid token signature",
+        jwt.encode(claims, secret * 2, algorithm="HS512"): "not signed with HS256",
+        jwt.encode(claims, None, algorithm="none"): "not signed with HS256",
+        "not-a-token": "malformed token",
+    }
+    transport = httpx.ASGITransport(app=create_app(backend=backend))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        for token, why in cases.items():
+            resp = await c.get("/v1/homes", headers={"Authorization": f"Bearer {token}"})
+            assert resp.status_code == 401, why
+            error = resp.json()["error"]
+            assert error["code"] == "unauthorized" and why in error["message"]
+
+
 async def test_login_attempts_are_limited(backend):
     backend.login_limit = type(backend.login_limit)(3, 60)
     transport = httpx.ASGITransport(app=create_app(backend=backend))
