@@ -23,7 +23,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from homestream.secrets import BRIDGE_MQTT_USER, load_secrets
+from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 
 from compose.process import free_port
 from hub.mqtt5 import (
