@@ -479,10 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--engine",
-        choices=("txloop", "faust"),
+        choices=("txloop", "faust", "quix"),
         default="txloop",
         help="txloop: our Kafka-transaction loop (exactly-once); faust: the Faust app "
-        "(--guarantee applies; not exactly-once across a crash, see docs/streams.md)",
+        "(--guarantee applies; not exactly-once across a crash, see docs/streams.md); "
+        "quix: the Quix Streams spike (docs/spike-quix.md)",
     )
 
     p = add(
