@@ -479,11 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--engine",
-        choices=("txloop", "faust", "quix"),
+        choices=("txloop", "faust"),
         default="txloop",
         help="txloop: our Kafka-transaction loop (exactly-once); faust: the Faust app "
-        "(--guarantee applies; not exactly-once across a crash, see docs/streams.md); "
-        "quix: the Quix Streams spike (docs/spike-quix.md)",
+        "(--guarantee applies; not exactly-once across a crash, see docs/streams.md)",
     )
 
     p = add(

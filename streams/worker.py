@@ -60,19 +60,6 @@ def run_worker(
         config = ProcessorConfig.from_env(os.environ)
         TxWorker(settings, name, config=config, data_dir=data_dir, metrics_port=metrics_port).run()
         return
-    if engine == "quix":  # the spike of issue 12 (docs/spike-quix.md)
-        import os
-
-        from homestream.logs import setup
-        from streams.processor import ProcessorConfig
-        from streams.quix_engine import QuixWorker
-
-        setup(loglevel, settings.log_format)
-        config = ProcessorConfig.from_env(os.environ)
-        QuixWorker(
-            settings, name, config=config, data_dir=data_dir, metrics_port=metrics_port
-        ).run()
-        return
     from faust.worker import Worker
 
     from streams.app import create_app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import threading
@@ -44,9 +43,6 @@ def workers(stack_env, tmp_path):
         metrics_port: int | None = None,
         env: dict[str, str] | None = None,
     ) -> Worker:
-        # HOMESTREAM_TEST_STREAMS_ENGINE=quix runs the txloop's tests on the Quix spike.
-        if engine == "txloop":
-            engine = os.environ.get("HOMESTREAM_TEST_STREAMS_ENGINE", engine)
         w = Worker({**stack_env, **(env or {})}, name, tmp_path / "streams", engine, metrics_port)
         started.append(w)
         return w
