@@ -43,10 +43,10 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from homestream.config import Settings
-from streams.deadletter import input_dead_letter
+from runtime.config import Settings
+from runtime.deadletter import input_dead_letter
 from streams.processor import INPUT_TOPICS, TOMBSTONE, HomeProcessor, ProcessorConfig
-from streams.txloop import GC_TUNING, GROUP, TXN_RETRY_BACKOFF_MS, tick_time
+from streams.txloop import GROUP, tick_time
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
@@ -137,7 +137,7 @@ class QuixWorker:
                 "transactional.id": f"{GROUP}-{name}",
                 "transaction.timeout.ms": 10_000,
                 "linger.ms": 0,
-                "retry.backoff.ms": TXN_RETRY_BACKOFF_MS,
+                "retry.backoff.ms": settings.streams_retry_backoff_ms,
                 "retry.backoff.max.ms": 1_000,
             },
         )
@@ -168,7 +168,9 @@ class QuixWorker:
                     },
                 ),
             )
-        if GC_TUNING:  # the txloop's garbage-collection settings (docs/streams.md)
+        if (
+            self.settings.streams_gc_tuning
+        ):  # the txloop's garbage-collection settings (docs/streams.md)
             gc.set_threshold(50_000, 50, 100)
         ticker = threading.Thread(target=self._ticker, name="ticks", daemon=True)
         ticker.start()
@@ -244,7 +246,7 @@ class QuixWorker:
         )
         next_freeze = time.monotonic()
         while not self.stopping.wait(1.0):
-            if GC_TUNING and time.monotonic() >= next_freeze:
+            if self.settings.streams_gc_tuning and time.monotonic() >= next_freeze:
                 gc.freeze()  # as the txloop: long-lived state out of full collections
                 next_freeze = time.monotonic() + 10.0
             try:

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 
 from compose.process import free_port
 from hub.mqtt5 import (
@@ -38,6 +37,7 @@ from hub.mqtt5 import (
     parse_disconnect,
     split_packets,
 )
+from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 
 pytestmark = pytest.mark.integration
 
