@@ -168,9 +168,8 @@ class QuixWorker:
                     },
                 ),
             )
-        if (
-            self.settings.streams_gc_tuning
-        ):  # the txloop's garbage-collection settings (docs/streams.md)
+        # the txloop's garbage-collection settings (docs/streams.md)
+        if self.settings.streams_gc_tuning:
             gc.set_threshold(50_000, 50, 100)
         ticker = threading.Thread(target=self._ticker, name="ticks", daemon=True)
         ticker.start()
