@@ -21,23 +21,23 @@ import contextlib
 import json
 import logging
 import random
-import signal
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError
 
 from hub import wire
 from hub.mqtt5 import Message, Mqtt5Client, MqttError, ServerLimitError
+from runtime import kafka
 from runtime.config import Settings
 from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
+from runtime.service import stop_on_signals
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
-from topics.partitioning import partition_for_key
 from topics.schemas import SchemaStore
 
 log = logging.getLogger("homestream.bridge")
@@ -77,14 +77,9 @@ class Bridge:
         self.running = True
         self.fatal: str | None = None
         self._secrets = load_secrets(settings)
-        self.producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "enable.idempotence": True,  # no duplicates from producer retries
-                "acks": "all",
-                "linger.ms": self.config.linger_ms,
-                "queue.buffering.max.messages": 200_000,
-            }
+        self.producer = kafka.producer(
+            settings,
+            {"linger.ms": self.config.linger_ms, "queue.buffering.max.messages": 200_000},
         )
         self.mqtt = Mqtt5Client(
             settings.host,
@@ -184,12 +179,8 @@ class Bridge:
 
         while True:
             try:
-                self.producer.produce(
-                    topic,
-                    key=home.encode(),
-                    value=value,
-                    partition=partition_for_key(home, self.settings.partitions),
-                    on_delivery=delivered,
+                kafka.produce_to_home(
+                    self.producer, self.settings, topic, home, value, on_delivery=delivered
                 )
                 return
             except BufferError:  # local queue full: wait for deliveries (backpressure)
@@ -265,22 +256,19 @@ class Bridge:
 
     # -- life cycle --------------------------------------------------------------------
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop())
-        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        stop_on_signals(self.stop)
         if self.metrics_port:
             from runtime.metrics import serve
 
             serve(self.settings.host, self.metrics_port, self.metrics_text)
-        consumer = Consumer(
+        consumer = kafka.consumer(
+            self.settings,
+            OUT_GROUP,
             {
-                "bootstrap.servers": self.settings.kafka_bootstrap,
-                "group.id": OUT_GROUP,
-                "isolation.level": "read_committed",  # only what the workers committed
                 "enable.auto.commit": True,
                 "enable.auto.offset.store": False,  # stored on PUBACK (``_on_puback``)
                 "auto.offset.reset": "latest",
-                "session.timeout.ms": 10_000,
-            }
+            },
         )
 
         def assigned(_c, parts) -> None:

@@ -34,8 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime import kafka
 from runtime.config import Settings
 from runtime.metrics import snapshot
+from runtime.service import retry_while_running, stop_on_signals
 from sinks import history_schema as schema
 from sinks.history_rows import PARTITION_FUTURE_DAYS, STAGES, Row, partition_days, rows_for
 from topics import catalogue as t
@@ -105,7 +107,6 @@ class HistorySink:
         backoff: tuple[float, float] = (0.5, 15.0),
         maintenance_interval: float = 3600.0,
     ):
-        from confluent_kafka import Consumer, Producer
 
         from topics.codec import make_codec
         from topics.schemas import SchemaStore
@@ -133,32 +134,24 @@ class HistorySink:
         self._dead_lock = threading.Lock()
         self._done: dict[tuple[str, int], int] = {}
         self._done_lock = threading.Lock()
-        self.consumer = Consumer(
+        self.consumer = kafka.consumer(
+            settings,
+            group,
             {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": group,
                 "client.id": name,
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": 10_000,
-                "heartbeat.interval.ms": 1_000,
                 # A PostgreSQL outage holds a batch without polling: stay in the group
                 # for a while (after that the group moves on; nothing is lost either way).
                 "max.poll.interval.ms": 1_800_000,
                 "fetch.max.bytes": 16 * 1024 * 1024,
-            }
+            },
         )
-        self.producer = Producer(
-            {"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True}
-        )
+        self.producer = kafka.producer(settings)
 
     # -- life cycle ----------------------------------------------------------------------
     def run(self) -> int:
         """Consume and build batches here; a writer thread stores them and commits the
         offsets in order, so decoding the next batch overlaps PostgreSQL's work."""
-        signal.signal(signal.SIGTERM, lambda *_: self.stop())
-        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        stop_on_signals(self.stop)
         if self.metrics_port:
             from runtime.metrics import serve
 
@@ -268,22 +261,26 @@ class HistorySink:
         self._stop_event.wait(seconds)
 
     def _connect_with_retry(self) -> bool:
-        delay = self.backoff[0]
-        while self.running:
-            try:
-                self._connect()
-                return True
-            except schema.SchemaMissing as exc:
-                log.error("%s; retrying in %.1f s", exc, delay)
-            except Exception as exc:
-                log.warning(
-                    "PostgreSQL unreachable (%s); retrying in %.1f s", _first_line(exc), delay
-                )
+        def connect() -> bool:
+            self._connect()
+            return True
+
+        def failed(_exc: BaseException, _delay: float) -> None:
             self._disconnect()
             self.counters["pg_retries"] += 1
-            self._sleep(delay)
-            delay = min(delay * 2, self.backoff[1])
-        return False
+
+        connected = retry_while_running(
+            connect,
+            running=lambda: self.running,
+            retry_on=lambda exc: isinstance(exc, Exception),  # unreachable, or no schema yet
+            log=log,
+            what="connecting to PostgreSQL",
+            first=self.backoff[0],
+            longest=self.backoff[1],
+            on_retry=failed,
+            sleep=self._sleep,
+        )
+        return bool(connected)
 
     def _maintenance(self) -> None:
         """Partitions for the days around today and retention (native engine)."""
@@ -356,42 +353,47 @@ class HistorySink:
 
         if not any(item.rows for item in batch.items):
             return True
-        delay = self.backoff[0]
-        attempt = 0
-        while True:
-            try:
-                if self.conn is None:
-                    self._connect()
-                self._write_items(batch.items)
-                if attempt:
-                    log.info("PostgreSQL is back: batch stored after %s retries", attempt)
-                return True
-            except (
-                psycopg.OperationalError,
-                psycopg.InterfaceError,
-                psycopg.InternalError,
-                psycopg.ProgrammingError,
-                schema.SchemaMissing,
-                PostgresDown,
-            ) as exc:
-                attempt += 1
-                self.counters["pg_retries"] += 1
-                log.warning(
-                    "PostgreSQL write failed (%s); batch of %s records kept, retry %s in %.1f s",
-                    _first_line(exc),
-                    len(batch.items),
-                    attempt,
-                    delay,
-                )
-                self._disconnect()
-                if not self.running:
-                    log.warning(
-                        "stopping: %s records left uncommitted, re-read on restart",
-                        len(batch.items),
-                    )
-                    return False
-                self._sleep(delay)
-                delay = min(delay * 2, self.backoff[1])
+        transient = (
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+            psycopg.InternalError,
+            psycopg.ProgrammingError,
+            schema.SchemaMissing,
+            PostgresDown,
+        )
+        attempts = 0
+
+        def store() -> bool:
+            if self.conn is None:
+                self._connect()
+            self._write_items(batch.items)
+            return True
+
+        def failed(_exc: BaseException, _delay: float) -> None:
+            nonlocal attempts
+            attempts += 1
+            self.counters["pg_retries"] += 1
+            self._disconnect()
+
+        stored = retry_while_running(
+            store,
+            running=lambda: self.running,
+            retry_on=lambda exc: isinstance(exc, transient),
+            log=log,
+            what=f"PostgreSQL write of a batch of {len(batch.items)} records (kept)",
+            first=self.backoff[0],
+            longest=self.backoff[1],
+            on_retry=failed,
+            sleep=self._sleep,
+        )
+        if stored is None:
+            log.warning(
+                "stopping: %s records left uncommitted, re-read on restart", len(batch.items)
+            )
+            return False
+        if attempts:
+            log.info("PostgreSQL is back: batch stored after %s retries", attempts)
+        return True
 
     def _write_items(self, items: list[Item]) -> None:
         """One transaction for these items; on a data error, split to find the bad one."""
@@ -468,7 +470,6 @@ class HistorySink:
 
     def dead_letter(self, item: Item, exc: Exception) -> None:
         from runtime.deadletter import input_dead_letter
-        from topics.partitioning import partition_for_key
 
         home, record = input_dead_letter(
             item.topic,
@@ -484,12 +485,7 @@ class HistorySink:
         with self._dead_lock:  # called from the consumer and the writer thread
             self.counters[f"dead_letter_{record['reason']}"] += 1
             value = self.codec.encode("DeadLetter", record)
-            self.producer.produce(
-                t.DEADLETTER,
-                key=home.encode(),
-                value=value,
-                partition=partition_for_key(home, self.settings.partitions),
-            )
+            kafka.produce_to_home(self.producer, self.settings, t.DEADLETTER, home, value)
             self.producer.poll(0)
 
     # -- metrics -------------------------------------------------------------------------

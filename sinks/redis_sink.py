@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import signal
 import threading
 import time
 import uuid
@@ -34,8 +33,10 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as TP
 
+from runtime import kafka
 from runtime.config import Settings
 from runtime.deadletter import input_dead_letter
+from runtime.service import retry_while_running, stop_on_signals
 from stores.redis_state import (
     AVAILABILITY_LUA,
     DEFAULT_PREFIX,
@@ -51,7 +52,6 @@ from stores.redis_state import (
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
-from topics.partitioning import partition_for_key
 from topics.schemas import SchemaStore
 
 log = logging.getLogger("homestream.sinks.redis")
@@ -194,8 +194,7 @@ class RedisSink:
         self, *, rebuild: bool = False, rebuild_only: bool = False, signals: bool = True
     ) -> int:
         if signals:
-            signal.signal(signal.SIGTERM, lambda *_: self.stop())
-            signal.signal(signal.SIGINT, lambda *_: self.stop())
+            stop_on_signals(self.stop)
         server = None
         if self.metrics_port:
             from runtime.metrics import serve
@@ -224,16 +223,8 @@ class RedisSink:
             self.stopped.set()
 
     def _consume_loop(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_bootstrap,
-                "group.id": self.group,
-                "client.id": f"homestream-{self.name}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": 10_000,
-            }
+        consumer = kafka.consumer(
+            self.settings, self.group, {"client.id": f"homestream-{self.name}"}
         )
 
         def assigned(_c: Any, parts: list[TP]) -> None:
@@ -296,25 +287,33 @@ class RedisSink:
             log.warning("offset commit failed: %s", exc)
 
     def _apply_retrying(self, consumer: Consumer, planned: Planned) -> list[Any] | None:
-        delay = 0.1
         paused: list[TP] = []
+
+        def apply() -> list[Any]:
+            results: list[Any] = self.writer.apply(planned.ops)
+            self.gauges["redis_up"] = 1
+            return results
+
+        def failed(_exc: BaseException, _delay: float) -> None:
+            nonlocal paused
+            self.gauges["redis_up"] = 0
+            self.counters["redis_errors"] += 1
+            if not paused:  # the consumer waits with the batch, staying in the group
+                paused = consumer.assignment()
+                consumer.pause(paused)
+
         try:
-            while True:
-                try:
-                    results = self.writer.apply(planned.ops)
-                    self.gauges["redis_up"] = 1
-                    return results
-                except REDIS_ERRORS as exc:
-                    self.gauges["redis_up"] = 0
-                    self.counters["redis_errors"] += 1
-                    if not paused:
-                        log.warning("redis unavailable, retrying: %s", exc)
-                        paused = consumer.assignment()
-                        consumer.pause(paused)
-                    if not self.running:
-                        return None
-                    self._wait(consumer, delay)
-                    delay = min(delay * 2, 5.0)
+            return retry_while_running(
+                apply,
+                running=lambda: self.running,
+                retry_on=lambda exc: isinstance(exc, REDIS_ERRORS),
+                log=log,
+                what="Redis write",
+                first=0.1,
+                longest=5.0,
+                on_retry=failed,
+                sleep=lambda seconds: self._wait(consumer, seconds),
+            )
         finally:
             if paused:
                 with contextlib.suppress(KafkaException):
@@ -357,20 +356,9 @@ class RedisSink:
             },
         )
         if self._producer is None:
-            self._producer = Producer(
-                {
-                    "bootstrap.servers": self.settings.kafka_bootstrap,
-                    "enable.idempotence": True,
-                    "linger.ms": 5,
-                }
-            )
+            self._producer = kafka.producer(self.settings, {"linger.ms": 5})
         value = self.codec.encode("DeadLetter", record, topic=t.DEADLETTER)
-        self._producer.produce(
-            t.DEADLETTER,
-            key=home.encode(),
-            value=value,
-            partition=partition_for_key(home, self.settings.partitions),
-        )
+        kafka.produce_to_home(self._producer, self.settings, t.DEADLETTER, home, value)
 
     def _flush_dead_letters(self) -> bool:
         while self._producer is not None and len(self._producer):
