@@ -15,10 +15,8 @@ State lives in two kinds of entries, both plain JSON-able dicts:
 
 from __future__ import annotations
 
-import bisect
 import json
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from domain.shadow import (
 )
 from domain.validate import validate_descriptor, validate_state
 from runtime.config import ConfigError
+from streams.due import scan_due, ticked_key
 from topics import catalogue as t
 from topics.descriptor import TEXT_FIELDS
 from topics.keys import device_key
@@ -97,13 +96,6 @@ class Emit:
 TOMBSTONE = ""
 
 
-def ticked_key(partition: int) -> str:
-    """The state key of a partition's last tick time, which ``scan_due`` counts from: one
-    per partition (a store may hold several), and neither a home nor a device of one
-    (home ids have no "#")."""
-    return f"#/ticked/{partition}"
-
-
 class Store(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
 
@@ -136,85 +128,9 @@ class DictStore:
         return (k for k in list(self.data) if "/" not in k)
 
     def due_homes(self, last_tick: int, now: int) -> Iterable[str]:
-        """Homes a tick at ``now`` may have work for: here all of them (see DueIndex)."""
+        """Homes a tick at ``now`` may have work for: here all of them (see
+        ``streams.due.DueIndex``)."""
         return self.homes()
-
-
-def next_deadline(record: Mapping[str, Any]) -> int | None:
-    """The earliest deadline of a home's open commands, or None."""
-    times = [
-        int(e["deadline"]) for e in record.get("pending", {}).values() if e["status"] not in FINAL
-    ]
-    return min(times) if times else None
-
-
-class DueIndex:
-    """Which homes a tick has work for, kept up to date by the store's puts: those with an
-    open command whose deadline passed, and those whose health-scan slot began since the
-    last tick (``scan_due``). A tick visits these instead of every home of the partition:
-    otherwise its cost grows with homes, not traffic, and holds up every event behind it.
-    Derived from the state, never stored: rebuilt from it after a restore."""
-
-    def __init__(self, interval_ms: int) -> None:
-        self.interval_ms = interval_ms
-        self.deadlines: dict[str, int] = {}  # only homes with an open command
-        self.phases: list[tuple[int, str]] = []  # (scan phase, home) of every home, sorted
-
-    def update(self, key: str, value: Mapping[str, Any] | None) -> None:
-        if "/" in key:  # a device (or the tick time), not a home
-            return
-        entry = (scan_phase(key, self.interval_ms), key)
-        i = bisect.bisect_left(self.phases, entry)
-        known = i < len(self.phases) and self.phases[i] == entry
-        if value is None:
-            self.deadlines.pop(key, None)
-            if known:
-                del self.phases[i]
-            return
-        if not known:
-            self.phases.insert(i, entry)
-        deadline = next_deadline(value)
-        if deadline is None:
-            self.deadlines.pop(key, None)
-        else:
-            self.deadlines[key] = deadline
-
-    def rebuild(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
-        """From a partition's state, as (key, value) pairs: one sort, not an insertion
-        per home."""
-        self.deadlines, phases = {}, []
-        for key, value in items:
-            if "/" in key:
-                continue
-            phases.append((scan_phase(key, self.interval_ms), key))
-            deadline = next_deadline(value)
-            if deadline is not None:
-                self.deadlines[key] = deadline
-        self.phases = sorted(phases)
-
-    def due(self, last_tick: int, now: int) -> set[str]:
-        homes = {home for home, at in self.deadlines.items() if at <= now}
-        homes.update(self.scan_window(last_tick, now))
-        return homes
-
-    def scan_window(self, last_tick: int, now: int) -> list[str]:
-        """The homes ``scan_due`` says yes to: a slot of theirs began in (last_tick, now]."""
-        interval = self.interval_ms
-        if interval <= 0 or last_tick <= 0 or now - last_tick >= interval:
-            return [home for _phase, home in self.phases]
-        if now <= last_tick:
-            return []
-        # A slot of phase f begins at t when (t + f) % interval == 0: for t running over
-        # (last_tick, now], f runs down over [-now, -(last_tick + 1)], modulo the interval.
-        lo, hi = (-now) % interval, (-(last_tick + 1)) % interval
-        if lo <= hi:
-            return self._phase_range(lo, hi)
-        return self._phase_range(lo, interval - 1) + self._phase_range(0, hi)
-
-    def _phase_range(self, lo: int, hi: int) -> list[str]:
-        i = bisect.bisect_left(self.phases, (lo, ""))
-        j = bisect.bisect_left(self.phases, (hi + 1, ""))
-        return [home for _phase, home in self.phases[i:j]]
 
 
 @dataclass
@@ -579,8 +495,8 @@ class HomeProcessor:
 
         One tick covers the homes of the tick's partition, so tick traffic does not grow
         with the number of homes; the store yields only those a tick may have work for
-        (DueIndex), so its cost need not either. The time of the last tick is state (one
-        record, not one per home scanned), so a replay scans at the same ticks.
+        (``streams.due.DueIndex``), so its cost need not either. The time of the last tick
+        is state (one record, not one per home scanned), so a replay scans at the same ticks.
         """
         key = ticked_key(int(rec.get("partition") or 0))
         last = int((self.store.get(key) or {}).get("at", 0))
@@ -906,23 +822,6 @@ INPUT_TOPICS = (
 # device would flip it and be re-emitted, bouncing between worker and topic for ever.
 FROM_REPORT, FROM_SILENCE = "report", "silence"
 DERIVED_AVAILABILITY = frozenset({FROM_REPORT, FROM_SILENCE})
-
-
-def scan_phase(home: str, interval_ms: int) -> int:
-    """Where in each scan interval this home's slot begins (spreads homes over it)."""
-    return zlib.crc32(home.encode()) % interval_ms if interval_ms > 0 else 0
-
-
-def scan_due(home: str, last_tick: int, now: int, interval_ms: int) -> bool:
-    """Whether a tick at ``now`` scans ``home``'s health: when a slot of the home began
-    since the last tick, so once per interval, at a phase of its own (from its id). The
-    homes' scans spread over the interval instead of all landing in one tick, whose
-    transaction would then hold up every event behind it (p99). No tick yet: scan now."""
-    if interval_ms <= 0 or last_tick <= 0:
-        return True
-    phase = scan_phase(home, interval_ms)
-    slot_start = now - (now + phase) % interval_ms
-    return last_tick < slot_start
 
 
 _HANDLERS = {

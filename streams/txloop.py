@@ -39,12 +39,12 @@ from confluent_kafka import (
 
 from runtime.config import Settings
 from runtime.deadletter import input_dead_letter
+from streams.due import DueIndex
 from streams.localstate import Checkpoint, RocksPartition, usable_checkpoint
 from streams.processor import (
     INPUT_TOPICS,
     TOMBSTONE,
     DictStore,
-    DueIndex,
     HomeProcessor,
     ProcessorConfig,
 )

@@ -9,15 +9,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.processor import (
-    FINAL,
-    DictStore,
-    DueIndex,
-    HomeProcessor,
-    ProcessorConfig,
-    next_deadline,
-    scan_due,
-)
+from domain.lifecycle import FINAL
+from streams.due import DueIndex, next_deadline, scan_due
+from streams.processor import DictStore, HomeProcessor, ProcessorConfig
 from streams.txloop import PartitionStore
 from tests.unit.test_processor import T0, ack, command, discovered, report, tick
 

@@ -11,13 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.due import scan_due, ticked_key
 from streams.processor import (
     TOMBSTONE,
     DictStore,
     HomeProcessor,
     ProcessorConfig,
-    scan_due,
-    ticked_key,
 )
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
