@@ -3,7 +3,7 @@
 All inputs are keyed and partitioned by home, so one worker owns every event and
 all the state of a home (``topics.partitioning``); the state table is partitioned
 the same way and lives in RocksDB (rocksdict). The logic itself is
-``streams.processor.HomeProcessor``; this module only moves bytes.
+``streams.fold`` (``Fold``); this module only moves bytes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import faust
 
 from runtime.config import Settings
 from runtime.deadletter import input_dead_letter
-from streams.processor import INPUT_TOPICS, TOMBSTONE, HomeProcessor, ProcessorConfig
+from streams.fold.config import ProcessorConfig
+from streams.fold.context import TOMBSTONE
+from streams.fold.dispatch import Fold
 from topics import catalogue as t
 from topics.codec import Decoded, make_codec
 from topics.errors import CodecError
@@ -32,7 +34,7 @@ APP_ID = "homestream-streams"
 
 
 class TableStore:
-    """``streams.processor.Store`` over the Faust table, seen from one partition."""
+    """``streams.fold.store.Store`` over the Faust table, seen from one partition."""
 
     def __init__(self, table: Any, partition: int, partitions: int):
         self.table = table
@@ -92,10 +94,10 @@ def create_app(
         partitions=settings.partitions,
         schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
     )
-    inputs = app.topic(*INPUT_TOPICS, key_type=bytes, value_type=bytes)
+    fold = Fold(_NullStore(), config)
+    app.homestream_fold = fold  # type: ignore[attr-defined]
+    inputs = app.topic(*fold.input_topics, key_type=bytes, value_type=bytes)
     outputs: dict[str, faust.TopicT] = {}
-    processor = HomeProcessor(_NullStore(), config)
-    app.homestream_processor = processor  # type: ignore[attr-defined]
 
     def out_topic(name: str) -> faust.TopicT:
         if name not in outputs:
@@ -109,7 +111,7 @@ def create_app(
             value = None if record_name == TOMBSTONE else codec.encode(record_name, record)
         except CodecError as exc:  # a bug of ours: say so loudly, keep the worker up
             log.error("cannot encode %s for %s: %s", record_name, name, exc)
-            processor.counters["encode_errors"] += 1
+            fold.counters["encode_errors"] += 1
             return
         partition = partition_for_key(key, settings.partitions)
         if app.in_transaction:
@@ -135,9 +137,9 @@ def create_app(
             except CodecError as exc:
                 await _dead_letter_undecodable(send, msg, event.key, event.value, exc)
                 continue
-            processor.store = TableStore(state, msg.partition, settings.partitions)
+            fold.store = TableStore(state, msg.partition, settings.partitions)
             try:
-                emits = processor.handle(decoded.name, decoded.record)
+                emits = fold.handle(decoded.name, decoded.record)
             except Exception as exc:  # never crash the worker on one event
                 log.exception(
                     "processing %s at %s[%s]@%s", decoded.name, msg.topic, msg.partition, msg.offset
@@ -159,6 +161,8 @@ def create_app(
     @app.timer(tick_interval)
     async def ticker() -> None:
         """Time passes, in the log: one tick per partition this worker owns."""
+        if not fold.timed:  # no processor has timers
+            return
         now = int(time.time() * 1000)
         for tp in app.assignor.assigned_actives():
             if tp.topic != t.STREAM_TICKS:

@@ -55,7 +55,7 @@ def run_worker(
 
         setup(loglevel, settings.log_format)
 
-        from streams.processor import ProcessorConfig
+        from streams.fold.config import ProcessorConfig
 
         config = ProcessorConfig.from_env(os.environ)
         TxWorker(settings, name, config=config, data_dir=data_dir, metrics_port=metrics_port).run()

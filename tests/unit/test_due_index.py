@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from domain.lifecycle import FINAL
 from streams.due import DueIndex, next_deadline, scan_due
-from streams.processor import DictStore, HomeProcessor, ProcessorConfig
+from streams.fold.config import ProcessorConfig
+from streams.fold.dispatch import Fold
+from streams.fold.store import DictStore
 from streams.txloop import PartitionStore
 from tests.unit.test_processor import T0, ack, command, discovered, report, tick
 
@@ -52,7 +54,7 @@ def _events(seed: int, homes: int = 12, seconds: int = 150) -> list[tuple[str, d
 
 
 def _run(store, events) -> tuple[list, dict]:
-    proc = HomeProcessor(store, copy.deepcopy(CONFIG))
+    proc = Fold(store, copy.deepcopy(CONFIG))
     emitted = []
     for name, rec in events:
         emitted.extend((e.topic, e.key, e.record_name, e.record) for e in proc.handle(name, rec))
