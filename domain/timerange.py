@@ -45,7 +45,7 @@ def parse_time(value: Any, param: str) -> dt.datetime:
         text = value.strip()
         if not text:
             raise TimeError(param, f"empty; give {FORMS}")
-        if text.lstrip("-").isdigit():
+        if _digits(text.lstrip("-")):
             if len(text) > 19:  # beyond any representable time; int() of it is slow
                 raise TimeError(param, f"{text[:24]}... ms is out of range")
             parsed = _from_ms(int(text), param)
@@ -74,7 +74,7 @@ def parse_since(text: str, now: dt.datetime, param: str = "since") -> dt.datetim
     :func:`parse_time`."""
     text = text.strip()
     unit = _UNITS.get(text[-1:].lower())
-    if unit is not None and text[:-1].isdigit():
+    if unit is not None and _digits(text[:-1]):
         if len(text) > 12:
             raise TimeError(param, f"{text!r} reaches back before {iso(TIME_MIN)}")
         try:
@@ -118,3 +118,8 @@ def _from_ms(ms: float, param: str) -> dt.datetime:
 
 def _range_message() -> str:
     return f"out of range: times must be between {iso(TIME_MIN)} and {iso(TIME_MAX)}"
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "¹" or "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
