@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from streams_fold import DEVICES, _state, discovered  # bench/ is not a package: on sys.path above
 
+from streams.fold.dispatch import fold
 from streams.localstate import RocksPartition
-from streams.processor import fold
 
 
 def _events(homes: list[str], t0: int):

@@ -16,7 +16,7 @@ import statistics
 import time
 import uuid
 
-from streams.processor import fold
+from streams.fold.dispatch import fold
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
 

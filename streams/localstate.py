@@ -120,7 +120,7 @@ class RocksPartition:
         # early costs one read from RocksDB (microseconds).
         self.cache: dict[str, Any] = {}
 
-    # -- the processor's view ------------------------------------------------------------
+    # -- the fold's view -----------------------------------------------------------------
     def get(self, key: str) -> dict[str, Any] | None:
         value: Any = self.cache.get(key)
         if value is None:

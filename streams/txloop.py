@@ -1,7 +1,7 @@
 """Exactly-once stream worker on Kafka transactions (confluent-kafka), without Faust.
 
 One loop per process:
-  consume a batch (read_committed) -> fold each event (``HomeProcessor``) ->
+  consume a batch (read_committed) -> fold each event (``streams.fold``) ->
   in ONE transaction: the outputs, the final value of every state key the batch
   changed (to the compacted changelog), and the batch's input offsets.
 Either all of it commits or none of it does. The changelog is the truth; each
@@ -38,15 +38,12 @@ from confluent_kafka import (
 
 from runtime.config import Settings
 from runtime.deadletter import input_dead_letter
+from streams.due import DueIndex
+from streams.fold.config import ProcessorConfig
+from streams.fold.context import TOMBSTONE
+from streams.fold.dispatch import Fold
+from streams.fold.store import DictStore
 from streams.localstate import Checkpoint, RocksPartition, usable_checkpoint
-from streams.processor import (
-    INPUT_TOPICS,
-    TOMBSTONE,
-    DictStore,
-    DueIndex,
-    HomeProcessor,
-    ProcessorConfig,
-)
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
@@ -97,7 +94,7 @@ def tick_time(
 
 
 class PartitionStore:
-    """The processor's view of one partition during a batch: remembers which keys the
+    """The fold's view of one partition during a batch: remembers which keys the
     batch changed, and keeps the partition's DueIndex (which homes a tick has work for)
     current. The state behind it is RocksDB (a worker) or a dict (tests)."""
 
@@ -145,7 +142,7 @@ class TxWorker:
         self.batch_size = batch_size
         self.tick_interval = tick_interval
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
-        self.processor = HomeProcessor(PartitionStore({}), config)
+        self.fold = Fold(PartitionStore({}), config)
         # RocksDB files are per worker name: a restarted worker finds its own again.
         self.data_dir = data_dir or settings.state_dir / "streams" / name
         # Decoded state values kept in memory, over all partitions; the rest is read from
@@ -219,7 +216,7 @@ class TxWorker:
                 self.settings.host,
                 self.metrics_port,
                 lambda: render(
-                    snapshot(self.processor.counters),
+                    snapshot(self.fold.counters),
                     self.name,
                     {
                         "homestream_streams_ready": int(self.ready),
@@ -233,7 +230,7 @@ class TxWorker:
             )
         self.producer.init_transactions(30)
         self.consumer.subscribe(
-            list(INPUT_TOPICS), on_assign=self._on_assign, on_revoke=self._on_revoke
+            list(self.fold.input_topics), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
         log.info("worker %s started", self.name)
         if self.settings.streams_gc_tuning:
@@ -249,7 +246,7 @@ class TxWorker:
                 if msgs:
                     self._process_batch(msgs)
                 now = time.monotonic()
-                if now >= next_tick:
+                if now >= next_tick and self.fold.timed:
                     self._tick()
                     next_tick = time.monotonic() + self.tick_interval
                 if self.settings.streams_gc_tuning and now >= next_freeze:
@@ -333,7 +330,7 @@ class TxWorker:
             return
         try:
             consumer.committed(
-                [TopicPartition(topic, p) for topic in INPUT_TOPICS for p in parts],
+                [TopicPartition(topic, p) for topic in self.fold.input_topics for p in parts],
                 timeout=30,
             )
         except KafkaException as exc:  # restore anyway: this is a guard, not a need
@@ -372,7 +369,7 @@ class TxWorker:
     def _due_index(self, p: int) -> DueIndex:
         idx = self.due.get(p)
         if idx is None:  # after a restore: derived from the state once
-            idx = self.due[p] = DueIndex(self.processor.config.scan_interval_ms)
+            idx = self.due[p] = DueIndex(self.fold.config.scan_interval_ms)
             idx.rebuild(self.state[p].home_items())
         return idx
 
@@ -513,7 +510,7 @@ class TxWorker:
                 )
             t4 = time.perf_counter()
             # Where a batch's time goes (Prometheus counters; divide by `transactions`).
-            c = self.processor.counters
+            c = self.fold.counters
             c["transactions"] += 1
             c["txn_offsets_us"] += int((t1 - t0) * 1e6)
             c["txn_process_us"] += int((t2 - t1) * 1e6)
@@ -548,14 +545,14 @@ class TxWorker:
             )
 
     def _handle(self, msg: Any, store: PartitionStore) -> None:
-        self.processor.store = store
+        self.fold.store = store
         try:
             decoded = self.codec.decode(msg.value())
         except CodecError as exc:
             self._emit_dead_letter(msg, exc)
             return
         try:
-            emits = self.processor.handle(decoded.name, decoded.record)
+            emits = self.fold.handle(decoded.name, decoded.record)
         except Exception as exc:  # never crash the worker on one event
             log.exception(
                 "processing %s at %s[%s]@%s",
@@ -578,7 +575,7 @@ class TxWorker:
             )
         except CodecError as exc:  # a bug of ours: say so loudly, keep going
             log.error("cannot encode %s for %s: %s", record_name, topic, exc)
-            self.processor.counters["encode_errors"] += 1
+            self.fold.counters["encode_errors"] += 1
             return
         self.producer.produce(
             topic,

@@ -37,7 +37,7 @@ def run_worker(
     metrics_port: int | None = None,
 ) -> None:
     from runtime.logs import setup
-    from streams.processor import ProcessorConfig
+    from streams.fold.config import ProcessorConfig
     from streams.txloop import TxWorker
 
     # RocksDB files are per worker name: two workers never share a directory, and a

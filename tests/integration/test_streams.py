@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from compose.process import free_port
 from compose.services.streams import GROUP
-from streams.processor import INPUT_TOPICS, fold
+from streams.fold.dispatch import INPUT_TOPICS, fold
 from tests.integration.streams_support import CODEC, Feed, Worker, read_all
 from topics import catalogue as t
 from topics.admin import group_members
@@ -472,7 +472,8 @@ def test_a_new_owner_restores_after_the_previous_owners_pending_commit(settings,
     carries: here a device the previous owner had discovered."""
     from confluent_kafka import Producer
 
-    from streams.processor import DictStore, HomeProcessor
+    from streams.fold.dispatch import Fold
+    from streams.fold.store import DictStore
     from streams.txloop import CHANGELOG
     from tests.unit.test_processor import discovered
 
@@ -480,7 +481,7 @@ def test_a_new_owner_restores_after_the_previous_owners_pending_commit(settings,
     part = partition_for(home, settings.partitions)
     store = DictStore()  # the state the previous owner's transaction carries
     name, rec = discovered(dev="lamp")
-    HomeProcessor(store).handle(name, {**rec, "home_id": home})
+    Fold(store).handle(name, {**rec, "home_id": home})
     assert f"{home}/lamp" in store.data
 
     zombie = Producer(

@@ -9,15 +9,11 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.processor import (
-    FINAL,
-    DictStore,
-    DueIndex,
-    HomeProcessor,
-    ProcessorConfig,
-    next_deadline,
-    scan_due,
-)
+from domain.lifecycle import FINAL
+from streams.due import DueIndex, next_deadline, scan_due
+from streams.fold.config import ProcessorConfig
+from streams.fold.dispatch import Fold
+from streams.fold.store import DictStore
 from streams.txloop import PartitionStore
 from tests.unit.test_processor import T0, ack, command, discovered, report, tick
 
@@ -58,7 +54,7 @@ def _events(seed: int, homes: int = 12, seconds: int = 150) -> list[tuple[str, d
 
 
 def _run(store, events) -> tuple[list, dict]:
-    proc = HomeProcessor(store, copy.deepcopy(CONFIG))
+    proc = Fold(store, copy.deepcopy(CONFIG))
     emitted = []
     for name, rec in events:
         emitted.extend((e.topic, e.key, e.record_name, e.record) for e in proc.handle(name, rec))

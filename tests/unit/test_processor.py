@@ -12,14 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runtime.config import ConfigError, Settings
-from streams.processor import (
-    TOMBSTONE,
-    DictStore,
-    HomeProcessor,
-    ProcessorConfig,
-    scan_due,
-    ticked_key,
-)
+from streams.due import scan_due, ticked_key
+from streams.fold.config import ProcessorConfig
+from streams.fold.context import TOMBSTONE
+from streams.fold.dispatch import Fold
+from streams.fold.store import DictStore
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
@@ -93,7 +90,7 @@ def tick(ts):
 
 @pytest.fixture
 def proc():
-    return HomeProcessor(DictStore(), ProcessorConfig(offline_after_ms=60_000, park_ttl_ms=30_000))
+    return Fold(DictStore(), ProcessorConfig(offline_after_ms=60_000, park_ttl_ms=30_000))
 
 
 def run(proc, *events):
@@ -259,7 +256,7 @@ def test_availability_messages_and_low_battery_notice_once(proc):
 
 
 def test_parked_reports_expire_and_overflow_to_the_dead_letter_topic():
-    proc = HomeProcessor(
+    proc = Fold(
         DictStore(), ProcessorConfig(park_max_per_home=2, park_ttl_ms=1000, scan_interval_ms=1000)
     )
     out = run(proc, *(report({"powerState": "ON"}, dev=f"d{i}", ts=T0 + i) for i in range(3)))
@@ -300,7 +297,7 @@ def test_the_fold_is_deterministic():
         report({"brightness": 70}, ts=T0 + 3),
         tick(T0 + 100_000_000),
     ]
-    a, b = HomeProcessor(DictStore()), HomeProcessor(DictStore())
+    a, b = Fold(DictStore()), Fold(DictStore())
     out_a, out_b = run(a, *copy.deepcopy(events)), run(b, *copy.deepcopy(events))
     assert out_a == out_b
     assert a.store.data == b.store.data
@@ -332,7 +329,7 @@ def test_config_from_the_settings():
 
 def test_silence_and_parking_scans_run_at_most_once_per_interval():
     interval = 30_000
-    proc = HomeProcessor(DictStore(), ProcessorConfig(offline_after_ms=10_000))
+    proc = Fold(DictStore(), ProcessorConfig(offline_after_ms=10_000))
     assert proc.config.scan_interval_ms == interval
     # The home's scan slots start where (t + its phase) is a multiple of the interval.
     phase = zlib.crc32(HOME.encode()) % interval
@@ -366,7 +363,7 @@ def test_health_scans_once_per_interval_spread_by_home(home, start, interval):
 def test_a_tick_writes_one_record_however_many_homes_it_scans():
     """The scan time is the partition's, not each home's: a scan writes no home record."""
     store = DictStore()
-    proc = HomeProcessor(store, ProcessorConfig(offline_after_ms=60_000))
+    proc = Fold(store, ProcessorConfig(offline_after_ms=60_000))
     for i in range(20):
         proc.handle(*discovered(dev=f"d{i}"))
         proc.handle("DeviceDiscovered", {**discovered()[1], "home_id": f"home-{i}"})

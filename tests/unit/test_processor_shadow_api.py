@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from streams.processor import DictStore, HomeProcessor
+from streams.fold.dispatch import INPUT_TOPICS, Fold
+from streams.fold.store import DictStore
 from tests.unit.test_processor import CODEC, HOME, T0, discovered, eid, report
 from topics import catalogue as t
 
@@ -46,7 +47,7 @@ def replies(out):
 
 
 def setup():
-    proc = HomeProcessor(DictStore())
+    proc = Fold(DictStore())
     run(proc, discovered())
     run(proc, report({"powerState": "OFF", "brightness": 10}))
     return proc
@@ -128,4 +129,4 @@ def test_delete_clears_the_shadow_and_a_later_get_is_404():
 
 
 def test_shadow_requests_are_a_stream_input():
-    assert t.SHADOW_REQUESTS in __import__("streams.processor").processor.INPUT_TOPICS
+    assert t.SHADOW_REQUESTS in INPUT_TOPICS

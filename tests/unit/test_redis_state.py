@@ -22,7 +22,7 @@ from stores.redis_state import (
     text_hash,
     tombstone_op,
 )
-from streams.processor import fold
+from streams.fold.dispatch import fold
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore

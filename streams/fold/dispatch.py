@@ -1,0 +1,107 @@
+"""The fold: each input event goes to the handlers the processors declared for it.
+
+``Fold.handle(record_name, record)`` reads and writes state through a ``Store`` and
+returns the events to emit. No clock, no I/O: times come from the events themselves (a
+report's ``received_at``, a tick's ``ts``) and output event ids are derived from the
+input's id. So replaying the same input over the same state gives the same state and
+the same outputs, which makes shadows rebuilt from the topics equal to the live ones and
+lets downstream consumers drop replayed duplicates by event id.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from streams.fold.config import ProcessorConfig
+from streams.fold.context import Context, Emit
+from streams.fold.declaration import TICK_RECORD, TICK_TOPIC, Handler, Processor
+from streams.fold.home import HOME
+from streams.fold.store import DictStore, Store
+
+# The processors a worker runs. An event reaches those that handle it in this order,
+# and their outputs share one sequence of derived event ids.
+PROCESSORS: tuple[Processor, ...] = (HOME,)
+
+
+class Fold:
+    def __init__(
+        self,
+        store: Store,
+        config: ProcessorConfig | None = None,
+        processors: Sequence[Processor] = PROCESSORS,
+    ):
+        self.store = store
+        self.config = config or ProcessorConfig()
+        self.counters: Counter[str] = Counter()
+        self.processors = tuple(processors)
+        self.routes = _routes(self.processors)
+
+    @property
+    def input_topics(self) -> tuple[str, ...]:
+        return input_topics(self.processors)
+
+    @property
+    def timed(self) -> bool:
+        """Whether some processor has timers, so the worker must write ticks."""
+        return any(p.timers for p in self.processors)
+
+    def handle(self, name: str, record: dict[str, Any]) -> list[Emit]:
+        handlers = self.routes.get(name)
+        if handlers is None:
+            self.counters["ignored"] += 1
+            return []
+        source_id = str(record.get("event_id", ""))
+        home = str(record.get("home_id", ""))
+        now = int(record.get("received_at") or record.get("ts") or 0)
+        out: list[Emit] = []
+        for handler in handlers:  # each its own context, one list of outputs
+            handler(
+                Context(self.store, self.config, self.counters, source_id, home, now, out), record
+            )
+        return out
+
+
+def input_topics(processors: Iterable[Processor]) -> tuple[str, ...]:
+    """The topics the processors consume (each worker engine subscribes to these)."""
+    topics: dict[str, None] = {}
+    timed = False
+    for p in processors:
+        topics.update(dict.fromkeys(p.inputs))
+        timed = timed or bool(p.timers)
+    if timed:
+        topics[TICK_TOPIC] = None
+    return tuple(topics)
+
+
+def _routes(processors: tuple[Processor, ...]) -> dict[str, tuple[Handler, ...]]:
+    names = [p.name for p in processors]
+    if len(set(names)) != len(names):
+        raise ValueError(f"processor names repeat: {names}")
+    tables: dict[str, str] = {}
+    for p in processors:
+        for table in p.tables:
+            if table.key in tables:
+                raise ValueError(f"{p.name} and {tables[table.key]} both keep {table.key}")
+            tables[table.key] = p.name
+    routes: dict[str, list[Handler]] = {}
+    for p in processors:
+        for record, handler in p.handlers.items():
+            routes.setdefault(record, []).append(handler)
+        if p.timers:
+            routes.setdefault(TICK_RECORD, []).extend(p.timers)
+    return {record: tuple(handlers) for record, handlers in routes.items()}
+
+
+INPUT_TOPICS = input_topics(PROCESSORS)
+
+
+def fold(
+    events: Iterable[tuple[str, dict[str, Any]]], config: ProcessorConfig | None = None
+) -> Fold:
+    """Fold events into a fresh in-memory fold: the reference a worker must match."""
+    result = Fold(DictStore(), config)
+    for name, record in events:
+        result.handle(name, record)
+    return result

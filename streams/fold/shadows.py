@@ -1,0 +1,111 @@
+"""A device's shadow as the state keeps it, and the events a shadow change emits
+(reports, commands and the shadow API all change shadows)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from domain.shadow import Shadow
+from streams.fold.context import Context
+from topics import catalogue as t
+from topics.keys import device_key
+
+
+def load_shadow(device: dict[str, Any]) -> Shadow:
+    s = device.get("shadow")
+    if not s:
+        return Shadow.empty()
+    return Shadow(
+        desired=s["desired"],
+        reported=s["reported"],
+        metadata=s["metadata"],
+        version=s["version"],
+        timestamp=s["timestamp"],
+    )
+
+
+def shadow_state(sh: Shadow) -> dict[str, Any]:
+    """What a device's state record keeps of its shadow."""
+    return {
+        "desired": sh.desired,
+        "reported": sh.reported,
+        "metadata": sh.metadata,
+        "version": sh.version,
+        "timestamp": sh.timestamp,
+    }
+
+
+def emit_state_change(
+    ctx: Context, dev: str, result: Any, *, source: str, command_id: str | None = None
+) -> None:
+    """A new shadow version: StateChange, the ShadowDocument, and a ShadowDelta when
+    desired and reported differ."""
+    sh: Shadow = result.shadow
+    flat = _flat_enough(sh.reported) and _flat_enough(sh.desired)
+    ctx.emit(
+        t.STATE_CHANGES,
+        ctx.home,
+        "StateChange",
+        {
+            "device_id": dev,
+            "version": sh.version,
+            "changed": result.changed_reported if flat else {},
+            "reported": sh.reported if flat else {},
+            "desired": sh.desired if flat else {},
+            "desired_changed": result.changed_desired if flat else {},
+            "delta": result.delta if flat else {},
+            "source": source,
+            "command_id": command_id,
+            "accepted_at": ctx.now,
+            "state_json": None
+            if flat
+            else json.dumps(
+                {
+                    "changed": result.changed_reported,
+                    "reported": sh.reported,
+                    "desired": sh.desired,
+                    "desired_changed": result.changed_desired,
+                    "delta": result.delta,
+                }
+            ),
+        },
+    )
+    doc = sh.to_document()
+    ctx.emit(
+        t.SHADOW_DOCUMENTS,
+        device_key(ctx.home, dev),
+        "ShadowDocument",
+        {
+            "device_id": dev,
+            "version": sh.version,
+            "timestamp": sh.timestamp,
+            "desired": json.dumps(sh.desired),
+            "reported": json.dumps(sh.reported),
+            "delta": json.dumps(doc["state"].get("delta", {})),
+            "metadata": json.dumps(sh.metadata),
+        },
+    )
+    if result.delta_message is not None:
+        ctx.emit(
+            t.SHADOW_RESPONSES,
+            ctx.home,
+            "ShadowDelta",
+            {
+                "device_id": dev,
+                "version": sh.version,
+                "timestamp": sh.timestamp,
+                "state": json.dumps(result.delta_message["state"]),
+                "metadata": json.dumps(result.delta_message.get("metadata")),
+            },
+        )
+
+
+def _flat_enough(state: dict[str, Any]) -> bool:
+    """Fits the Avro attribute map: scalars, or objects of scalars (color)."""
+    for value in state.values():
+        if isinstance(value, list):
+            return False
+        if isinstance(value, dict) and any(isinstance(v, dict | list) for v in value.values()):
+            return False
+    return True
