@@ -74,8 +74,8 @@ def produce_to_home(
     key: bytes | str | None = None,
     **kwargs: Any,
 ) -> None:
-    """Produce ``value`` to ``home``'s partition of ``topic``; the key defaults to the
-    home id (``home/device`` keys are partitioned by their home part too)."""
+    """Produce ``value`` to ``home``'s partition of ``topic``. ``home`` may also be a
+    ``home/device`` key: the partition is its home part's. The record key defaults to it."""
     if key is None:
         key = home
     client.produce(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import signal
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -32,12 +31,13 @@ from confluent_kafka import (
     Consumer,
     KafkaError,
     KafkaException,
-    Producer,
     TopicPartition,
 )
 
+from runtime import kafka
 from runtime.config import Settings
 from runtime.deadletter import input_dead_letter
+from runtime.service import stop_on_signals
 from streams.due import DueIndex
 from streams.fold.config import ProcessorConfig
 from streams.fold.context import TOMBSTONE
@@ -47,7 +47,6 @@ from streams.localstate import Checkpoint, RocksPartition, usable_checkpoint
 from topics import catalogue as t
 from topics.codec import make_codec
 from topics.errors import CodecError
-from topics.partitioning import partition_for_key
 from topics.schemas import SchemaStore
 
 log = logging.getLogger("homestream.streams")
@@ -162,18 +161,12 @@ class TxWorker:
         self.restoring = 0
         self.running = True
         self.metrics_port = metrics_port
-        bootstrap = settings.kafka_bootstrap
-        self.consumer = Consumer(
+        self.consumer = kafka.consumer(
+            settings,
+            GROUP,
             {
-                "bootstrap.servers": bootstrap,
-                "group.id": GROUP,
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
                 # range: the same partition numbers of every input for one consumer.
                 "partition.assignment.strategy": "range",
-                "session.timeout.ms": 10_000,
-                "heartbeat.interval.ms": 1_000,
                 "max.poll.interval.ms": 120_000,
                 # Under load, let the broker gather up to 2 ms of input per fetch instead of
                 # answering every single append: fewer requests on a broker that shares the
@@ -181,15 +174,14 @@ class TxWorker:
                 # trip ~7 ms at p50; 1 byte, Kafka's default, cost ~20 ms at p99 under load).
                 "fetch.wait.max.ms": 2,
                 "fetch.min.bytes": 100_000,
-            }
+            },
         )
-        self.producer = Producer(
+        self.producer = kafka.producer(
+            settings,
             {
-                "bootstrap.servers": bootstrap,
                 # One transactional id per worker name: a restarted worker fences its
                 # dead predecessor and aborts whatever it left open.
                 "transactional.id": f"{GROUP}-{name}",
-                "enable.idempotence": True,
                 "transaction.timeout.ms": 10_000,
                 "linger.ms": 0,
                 # The coordinator answers CONCURRENT_TRANSACTIONS while it is still writing
@@ -198,16 +190,13 @@ class TxWorker:
                 # asking again: its default of 100 ms was most of our p99. Doubles up to 1 s.
                 "retry.backoff.ms": settings.streams_retry_backoff_ms,
                 "retry.backoff.max.ms": 1_000,
-            }
+            },
         )
-        self.tick_producer = Producer(
-            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 0}
-        )
+        self.tick_producer = kafka.producer(settings, {"linger.ms": 0})
 
     # -- life cycle --------------------------------------------------------------------
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop())
-        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        stop_on_signals(self.stop)
         self._ensure_changelog()
         if self.metrics_port:
             from runtime.metrics import render, serve, snapshot
@@ -376,17 +365,15 @@ class TxWorker:
     def _restore(self, partition: int, part: RocksPartition) -> None:
         """Replay the changelog into the local copy, from its checkpoint if that is
         usable, else from the start: committed records only, to the end."""
-        restorer = Consumer(
+        restorer = kafka.consumer(
+            self.settings,
+            f"{GROUP}-restore-{uuid.uuid4().hex}",  # assigned, never joined
             {
-                "bootstrap.servers": self.settings.kafka_bootstrap,
-                "group.id": f"{GROUP}-restore-{uuid.uuid4().hex}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
                 "enable.partition.eof": True,
                 # At the end the broker would hold an empty fetch this long (500 ms by
                 # default) before the end-of-partition event: per partition, per restore.
                 "fetch.wait.max.ms": 10,
-            }
+            },
         )
         started = time.monotonic()
         next_note, records = started + 5.0, 0
@@ -577,12 +564,7 @@ class TxWorker:
             log.error("cannot encode %s for %s: %s", record_name, topic, exc)
             self.fold.counters["encode_errors"] += 1
             return
-        self.producer.produce(
-            topic,
-            key=key.encode(),
-            value=value,
-            partition=partition_for_key(key, self.settings.partitions),
-        )
+        kafka.produce_to_home(self.producer, self.settings, topic, key, value)
 
     def _emit_dead_letter(self, msg: Any, exc: Exception) -> None:
         home, record = input_dead_letter(
