@@ -32,6 +32,7 @@ from confluent_kafka import Consumer, KafkaError
 from hub import wire
 from hub.mqtt5 import Message, Mqtt5Client, MqttError, ServerLimitError
 from runtime import kafka
+from runtime.cli import command_line
 from runtime.config import Settings
 from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 from runtime.service import stop_on_signals
@@ -387,16 +388,4 @@ def run_bridge(
 
 def bridge_argv(name: str, data_dir: Path, metrics_port: int | None = None) -> list[str]:
     """The command line of one bridge process (the launcher's and the tests')."""
-    import sys
-
-    return [
-        sys.executable,
-        "-m",
-        "homestream.cli",
-        "bridge",
-        "--name",
-        name,
-        "--data-dir",
-        str(data_dir),
-        *(["--metrics-port", str(metrics_port)] if metrics_port else []),
-    ]
+    return command_line("bridge", name=name, data_dir=data_dir, metrics_port=metrics_port or None)

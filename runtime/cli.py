@@ -73,3 +73,18 @@ def require_kafka(settings: Settings) -> None:
         f"Kafka at {settings.kafka_bootstrap} is not reachable: start the stack with "
         "`homestream up`, or set HOMESTREAM_KAFKA_BOOTSTRAP / HOMESTREAM_KAFKA_PORT"
     )
+
+
+def command_line(*words: str, **options: object) -> list[str]:
+    """``python -m homestream.cli WORDS --option value ...``: how the launcher and the tests
+    start a service process. None and False options are left out; True is a bare flag."""
+    import sys
+
+    argv = [sys.executable, "-m", "homestream.cli", *words]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, str(value)]
+    return argv

@@ -1,4 +1,4 @@
-"""The dead letter for an input the worker could not decode or process."""
+"""The dead letter for a Kafka input a service could not decode or process."""
 
 from __future__ import annotations
 
@@ -48,3 +48,10 @@ def input_dead_letter(
         "first_seen": now,
         "processor": "streams",
     }
+
+
+def message_dead_letter(msg: Any, exc: Exception, now: int) -> tuple[str, dict[str, Any]]:
+    """``input_dead_letter`` of a consumed confluent-kafka message."""
+    return input_dead_letter(
+        msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), exc, now
+    )

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import kafka
+from runtime.cli import command_line
 from runtime.config import Settings
 from runtime.metrics import snapshot
 from runtime.service import retry_while_running, stop_on_signals
@@ -538,21 +539,14 @@ def sink_argv(
     group: str | None = None,
 ) -> list[str]:
     """The command line of one history sink process (the launcher's and the tests')."""
-    import sys
-
-    return [
-        sys.executable,
-        "-m",
-        "homestream.cli",
+    return command_line(
         "sink",
         "history",
-        "--name",
-        name,
-        "--data-dir",
-        str(data_dir),
-        *(["--metrics-port", str(metrics_port)] if metrics_port else []),
-        *(["--group", group] if group else []),
-    ]
+        name=name,
+        data_dir=data_dir,
+        metrics_port=metrics_port or None,
+        group=group or None,
+    )
 
 
 def run_sink(

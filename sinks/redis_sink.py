@@ -34,8 +34,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as TP
 
 from runtime import kafka
+from runtime.cli import command_line
 from runtime.config import Settings
-from runtime.deadletter import input_dead_letter
+from runtime.deadletter import message_dead_letter
 from runtime.service import retry_while_running, stop_on_signals
 from stores.redis_state import (
     AVAILABILITY_LUA,
@@ -334,15 +335,7 @@ class RedisSink:
 
     # -- dead letters -------------------------------------------------------------------
     def _dead_letter(self, msg: Any, exc: Exception) -> None:
-        home, record = input_dead_letter(
-            msg.topic(),
-            msg.partition(),
-            msg.offset(),
-            msg.key(),
-            msg.value(),
-            exc,
-            int(time.time() * 1000),
-        )
+        home, record = message_dead_letter(msg, exc, int(time.time() * 1000))
         record["processor"] = PROCESSOR
         self.counters[f"dead_letter_{record['reason'].lower()}"] += 1
         log.warning(
@@ -565,17 +558,6 @@ def redis_sink_argv(
     data_dir: Path, metrics_port: int | None = None, name: str = "redis-1"
 ) -> list[str]:
     """The command line of one Redis sink process (the launcher's and the tests')."""
-    import sys
-
-    return [
-        sys.executable,
-        "-m",
-        "homestream.cli",
-        "sink",
-        "redis",
-        "--name",
-        name,
-        "--data-dir",
-        str(data_dir),
-        *(["--metrics-port", str(metrics_port)] if metrics_port else []),
-    ]
+    return command_line(
+        "sink", "redis", name=name, data_dir=data_dir, metrics_port=metrics_port or None
+    )

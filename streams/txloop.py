@@ -36,7 +36,7 @@ from confluent_kafka import (
 
 from runtime import kafka
 from runtime.config import Settings
-from runtime.deadletter import input_dead_letter
+from runtime.deadletter import message_dead_letter
 from runtime.service import stop_on_signals
 from streams.due import DueIndex
 from streams.fold.config import ProcessorConfig
@@ -567,15 +567,7 @@ class TxWorker:
         kafka.produce_to_home(self.producer, self.settings, topic, key, value)
 
     def _emit_dead_letter(self, msg: Any, exc: Exception) -> None:
-        home, record = input_dead_letter(
-            msg.topic(),
-            msg.partition(),
-            msg.offset(),
-            msg.key(),
-            msg.value(),
-            exc,
-            _wall_ms(),
-        )
+        home, record = message_dead_letter(msg, exc, _wall_ms())
         self._produce(t.DEADLETTER, home, "DeadLetter", record)
 
     # -- time --------------------------------------------------------------------------

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runtime.cli import command_line
 from runtime.config import Settings
 
 
 def worker_argv(name: str, data_dir: Path, metrics_port: int | None = None) -> list[str]:
     """The command line of one worker process (the launcher's and the tests')."""
-    import sys
-
-    return [
-        sys.executable,
-        "-m",
-        "homestream.cli",
+    # Start, partitions owned, restore progress: a few lines, not one per event.
+    return command_line(
         "streams",
         "worker",
-        "--name",
-        name,
-        "--data-dir",
-        str(data_dir),
-        *(["--metrics-port", str(metrics_port)] if metrics_port else []),
-        # Start, partitions owned, restore progress: a few lines, not one per event.
-        "--loglevel",
-        "info",
-    ]
+        name=name,
+        data_dir=data_dir,
+        metrics_port=metrics_port or None,
+        loglevel="info",
+    )
 
 
 def run_worker(

@@ -86,3 +86,16 @@ def test_the_shared_kafka_settings_and_the_services_own():
     assert conf["auto.offset.reset"] == "latest"  # the service's override wins
     prod = kafka.producer_config(settings, {"linger.ms": 5})
     assert prod["enable.idempotence"] is True and prod["acks"] == "all" and prod["linger.ms"] == 5
+
+
+def test_a_service_command_line():
+    import sys
+    from pathlib import Path
+
+    from runtime.cli import command_line
+
+    argv = command_line(
+        "sink", "history", name="h-1", data_dir=Path("/d"), group=None, rebuild=True
+    )
+    assert argv == [sys.executable, "-m", "homestream.cli", "sink", "history",
+                    "--name", "h-1", "--data-dir", "/d", "--rebuild"]  # fmt: skip
