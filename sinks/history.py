@@ -381,7 +381,7 @@ class HistorySink:
             running=lambda: self.running,
             retry_on=lambda exc: isinstance(exc, transient),
             log=log,
-            what=f"PostgreSQL write of a batch of {len(batch.items)} records (kept)",
+            what="PostgreSQL write",  # the batch is kept and written again
             first=self.backoff[0],
             longest=self.backoff[1],
             on_retry=failed,

@@ -75,7 +75,7 @@ def live(stack_env, settings, tmp_path_factory):
     bridge = BridgeProc(stack_env, f"dash-{uid}", tmp, free_port())
     procs = [
         bridge.proc,
-        Worker(stack_env, f"dash-{uid}", tmp / "worker", "txloop").proc,
+        Worker(stack_env, f"dash-{uid}", tmp / "worker").proc,
         _spawn(
             redis_sink_argv(tmp / "sink", free_port(), name=f"dash-{uid}"),
             stack_env,

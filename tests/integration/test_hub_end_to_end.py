@@ -28,7 +28,7 @@ def pipeline(stack_env, settings, run_cli, tmp_path):
     run_cli("homes", "add", "--home", home, "--owner", f"owner-{home}")
     creds = json.loads(run_cli("hubs", "add", "--home", home).stdout)
     bridge = BridgeProc(stack_env, f"e2e-{uuid.uuid4().hex[:4]}", tmp_path, free_port())
-    worker = Worker(stack_env, f"e2e-{uuid.uuid4().hex[:4]}", tmp_path / "w", "txloop")
+    worker = Worker(stack_env, f"e2e-{uuid.uuid4().hex[:4]}", tmp_path / "w")
     hub = Hub(settings, creds["username"], creds["password"], home)
     try:
         bridge.wait_ready()
