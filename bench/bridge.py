@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,20 +64,15 @@ class _BenchBridge:
     def _up(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"the bench bridge exited; see {self.log}")
-        try:
-            return self.counters().get("mqtt_subscribed") == 1
-        except OSError:
-            return False
+        from runtime.metrics import ready_at
+
+        return ready_at(self.settings.host, self.port)  # subscribed to the hubs
 
     def counters(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        url = f"http://{self.settings.host}:{self.port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            for line in resp.read().decode().splitlines():
-                if line.startswith("homestream_bridge_messages_total{"):
-                    labels, value = line.rsplit(" ", 1)
-                    out[labels.split('outcome="')[1].split('"')[0]] = int(float(value))
-        return out
+        from runtime.metrics import outcomes_at
+
+        counts = outcomes_at(self.settings.host, self.port, "homestream_bridge_messages_total")
+        return {outcome: int(value) for outcome, value in counts.items()}
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -255,13 +253,13 @@ def _ts(ms: int):
 
 
 def _metric(port: int, outcome: str) -> float:
+    from runtime.metrics import outcomes_at
+
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
+        counts = outcomes_at("127.0.0.1", port, "homestream_sink_events_total")
     except OSError:
         return 0.0
-    m = re.search(rf'outcome="{re.escape(outcome)}"\}} (\S+)', text)
-    return float(m.group(1)) if m else 0.0
+    return counts.get(outcome, 0.0)
 
 
 def _position_group_at_end(settings: Settings, group: str) -> None:

@@ -58,6 +58,9 @@ class Backend:
     metrics: Metrics = field(default_factory=Metrics)
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.metrics.watch(self.fanout)
+
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking I/O (PostgreSQL, Redis, the producer) off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)

@@ -1,57 +1,64 @@
-"""Request counters and latencies in Prometheus' text format (``GET /metrics``)."""
+"""The gateway's Prometheus metrics (``GET /metrics``), on ``runtime.metrics``: requests by
+route and status, their duration as a histogram, the commands produced and the fan-out's
+gauges."""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
-from collections.abc import Callable
+from typing import Any
+
+from runtime.metrics import ServiceMetrics
 
 
 class Metrics:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.seconds: dict[tuple[str, str], float] = defaultdict(float)
-        self.commands: dict[str, int] = defaultdict(int)
+        # The gateway serves /metrics itself, on its own port: no process labels, and no
+        # /ready (its launcher checks /healthz, which carries the same fan-out readiness).
+        self.service = ServiceMetrics(
+            {},
+            "homestream_gateway_fanout_ready",
+            "1 once the fan-out consumer has its partitions (live events flow).",
+        )
+        m = self.service
+        self.requests = m.counter(
+            "homestream_gateway_requests",
+            "HTTP requests by route and status.",
+            ("method", "route", "status"),
+        )
+        self.duration = m.histogram(
+            "homestream_gateway_request_duration_seconds",
+            "HTTP request duration by route, from routing to the response.",
+            ("method", "route"),
+        )
+        self.commands = m.counter(
+            "homestream_gateway_commands", "CommandRequested events produced.", ("source",)
+        )
+
+    def watch(self, fanout: Any) -> None:
+        """Read the fan-out's gauges at scrape time."""
+        m = self.service
+        m.ready_gauge.set_function(lambda: 1.0 if fanout.ready else 0.0)
+        m.gauge(
+            "homestream_gateway_ws_subscribers",
+            "WebSocket connections subscribed to a home.",
+            lambda: float(fanout.subscribers()),
+        )
+        m.gauge(
+            "homestream_gateway_fanout_events_total",
+            "Events published to the fan-out.",
+            lambda: float(fanout.stats.events),
+        )
+        m.gauge(
+            "homestream_gateway_fanout_dropped_total",
+            "Frames a subscriber missed because its queue was full (it gets a new snapshot).",
+            lambda: float(fanout.stats.dropped),
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(method, route, status)] += 1
-            self.seconds[(method, route)] += seconds
+        self.requests.labels(method, route, str(status)).inc()
+        self.duration.labels(method, route).observe(seconds)
 
     def count_command(self, source: str) -> None:
-        with self._lock:
-            self.commands[source] += 1
+        self.commands.labels(source).inc()
 
-    def render(self, gauges: dict[str, Callable[[], float]] | None = None) -> str:
-        with self._lock:
-            requests = dict(self.requests)
-            seconds = dict(self.seconds)
-            commands = dict(self.commands)
-        out = [
-            "# HELP homestream_gateway_requests_total HTTP requests by route and status.",
-            "# TYPE homestream_gateway_requests_total counter",
-        ]
-        for (method, route, status), n in sorted(requests.items()):
-            out.append(
-                f'homestream_gateway_requests_total{{method="{method}",route="{route}",'
-                f'status="{status}"}} {n}'
-            )
-        out += [
-            "# HELP homestream_gateway_request_seconds_total Time spent per route.",
-            "# TYPE homestream_gateway_request_seconds_total counter",
-        ]
-        for (method, route), s in sorted(seconds.items()):
-            out.append(
-                f'homestream_gateway_request_seconds_total{{method="{method}",route="{route}"}}'
-                f" {s:.6f}"
-            )
-        out += [
-            "# HELP homestream_gateway_commands_total CommandRequested events produced.",
-            "# TYPE homestream_gateway_commands_total counter",
-        ]
-        for source, n in sorted(commands.items()):
-            out.append(f'homestream_gateway_commands_total{{source="{source}"}} {n}')
-        for name, fn in sorted((gauges or {}).items()):
-            out += [f"# TYPE {name} gauge", f"{name} {fn():g}"]
-        return "\n".join(out) + "\n"
+    def exposition(self) -> bytes:
+        return self.service.exposition()

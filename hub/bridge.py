@@ -34,6 +34,7 @@ from hub.mqtt5 import Message, Mqtt5Client, MqttError, ServerLimitError
 from runtime import kafka
 from runtime.cli import command_line
 from runtime.config import Settings
+from runtime.metrics import ServiceMetrics
 from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 from runtime.service import stop_on_signals
 from topics import catalogue as t
@@ -75,6 +76,22 @@ class Bridge:
         self.metrics_port = metrics_port
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
         self.counters: Counter[str] = Counter()
+        self.metrics = ServiceMetrics(
+            {"bridge": self.config.name},
+            "homestream_bridge_ready",
+            "1 while the bridge is subscribed to the hubs' topics on Mosquitto.",
+            ready=lambda: self.counters["mqtt_subscribed"] == 1,
+        )
+        self.metrics.outcomes(
+            "homestream_bridge_messages_total",
+            "MQTT and Kafka messages through the bridge, by outcome.",
+            self.counters,
+        )
+        self.ack_seconds = self.metrics.fast_histogram(
+            "homestream_bridge_ack_seconds",
+            "An inbound MQTT message's arrival to Kafka's acknowledgement of its event "
+            "(then the PUBACK goes to Mosquitto).",
+        )
         self.running = True
         self.fatal: str | None = None
         self._secrets = load_secrets(settings)
@@ -128,6 +145,7 @@ class Bridge:
         log.info("mqtt connected", extra={"bridge": self.config.name, "session_resumed": resumed})
 
     def _on_message(self, msg: Message) -> None:
+        arrived = time.perf_counter()
         now = int(time.time() * 1000)
         self.counters["mqtt_in"] += 1
         try:
@@ -149,14 +167,16 @@ class Bridge:
         if isinstance(result, wire.Rejected):
             self.counters[f"dead_letter_{result.reason.lower()}"] += 1
             record = wire.dead_letter(result, msg.topic, msg.payload, received_at=now)
-            self._produce(t.DEADLETTER, "DeadLetter", record, msg)
+            self._produce(t.DEADLETTER, "DeadLetter", record, msg, arrived)
             if result.reply is not None:
                 self._publish(result.reply)
             return
         record = {"event_id": _uuid(), "home_id": result.home_id, **result.fields}
-        self._produce(result.kafka_topic, result.record_name, record, msg)
+        self._produce(result.kafka_topic, result.record_name, record, msg, arrived)
 
-    def _produce(self, topic: str, name: str, record: dict[str, Any], msg: Message) -> None:
+    def _produce(
+        self, topic: str, name: str, record: dict[str, Any], msg: Message, arrived: float
+    ) -> None:
         try:
             value = self.codec.encode(name, record, trusted=True)
         except CodecError as exc:  # our parser let through what Avro refuses: dead-letter
@@ -175,6 +195,7 @@ class Bridge:
                 self.running = False
                 return
             self.counters["produced"] += 1
+            self.ack_seconds.observe(time.perf_counter() - arrived)
             if pid and generation == self._generation and self.mqtt.connected:
                 self.mqtt.ack(pid)
 
@@ -259,9 +280,7 @@ class Bridge:
     def run(self) -> int:
         stop_on_signals(self.stop)
         if self.metrics_port:
-            from runtime.metrics import serve
-
-            serve(self.settings.host, self.metrics_port, self.metrics_text)
+            self.metrics.serve(self.settings.host, self.metrics_port)
         consumer = kafka.consumer(
             self.settings,
             OUT_GROUP,
@@ -329,16 +348,6 @@ class Bridge:
             consumer.commit(asynchronous=False)
         consumer.close()
         log.info("bridge stopped", extra=dict(self.counters))
-
-    def metrics_text(self) -> str:
-        name = "homestream_bridge_messages_total"
-        lines = [
-            f"# HELP {name} MQTT and Kafka messages through the bridge, by outcome.",
-            f"# TYPE {name} counter",
-        ]
-        for outcome, value in sorted(dict(self.counters).items()):
-            lines.append(f'{name}{{bridge="{self.config.name}",outcome="{outcome}"}} {value}')
-        return "\n".join(lines) + "\n"
 
 
 def forget_session(settings: Settings, name: str) -> None:

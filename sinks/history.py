@@ -28,7 +28,7 @@ import queue
 import signal
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +37,7 @@ from typing import Any
 from runtime import kafka
 from runtime.cli import command_line
 from runtime.config import Settings
-from runtime.metrics import snapshot
+from runtime.metrics import ServiceMetrics, snapshot
 from runtime.service import retry_while_running, stop_on_signals
 from sinks import history_schema as schema
 from sinks.history_rows import PARTITION_FUTURE_DAYS, STAGES, Row, partition_days, rows_for
@@ -88,13 +88,6 @@ class PostgresDown(Exception):
     pass
 
 
-HELP = (
-    "# HELP homestream_sink_events_total History sink counters by outcome (consumed_<record>,"
-    " rows_<table> inserted, duplicates_<table> skipped, batches, pg_retries, dead_letter_"
-    "<reason>, ...).\n# TYPE homestream_sink_events_total counter\n"
-)
-
-
 class HistorySink:
     def __init__(
         self,
@@ -122,9 +115,25 @@ class HistorySink:
         self.maintenance_interval = maintenance_interval
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
         self.counters: Counter[str] = Counter()
-        self.lag_ms: deque[int] = deque(maxlen=20_000)
         self.running = True
         self.pg_up = False
+        self.metrics = ServiceMetrics(
+            {"sink": "history", "worker": name},
+            "homestream_sink_up",
+            "1 while the sink is connected to PostgreSQL (its readiness, GET /ready).",
+            ready=lambda: self.pg_up,
+        )
+        self.metrics.outcomes(
+            "homestream_sink_events_total",
+            "History sink counters by outcome (consumed_<record>, rows_<table> inserted, "
+            "duplicates_<table> skipped, batches, pg_retries, dead_letter_<reason>, ...).",
+            self.counters,
+        )
+        # Observed by the writer thread only.
+        self.lag = self.metrics.fast_histogram(
+            "homestream_sink_lag_seconds",
+            "A record's Kafka timestamp to the commit of its rows in PostgreSQL.",
+        )
         self.conn: Any = None
         self.engine = "native"
         self._days_ready: set[dt.date] = set()
@@ -154,9 +163,7 @@ class HistorySink:
         offsets in order, so decoding the next batch overlaps PostgreSQL's work."""
         stop_on_signals(self.stop)
         if self.metrics_port:
-            from runtime.metrics import serve
-
-            serve(self.settings.host, self.metrics_port, self.metrics_text)
+            self.metrics.serve(self.settings.host, self.metrics_port)
         self.counters["started"] = 1
         if not self._connect_with_retry():
             return 0
@@ -430,10 +437,10 @@ class HistorySink:
             self._write_items(items[:half])
             self._write_items(items[half:])
             return
-        now_ms = int(time.time() * 1000)
+        now = time.time()
         for item in items:
             if item.timestamp_ms > 0:
-                self.lag_ms.append(now_ms - item.timestamp_ms)
+                self.lag.observe(max(0.0, now - item.timestamp_ms / 1000))
         for tbl, (n_staged, n_inserted) in result.items():
             if n_staged:
                 self.counters[f"rows_{tbl}"] += n_inserted
@@ -488,41 +495,6 @@ class HistorySink:
             value = self.codec.encode("DeadLetter", record)
             kafka.produce_to_home(self.producer, self.settings, t.DEADLETTER, home, value)
             self.producer.poll(0)
-
-    # -- metrics -------------------------------------------------------------------------
-    def metrics_text(self) -> str:
-        counters = snapshot(self.counters)
-        lines = [HELP.rstrip("\n")]
-        for outcome, value in sorted(counters.items()):
-            lines.append(
-                f'homestream_sink_events_total{{sink="history",worker="{self.name}",'
-                f'outcome="{outcome}"}} {value}'
-            )
-        lines.append("# HELP homestream_sink_up 1 while the sink is connected to PostgreSQL.")
-        lines.append("# TYPE homestream_sink_up gauge")
-        lines.append(f'homestream_sink_up{{sink="history",worker="{self.name}"}} {int(self.pg_up)}')
-        lags = sorted(_copy_deque(self.lag_ms))
-        if lags:
-            lines.append(
-                "# HELP homestream_sink_lag_ms Record timestamp to PostgreSQL commit, over the "
-                "last 20000 records."
-            )
-            lines.append("# TYPE homestream_sink_lag_ms summary")
-            for q in (0.5, 0.99):
-                v = lags[min(len(lags) - 1, int(q * len(lags)))]
-                lines.append(
-                    f'homestream_sink_lag_ms{{sink="history",worker="{self.name}",'
-                    f'quantile="{q}"}} {v}'
-                )
-        return "\n".join(lines) + "\n"
-
-
-def _copy_deque(d: deque[int]) -> list[int]:
-    while True:
-        try:
-            return list(d)
-        except RuntimeError:  # mutated during iteration by the writer thread
-            continue
 
 
 def _first_line(exc: BaseException) -> str:

@@ -37,6 +37,7 @@ from runtime import kafka
 from runtime.cli import command_line
 from runtime.config import Settings
 from runtime.deadletter import message_dead_letter
+from runtime.metrics import ServiceMetrics
 from runtime.service import retry_while_running, stop_on_signals
 from stores.redis_state import (
     AVAILABILITY_LUA,
@@ -183,6 +184,26 @@ class RedisSink:
         self.codec = make_codec(SchemaStore(), settings.schema_registry_url)
         self.counters: Counter[str] = Counter()
         self.gauges: dict[str, int] = {"partitions": 0, "redis_up": 0, "generation": 0}
+        self.metrics = ServiceMetrics(
+            {"sink": name},
+            "homestream_redis_sink_ready",
+            "1 while the sink is in its consumer group with partitions assigned.",
+            ready=lambda: self.gauges["partitions"] > 0,
+        )
+        self.metrics.outcomes(
+            "homestream_redis_sink_records_total",
+            "Records handled by the Redis sink, by outcome (applied_<op>, stale_<op> = "
+            "refused by the compare-and-set, dead_letter_<reason>, ...).",
+            self.counters,
+        )
+        for gauge, what in (
+            ("partitions", "Partitions assigned to this sink."),
+            ("redis_up", "1 when the last Redis call succeeded."),
+            ("generation", "Current Redis key generation (P:gen)."),
+        ):
+            self.metrics.gauge(
+                f"homestream_redis_sink_{gauge}", what, lambda g=gauge: self.gauges[g]
+            )
         self.running = True
         self.stopped = threading.Event()
         self._producer: Producer | None = None
@@ -198,9 +219,7 @@ class RedisSink:
             stop_on_signals(self.stop)
         server = None
         if self.metrics_port:
-            from runtime.metrics import serve
-
-            server = serve(self.settings.host, self.metrics_port, self.metrics_text)
+            server = self.metrics.serve(self.settings.host, self.metrics_port)
         try:
             if rebuild or rebuild_only:
                 result = rebuild_state(
@@ -361,32 +380,6 @@ class RedisSink:
             if not self.running:
                 return False
         return True
-
-    # -- metrics ------------------------------------------------------------------------
-    def metrics_text(self) -> str:
-        from runtime.metrics import snapshot
-
-        sink = f'sink="{self.name}"'
-        name = "homestream_redis_sink_records_total"
-        lines = [
-            f"# HELP {name} Records handled by the Redis sink, by outcome (applied_<op>, "
-            "stale_<op> = refused by the compare-and-set, dead_letter_<reason>, ...).",
-            f"# TYPE {name} counter",
-        ]
-        for outcome, value in sorted(snapshot(self.counters).items()):
-            lines.append(f'{name}{{{sink},outcome="{outcome}"}} {value}')
-        for gauge, what in (
-            ("partitions", "Partitions assigned to this sink."),
-            ("redis_up", "1 when the last Redis call succeeded."),
-            ("generation", "Current Redis key generation (P:gen)."),
-        ):
-            g = f"homestream_redis_sink_{gauge}"
-            lines += [
-                f"# HELP {g} {what}",
-                f"# TYPE {g} gauge",
-                f"{g}{{{sink}}} {self.gauges[gauge]}",
-            ]
-        return "\n".join(lines) + "\n"
 
 
 # -- rebuild -------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from confluent_kafka import (
 from runtime import kafka
 from runtime.config import Settings
 from runtime.deadletter import message_dead_letter
+from runtime.metrics import ServiceMetrics
 from runtime.service import stop_on_signals
 from streams.due import DueIndex
 from streams.fold.config import ProcessorConfig
@@ -161,6 +162,16 @@ class TxWorker:
         self.restoring = 0
         self.running = True
         self.metrics_port = metrics_port
+        self.metrics = worker_metrics(self)
+        self.txn_seconds = self.metrics.histogram(
+            "homestream_streams_transaction_seconds",
+            "One batch's transaction: offsets, processing, commit and the local state's write.",
+        )
+        self.report_to_commit = self.metrics.fast_histogram(
+            "homestream_streams_report_to_commit_seconds",
+            "A device report's Kafka timestamp (the bridge produced it) to the commit of the "
+            "transaction holding the StateChange it caused.",
+        )
         self.consumer = kafka.consumer(
             settings,
             GROUP,
@@ -199,24 +210,7 @@ class TxWorker:
         stop_on_signals(self.stop)
         self._ensure_changelog()
         if self.metrics_port:
-            from runtime.metrics import render, serve, snapshot
-
-            serve(
-                self.settings.host,
-                self.metrics_port,
-                lambda: render(
-                    snapshot(self.fold.counters),
-                    self.name,
-                    {
-                        "homestream_streams_ready": int(self.ready),
-                        "homestream_streams_restoring": self.restoring,
-                        "homestream_streams_partitions": len(self.state),
-                        "homestream_streams_cached_keys": sum(
-                            len(s.cache) for s in list(self.state.values())
-                        ),
-                    },
-                ),
-            )
+            self.metrics.serve(self.settings.host, self.metrics_port)
         self.producer.init_transactions(30)
         self.consumer.subscribe(
             list(self.fold.input_topics), on_assign=self._on_assign, on_revoke=self._on_revoke
@@ -434,6 +428,7 @@ class TxWorker:
         stores: dict[int, PartitionStore] = {}
         offsets: dict[tuple[str, int], int] = {}
         newest: dict[tuple[int, str], int] = {}  # the newest input timestamp
+        changed_at: list[int] = []  # Kafka timestamps of reports that changed state
         t0 = time.perf_counter()
         self.producer.begin_transaction()
         try:
@@ -461,7 +456,8 @@ class TxWorker:
                     if p not in self.state:  # not assigned through _on_assign: load it
                         self._load(p)
                     store = stores[p] = PartitionStore(self.state[p], self._due_index(p))
-                self._handle(msg, store)
+                if self._handle(msg, store) and msg.topic() == t.DEVICE_REPORTS:
+                    changed_at.append(msg.timestamp()[1])
                 if msg.topic() != t.STREAM_TICKS:
                     tp = (p, msg.topic())
                     newest[tp] = max(newest.get(tp, 0), msg.timestamp()[1])
@@ -503,6 +499,10 @@ class TxWorker:
             c["txn_process_us"] += int((t2 - t1) * 1e6)
             c["txn_commit_us"] += int((t3 - t2) * 1e6)
             c["txn_local_us"] += int((t4 - t3) * 1e6)
+            self.txn_seconds.observe(t4 - t0)
+            committed_s = wall / 1000
+            for ts in changed_at:
+                self.report_to_commit.observe(max(0.0, committed_s - ts / 1000))
         except KafkaException as exc:
             self._recover(exc, stores)
 
@@ -531,13 +531,14 @@ class TxWorker:
                 tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING)
             )
 
-    def _handle(self, msg: Any, store: PartitionStore) -> None:
+    def _handle(self, msg: Any, store: PartitionStore) -> bool:
+        """Fold one input; True when it emitted a StateChange."""
         self.fold.store = store
         try:
             decoded = self.codec.decode(msg.value())
         except CodecError as exc:
             self._emit_dead_letter(msg, exc)
-            return
+            return False
         try:
             emits = self.fold.handle(decoded.name, decoded.record)
         except Exception as exc:  # never crash the worker on one event
@@ -549,9 +550,12 @@ class TxWorker:
                 msg.offset(),
             )
             self._emit_dead_letter(msg, exc)
-            return
+            return False
+        changed = False
         for e in emits:
             self._produce(e.topic, e.key, e.record_name, e.record)
+            changed = changed or e.topic == t.STATE_CHANGES
+        return changed
 
     def _produce(self, topic: str, key: str, record_name: str, record: dict[str, Any]) -> None:
         try:
@@ -586,6 +590,42 @@ class TxWorker:
                 partition=p,
             )
         self.tick_producer.poll(0)
+
+
+def worker_metrics(worker: TxWorker) -> ServiceMetrics:
+    """The worker's metrics: the fold's outcome counters and the worker's gauges, read
+    when Prometheus scrapes; ready once its first assignment is restored."""
+    m = ServiceMetrics(
+        {"worker": worker.name},
+        "homestream_streams_ready",
+        "1 once the worker has restored the state of the partitions it was given and "
+        "processes events.",
+        ready=lambda: worker.ready,
+    )
+    m.outcomes(
+        "homestream_streams_events_total",
+        "Events handled by the stream worker, by outcome (reports, noop = dropped as "
+        "unchanged, applied, parked, dead_letter_<reason>, command_<status>, ...; "
+        "transactions and txn_<phase>_us: where a batch's time goes).",
+        worker.fold.counters,
+    )
+    m.gauge(
+        "homestream_streams_restoring",
+        "Partitions whose state is being restored from the changelog right now.",
+        lambda: worker.restoring,
+    )
+    m.gauge(
+        "homestream_streams_partitions",
+        "Partitions this worker owns.",
+        lambda: len(worker.state),
+    )
+    m.gauge(
+        "homestream_streams_cached_keys",
+        "State values held decoded in memory; the rest of the state is read from the "
+        "worker's RocksDB when needed (HOMESTREAM_STREAMS_CACHE_KEYS).",
+        lambda: sum(len(s.cache) for s in list(worker.state.values())),
+    )
+    return m
 
 
 def _wall_ms() -> int:

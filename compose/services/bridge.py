@@ -43,12 +43,7 @@ class BridgeService(Service):
         return bridge_argv(self.name, self.dir, self.metrics_port)
 
     def healthy(self) -> bool:
-        import urllib.request
+        from runtime.metrics import ready_at
 
-        try:
-            url = f"http://{self.settings.host}:{self.metrics_port}/metrics"
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                # Subscribed, not merely running: the demo hub starts right after us.
-                return 'outcome="mqtt_subscribed"} 1' in resp.read().decode()
-        except OSError:
-            return False
+        # Ready = subscribed, not merely running: the demo hub starts right after us.
+        return ready_at(self.settings.host, self.metrics_port)

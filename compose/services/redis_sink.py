@@ -45,19 +45,7 @@ class RedisSinkService(Service):
         return redis_sink_argv(self.dir, self.metrics_port, name=self.sink_name)
 
     def healthy(self) -> bool:
-        import urllib.request
+        from runtime.metrics import ready_at
 
-        try:
-            url = f"http://{self.settings.host}:{self.metrics_port}/metrics"
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                # In its consumer group with partitions, not merely running.
-                return assigned_partitions(resp.read().decode()) > 0
-        except OSError:
-            return False
-
-
-def assigned_partitions(metrics: str) -> int:
-    for line in metrics.splitlines():
-        if line.startswith("homestream_redis_sink_partitions{"):
-            return int(float(line.rsplit(" ", 1)[-1]))
-    return 0
+        # Ready = in its consumer group with partitions, not merely running.
+        return ready_at(self.settings.host, self.metrics_port)

@@ -45,19 +45,7 @@ class HistorySinkService(Service):
         return sink_argv(self.dir, self.metrics_port, name=self.sink_name)
 
     def healthy(self) -> bool:
-        import urllib.request
+        from runtime.metrics import ready_at
 
-        try:
-            url = f"http://{self.settings.host}:{self.metrics_port}/metrics"
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                # Connected to PostgreSQL, not merely running.
-                return _up(resp.read().decode())
-        except OSError:
-            return False
-
-
-def _up(metrics: str) -> bool:
-    for line in metrics.splitlines():
-        if line.startswith("homestream_sink_up{"):
-            return line.rsplit(" ", 1)[-1] == "1"
-    return False
+        # Ready = connected to PostgreSQL, not merely running.
+        return ready_at(self.settings.host, self.metrics_port)

@@ -50,16 +50,8 @@ class StreamWorkerService(Service):
     def healthy(self) -> bool:
         """In the group and done restoring its partitions' state (a restore from a long
         changelog takes minutes, and events wait for it)."""
-        import urllib.request
-
-        from runtime.metrics import gauge
+        from runtime.metrics import ready_at
 
         if group_members(self.settings.kafka_bootstrap, GROUP) == 0:
             return False
-        try:
-            url = f"http://{self.settings.host}:{self.metrics_port}/metrics"
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                ready = gauge(resp.read().decode(), "homestream_streams_ready")
-        except OSError:
-            return False
-        return ready == 1
+        return ready_at(self.settings.host, self.metrics_port)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from gateway.api import PUBLIC, Ctx, Endpoint, Reply, ok
 
@@ -36,14 +36,9 @@ async def healthz(ctx: Ctx) -> Response:
 
 
 async def metrics(ctx: Ctx) -> Response:
-    b = ctx.backend
-    gauges = {
-        "homestream_gateway_ws_subscribers": lambda: float(b.fanout.subscribers()),
-        "homestream_gateway_fanout_events_total": lambda: float(b.fanout.stats.events),
-        "homestream_gateway_fanout_dropped_total": lambda: float(b.fanout.stats.dropped),
-        "homestream_gateway_fanout_ready": lambda: 1.0 if b.fanout.ready else 0.0,
-    }
-    return PlainTextResponse(b.metrics.render(gauges), media_type="text/plain; version=0.0.4")
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(ctx.backend.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def openapi_json(ctx: Ctx) -> Response:

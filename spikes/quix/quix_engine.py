@@ -45,7 +45,10 @@ from confluent_kafka import Producer
 
 from runtime.config import Settings
 from runtime.deadletter import input_dead_letter
-from streams.processor import INPUT_TOPICS, TOMBSTONE, HomeProcessor, ProcessorConfig
+from streams.fold.config import ProcessorConfig
+from streams.fold.context import TOMBSTONE
+from streams.fold.dispatch import INPUT_TOPICS
+from streams.fold.dispatch import Fold as HomeProcessor
 from streams.txloop import GROUP, tick_time
 from topics import catalogue as t
 from topics.codec import make_codec

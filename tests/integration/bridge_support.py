@@ -34,26 +34,22 @@ class BridgeProc:
 
     def counters(self) -> dict[str, int]:
         """Live counters from /metrics."""
-        import urllib.request
+        from runtime.metrics import outcomes_at
 
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        out: dict[str, int] = {}
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            for line in resp.read().decode().splitlines():
-                if line.startswith("homestream_bridge_messages_total{"):
-                    labels, value = line.rsplit(" ", 1)
-                    outcome = labels.split('outcome="', 1)[1].split('"', 1)[0]
-                    out[outcome] = int(float(value))
-        return out
+        counts = outcomes_at("127.0.0.1", self.metrics_port, "homestream_bridge_messages_total")
+        return {outcome: int(value) for outcome, value in counts.items()}
 
     def wait_ready(self, timeout: float = 30) -> None:
+        from runtime.metrics import ready_at
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"bridge exited: {self.log.read_text()[-2000:]}"
             try:
-                c = self.counters()
-                # Subscribed to the hubs, and the outbound consumer has its partitions.
-                if c.get("mqtt_subscribed") == 1 and c.get("out_partitions", 0) > 0:
+                # Ready (subscribed to the hubs), and the outbound consumer has its partitions.
+                if ready_at("127.0.0.1", self.metrics_port) and (
+                    self.counters().get("out_partitions", 0) > 0
+                ):
                     return
             except OSError:
                 pass

@@ -7,7 +7,6 @@ import random
 import signal
 import threading
 import time
-import urllib.request
 import uuid
 from collections import defaultdict
 
@@ -173,12 +172,15 @@ def test_lifecycle_through_a_real_worker(settings, workers):
     assert garbage["original"] == b"\x00garbage"
     assert garbage["source"]["kafka_topic"] == t.DEVICE_REPORTS
     if metrics_port:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
-        counts = {
-            line.split('outcome="')[1].split('"')[0]: int(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("homestream_streams_events_total{")
-        }
+        from runtime.metrics import outcomes_at, ready_at, scrape
+
+        counts = outcomes_at("127.0.0.1", metrics_port, "homestream_streams_events_total")
+        assert ready_at("127.0.0.1", metrics_port)
+        samples = scrape("127.0.0.1", metrics_port)
+        (txns,) = samples["homestream_streams_transaction_seconds_count"]
+        assert txns.value >= 1 and txns.labels == {"worker": "w1"}
+        (changes,) = samples["homestream_streams_report_to_commit_seconds_count"]
+        assert changes.value >= 2  # at least our applied reports
         # The worker also folds what earlier tests left in the shared topics: at least ours.
         assert counts["applied"] >= 2 and counts["registered"] >= 1 and counts["reports"] >= 3
         assert counts["command_completed"] == 1 and counts["command_timeout"] == 1

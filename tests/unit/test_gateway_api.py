@@ -392,3 +392,26 @@ async def test_unknown_route_and_method_are_json(client):
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = await client.post("/v1/homes")
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+
+
+# -- metrics ---------------------------------------------------------------------------
+async def test_metrics_count_requests_and_time_them_in_a_histogram(client):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert (await client.get("/v1/homes")).status_code == 200
+    resp = await client.get("/metrics")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    samples = {
+        s.name: s
+        for f in text_string_to_metric_families(resp.text)
+        for s in f.samples
+        if s.labels.get("route") in ("/v1/homes", None) and not s.name.endswith("_created")
+    }
+    total = samples["homestream_gateway_requests_total"]
+    assert total.labels == {"method": "GET", "route": "/v1/homes", "status": "200"}
+    assert total.value == 1
+    assert samples["homestream_gateway_request_duration_seconds_count"].value == 1
+    assert samples["homestream_gateway_fanout_ready"].value in (0, 1)
+    assert samples["homestream_gateway_ws_subscribers"].value == 0
+    assert "homestream_gateway_fanout_events_total" in samples
+    assert "homestream_gateway_fanout_dropped_total" in samples

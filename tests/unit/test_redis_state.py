@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from compose.services.redis_sink import assigned_partitions
 from domain.shadow import Shadow
 from stores.redis_state import (
     Keys,
@@ -291,14 +290,24 @@ def test_snapshot_order_is_room_then_name_rooms_missing_last():
     assert ordered == ["d5", "d4", "d3", "d2", "d1"]
 
 
-def test_service_health_reads_the_partitions_gauge():
-    text = (
-        "# TYPE homestream_redis_sink_partitions gauge\n"
-        'homestream_redis_sink_partitions{sink="redis-1"} 12\n'
-    )
-    assert assigned_partitions(text) == 12
-    assert assigned_partitions(text.replace(" 12", " 0")) == 0
-    assert assigned_partitions("") == 0
+def test_ready_once_partitions_are_assigned():
+    import redis
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from runtime.config import Settings
+    from sinks.redis_sink import RedisSink
+
+    # The client connects on its first command, which this test never sends.
+    sink = RedisSink(Settings(), "redis-1", client=redis.Redis(host="127.0.0.1", port=1))
+    assert not sink.metrics.is_ready()
+    sink.gauges["partitions"] = 12
+    assert sink.metrics.is_ready()
+    families = {
+        f.name: f for f in text_string_to_metric_families(sink.metrics.exposition().decode())
+    }
+    [sample] = families["homestream_redis_sink_partitions"].samples
+    assert sample.labels == {"sink": "redis-1"} and sample.value == 12
+    assert families["homestream_redis_sink_ready"].samples[0].value == 1
 
 
 def test_registry_entry_defaults():
