@@ -17,10 +17,6 @@ _RUNNING_RANK: Final = {"REQUESTED": 0, "PENDING": 1, "SENT": 2, "ACKNOWLEDGED":
 FINAL_RANK: Final = 4
 
 
-def is_final(status: str | None) -> bool:
-    return status in FINAL
-
-
 def rank(status: str | None) -> int:
     """How far a command has come: every final status outranks every running one."""
     if status in FINAL:

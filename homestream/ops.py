@@ -58,8 +58,6 @@ def parse_since(text: str | None, now_ms: int | None = None) -> int:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if not text:
         return 0
-    if text.strip() == "0":  # the start of every topic
-        return 0
     now = timerange.EPOCH + timedelta(milliseconds=now_ms)
     try:
         return timerange.to_ms(timerange.parse_since(text, now, "--since"))

@@ -42,7 +42,6 @@ from topics import catalogue as t
 from topics.descriptor import OPTIONAL_TEXT_FIELDS
 
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
-MAX_DEVICE_ID: Final = ids.MAX_DEVICE_ID
 # Far beyond anything a valid payload needs (the shadow allows 6); bounds the walks here,
 # json.dumps and the worker's re-parse. Deeper input is TOO_DEEP, not a RecursionError.
 MAX_JSON_DEPTH: Final = strictjson.MAX_DEPTH
@@ -279,15 +278,10 @@ def _route(topic: str) -> _Route | Rejected | Ignored:
         return outside(f"wrong number of levels after {_short(kind)}; expected {_SCHEME}", home)
     else:
         return outside(f"unknown kind {_short(kind)}; expected {_SCHEME}", home)
-    problem = _device_problem(device)
+    problem = ids.device_id_problem(device)
     if problem:
         return outside(problem, home)
     return _Route(kind, home, device, op)
-
-
-def _device_problem(device: str) -> str | None:
-    """Why ``device`` cannot be a device id (it becomes a Kafka key part and a topic level)."""
-    return ids.device_id_problem(device)
 
 
 # -- payload decoding ----------------------------------------------------------------------
@@ -672,7 +666,7 @@ def _ids(record: Mapping[str, Any], *, device: bool = True) -> str:
         raise ValueError(f"home id {_short(home)} cannot be an MQTT topic level")
     if device:
         dev = record["device_id"]
-        problem = _device_problem(dev) if isinstance(dev, str) else "the device id is not text"
+        problem = ids.device_id_problem(dev)
         if problem:
             raise ValueError(problem)
     return f"hub/{home}"

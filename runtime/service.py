@@ -14,6 +14,12 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponent
 T = TypeVar("T")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (a driver's can run to many), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def stop_on_signals(stop: Callable[[], None]) -> None:
     """SIGTERM (the launcher, systemd, docker) and SIGINT (Ctrl-C) call ``stop``: the
     service finishes its batch, commits and exits. Main thread only."""
@@ -43,8 +49,7 @@ def retry_while_running(
         exc = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
         if exc is not None:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            log.warning("%s failed (%s); retrying in %.1f s", what, first_line, delay)
+            log.warning("%s failed (%s); retrying in %.1f s", what, first_line(exc), delay)
             if on_retry is not None:
                 on_retry(exc, delay)
 

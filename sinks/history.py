@@ -38,7 +38,7 @@ from runtime import kafka
 from runtime.cli import command_line
 from runtime.config import Settings
 from runtime.metrics import ServiceMetrics, snapshot
-from runtime.service import retry_while_running, stop_on_signals
+from runtime.service import first_line, retry_while_running, stop_on_signals
 from sinks import history_schema as schema
 from sinks.history_rows import PARTITION_FUTURE_DAYS, STAGES, Row, partition_days, rows_for
 from topics import catalogue as t
@@ -306,7 +306,7 @@ class HistorySink:
             if dropped:
                 log.info("retention dropped %s partitions", dropped)
         except psycopg.Error as exc:
-            log.warning("maintenance failed (%s); will try again", _first_line(exc))
+            log.warning("maintenance failed (%s); will try again", first_line(exc))
             self._next_maintenance = time.monotonic() + 30
             try:
                 self.conn.rollback()
@@ -429,7 +429,7 @@ class HistorySink:
                     items[0].topic,
                     items[0].partition,
                     items[0].offset,
-                    _first_line(exc),
+                    first_line(exc),
                 )
                 self.dead_letter(items[0], exc)
                 return
@@ -489,17 +489,12 @@ class HistorySink:
             int(time.time() * 1000),
         )
         record["processor"] = "history-sink"
-        record["error_detail"] = f"{type(exc).__name__}: {_first_line(exc)}"[:2000]
+        record["error_detail"] = f"{type(exc).__name__}: {first_line(exc)}"[:2000]
         with self._dead_lock:  # called from the consumer and the writer thread
             self.counters[f"dead_letter_{record['reason']}"] += 1
             value = self.codec.encode("DeadLetter", record)
             kafka.produce_to_home(self.producer, self.settings, t.DEADLETTER, home, value)
             self.producer.poll(0)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- process entry points ----------------------------------------------------------------

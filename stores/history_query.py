@@ -43,14 +43,6 @@ class HistoryQuery:
     end: dt.datetime
 
 
-def parse_time(value: Any, param: str) -> dt.datetime:
-    """A time from a query parameter (``domain.timerange.parse_time``)."""
-    try:
-        return timerange.parse_time(value, param)
-    except timerange.TimeError as exc:
-        raise HistoryQueryError(exc.param, exc.message) from None
-
-
 def auto_bucket(span: dt.timedelta) -> str:
     """The bucket when none is asked for: raw up to 6 h, 1m up to 2 days, 1h up to 60 days."""
     if span <= dt.timedelta(hours=6):

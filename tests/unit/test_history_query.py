@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
+from domain.timerange import parse_time
 from stores.history_query import (
     HistoryQueryError,
     auto_bucket,
     build_query,
-    parse_time,
     shape,
 )
 
