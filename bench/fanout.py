@@ -24,6 +24,7 @@ from pathlib import Path
 from runtime.config import Settings
 from topics import catalogue as t
 from topics.producer import EventProducer
+from topics.state_change import state_of
 
 PASSWORD = "bench-password-1"
 
@@ -230,7 +231,7 @@ def _watch_state_changes(
                     continue
                 if rec.get("home_id") not in homes:
                     continue
-                temp = (rec.get("changed") or {}).get("temperature")
+                temp = state_of(rec).changed.get("temperature")
                 started = sent.get((rec["home_id"], temp))
                 if started is not None:
                     out.append((now - started) * 1000)

@@ -30,6 +30,7 @@ from typing import Any
 from runtime.config import Settings
 from sinks.history import TOPICS, sink_argv
 from topics import catalogue as t
+from topics.state_change import encode_state
 
 
 @dataclass
@@ -95,16 +96,13 @@ def run_bench(
             "ts": now_ms,
             "device_id": device,
             "version": v,
-            "changed": vals,
-            "reported": vals,
-            "desired": {},
-            "desired_changed": {},
-            "delta": {},
+            "state": encode_state(
+                changed=vals, reported=vals, desired={}, desired_changed={}, delta={}
+            ),
             "source": "report",
             "client_token": None,
             "command_id": None,
             "accepted_at": now_ms,
-            "state_json": None,
         }
         value = codec.encode("StateChange", record, trusted=True)
         while True:

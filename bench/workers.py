@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, TopicPartition
 from runtime.config import Settings
 from topics import catalogue as t
 from topics.producer import EventProducer
+from topics.state_change import state_of
 
 GROUP = "homestream-streams"
 
@@ -207,7 +208,7 @@ def _collect(consumer, feed: _Feed, sent_at: dict, latencies: list[float]) -> No
         if msg.error():
             continue
         rec = feed.codec.decode(msg.value()).record
-        temp = (rec.get("changed") or {}).get("temperature")
+        temp = state_of(rec).changed.get("temperature")
         key = (rec["home_id"], rec["device_id"], temp)
         if key in sent_at:
             latencies.append(time.monotonic() - sent_at.pop(key))

@@ -153,7 +153,11 @@ class KafkaFeed:
             return []
         self.consumed += 1
         name, record = decoded.name, decoded.record
-        events = to_events(name, record)
+        try:
+            events = to_events(name, record)
+        except ValueError as exc:  # a record no frame can be made of: skip it, keep the feed
+            log.warning("fan-out: skipped a %s: %s", name, exc)
+            events = []
         try:
             if name == "CommandStatus" and self.commands is not None:
                 self.commands.record(command_view(record))

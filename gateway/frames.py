@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from topics.descriptor import TEXT_FIELDS
+from topics.state_change import state_of
 
 Record = Mapping[str, Any]
 Getter = Callable[[Record], Any]
@@ -177,20 +178,15 @@ class RecordFrames:
 
 
 def _shadow_state(r: Record) -> Record:
-    """reported / desired / delta from ``state_json`` when it is set (deep values)."""
-    state = _json(r.get("state_json"), None)
-    if not isinstance(state, dict):
-        return {
-            **r,
-            "reported": dict(r.get("reported") or {}),
-            "desired": dict(r.get("desired") or {}),
-            "delta": dict(r.get("delta") or {}),
-        }
+    """The record with its state as plain dicts, whichever version wrote it."""
+    st = state_of(r)
     return {
         **r,
-        "reported": state.get("reported", dict(r.get("reported") or {})) or {},
-        "desired": state.get("desired", dict(r.get("desired") or {})) or {},
-        "delta": state.get("delta", dict(r.get("delta") or {})) or {},
+        "changed": st.changed,
+        "reported": st.reported,
+        "desired": st.desired,
+        "desired_changed": st.desired_changed,
+        "delta": st.delta,
     }
 
 

@@ -15,6 +15,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from topics.state_change import state_of
+
 # Staging table -> the columns COPY writes, in the order the row tuples use.
 STAGES: dict[str, tuple[str, ...]] = {
     "stage_state": (
@@ -159,13 +161,9 @@ def json_text(raw: str | None) -> str | None:
 
 def state_rows(rec: dict[str, Any]) -> list[tuple[str, Row]]:
     """One row per changed attribute of a StateChange: kind 'reported' for ``changed``,
-    'desired' for ``desired_changed`` (``state_json`` is authoritative when set)."""
-    changed = rec.get("changed") or {}
-    desired_changed = rec.get("desired_changed") or {}
-    if rec.get("state_json"):
-        doc = json.loads(rec["state_json"])
-        changed = doc.get("changed") or {}
-        desired_changed = doc.get("desired_changed") or {}
+    'desired' for ``desired_changed``, from either schema version (topics.state_change)."""
+    state = state_of(rec)
+    changed, desired_changed = state.changed, state.desired_changed
     home = clean_text(rec["home_id"])
     device = clean_text(rec["device_id"])
     ts, version, event_id = rec["ts"], rec["version"], rec["event_id"]

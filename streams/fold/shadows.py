@@ -10,6 +10,7 @@ from domain.shadow import Shadow
 from streams.fold.context import Context
 from topics import catalogue as t
 from topics.keys import device_key
+from topics.state_change import encode_state
 
 
 def load_shadow(device: dict[str, Any]) -> Shadow:
@@ -42,7 +43,6 @@ def emit_state_change(
     """A new shadow version: StateChange, the ShadowDocument, and a ShadowDelta when
     desired and reported differ."""
     sh: Shadow = result.shadow
-    flat = _flat_enough(sh.reported) and _flat_enough(sh.desired)
     ctx.emit(
         t.STATE_CHANGES,
         ctx.home,
@@ -50,25 +50,16 @@ def emit_state_change(
         {
             "device_id": dev,
             "version": sh.version,
-            "changed": result.changed_reported if flat else {},
-            "reported": sh.reported if flat else {},
-            "desired": sh.desired if flat else {},
-            "desired_changed": result.changed_desired if flat else {},
-            "delta": result.delta if flat else {},
+            "state": encode_state(
+                changed=result.changed_reported,
+                reported=sh.reported,
+                desired=sh.desired,
+                desired_changed=result.changed_desired,
+                delta=result.delta,
+            ),
             "source": source,
             "command_id": command_id,
             "accepted_at": ctx.now,
-            "state_json": None
-            if flat
-            else json.dumps(
-                {
-                    "changed": result.changed_reported,
-                    "reported": sh.reported,
-                    "desired": sh.desired,
-                    "desired_changed": result.changed_desired,
-                    "delta": result.delta,
-                }
-            ),
         },
     )
     doc = sh.to_document()
@@ -99,13 +90,3 @@ def emit_state_change(
                 "metadata": json.dumps(result.delta_message.get("metadata")),
             },
         )
-
-
-def _flat_enough(state: dict[str, Any]) -> bool:
-    """Fits the Avro attribute map: scalars, or objects of scalars (color)."""
-    for value in state.values():
-        if isinstance(value, list):
-            return False
-        if isinstance(value, dict) and any(isinstance(v, dict | list) for v in value.values()):
-            return False
-    return True

@@ -21,6 +21,7 @@ from topics import catalogue as t
 from topics.admin import group_members
 from topics.keys import device_key
 from topics.partitioning import partition_for
+from topics.state_change import state_of
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +82,7 @@ def test_lifecycle_through_a_real_worker(settings, workers):
     feed.discover(home, "lamp", ["ON_OFF", "BRIGHTNESS"], "light.dimmer")
     feed.flush()
     got = read_all(settings, OUTPUTS, {home}, until=lambda r: of(r, "StateChange"))
-    assert of(got, "StateChange")[0]["reported"] == {"powerState": "OFF", "brightness": 10}
+    assert state_of(of(got, "StateChange")[0]).reported == {"powerState": "OFF", "brightness": 10}
 
     feed.send(
         t.COMMANDS_REQUESTED,
@@ -323,7 +324,7 @@ def _check_against_reference(settings, homes, expected):
     for _name, rec in got:
         key = f"{rec['home_id']}/{rec['device_id']}"
         seen[key].append(rec["version"])
-        last[key] = (rec["version"], rec["reported"])
+        last[key] = (rec["version"], state_of(rec).reported)
     for key, (version, reported) in expected.items():
         assert sorted(seen[key]) == list(range(1, version + 1)), f"{key}: {seen[key][:20]}"
         assert last[key] == (version, reported), key
@@ -520,4 +521,4 @@ def test_a_new_owner_restores_after_the_previous_owners_pending_commit(settings,
     got = read_all(
         settings, [t.STATE_CHANGES], {home}, until=lambda r: of(r, "StateChange"), timeout=60
     )
-    assert [r["reported"] for r in of(got, "StateChange")] == [{"powerState": "ON"}]
+    assert [state_of(r).reported for r in of(got, "StateChange")] == [{"powerState": "ON"}]

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import uuid
+from pathlib import Path
 
 import pytest
 
 from topics.codec import Decoded, SingleObjectCodec, make_codec
 from topics.errors import CodecError, DecodeError, EncodeError, UnknownSchemaError
+from topics.schemas import SchemaStore, default_avro_dir
+from topics.state_change import encode_state, state_of
 
-from .test_avro_schemas import RICH_STATE, STORE, TS_MS, sample_record
+from .test_avro_schemas import RICH_STATE, STORE, TS_MS, sample_record, sample_value
 
 CODEC = SingleObjectCodec(STORE)
+AVRO = default_avro_dir()
 EVENT_ID = "3f1c1a52-8a4b-4c8e-9d61-0c6a1b2f9e10"
 
 
@@ -33,7 +38,8 @@ def report(**overrides: object) -> dict:
 def test_every_schema_round_trips(name: str) -> None:
     record = sample_record(name)
     decoded = CODEC.decode(CODEC.encode(name, record))
-    assert decoded == Decoded(name, 1, record, 1)
+    latest = STORE.latest(name).version
+    assert decoded == Decoded(name, latest, record, latest)
 
 
 def test_wire_layout_is_avro_single_object_encoding() -> None:
@@ -68,18 +74,36 @@ def test_defaults_fill_missing_optional_fields() -> None:
     assert decoded.record["group_id"] is None
 
 
-def test_state_change_json_fallback_for_deep_shadows() -> None:
-    deep = {"reported": {"config": {"schedule": [{"at": "07:00", "temp": 21}]}}}
-    record = sample_record("StateChange")
-    with pytest.raises(EncodeError, match=r"StateChange\.reported\['config'\]\['schedule'\]"):
-        CODEC.encode("StateChange", record | {"reported": deep["reported"]})
-    empty: dict = {
-        key: {} for key in ("changed", "reported", "desired", "desired_changed", "delta")
-    }
-    fallback = record | empty | {"state_json": json.dumps(deep)}
-    decoded = CODEC.decode(CODEC.encode("StateChange", fallback))
-    assert json.loads(decoded.record["state_json"]) == deep
-    assert decoded.record["reported"] == {}
+def test_state_change_carries_deep_shadows_in_its_one_encoding() -> None:
+    deep = {"config": {"schedule": [{"at": "07:00", "temp": 21}]}}
+    text = encode_state(changed=deep, reported=deep, desired={}, desired_changed={}, delta={})
+    empty = {k: {} for k in ("changed", "reported", "desired", "desired_changed", "delta")}
+    record = sample_record("StateChange") | empty | {"state": text, "state_json": None}
+    decoded = CODEC.decode(CODEC.encode("StateChange", record))
+    assert state_of(decoded.record).reported == deep
+    assert decoded.record["reported"] == {}  # the version 1 maps stay empty
+
+
+def test_state_change_v1_records_read_the_same_as_v2(tmp_path: Path) -> None:
+    """Both ways version 1 carried state (the maps, state_json for deep shadows) read
+    through the version 2 reader into the same ChangeState."""
+    v1 = STORE.get("StateChange", 1)
+    (tmp_path / "StateChange").mkdir()
+    shutil.copy(AVRO / "StateChange/v1.avsc", tmp_path / "StateChange/v1.avsc")
+    old_codec = SingleObjectCodec(SchemaStore(tmp_path))
+    flat = {"powerState": "ON", "color": {"hue": 120, "saturation": 50}}
+    deep = {"config": {"schedule": [{"at": "07:00"}]}}
+    base = sample_value(v1.schema, {})
+    maps = base | {"changed": flat, "reported": flat, "desired": {}, "desired_changed": {}}
+    maps |= {"delta": {}, "state_json": None}
+    empty = {k: {} for k in ("changed", "reported", "desired", "desired_changed", "delta")}
+    fallback = base | empty | {"state_json": json.dumps({"changed": deep, "reported": deep})}
+    for record, want in ((maps, flat), (fallback, deep)):
+        data = old_codec.encode("StateChange", record)
+        decoded = CODEC.decode(data)
+        assert (decoded.writer_version, decoded.version) == (1, STORE.latest("StateChange").version)
+        state = state_of(decoded.record)
+        assert state.changed == want and state.reported == want and state.desired == {}
 
 
 def test_accepts_aware_datetimes_and_uuid_objects() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gateway.frames import (
     FRAMES,
     automation_run_view,
@@ -11,6 +13,7 @@ from gateway.frames import (
     notification_view,
     to_events,
 )
+from topics.state_change import encode_state
 
 
 def _state_change(**over):
@@ -164,3 +167,25 @@ def test_views_are_the_frames_without_type():
     fired = {"home_id": "h1", "automation_id": "a", "run_id": "r"}
     (run,) = to_events("AutomationFired", fired)
     assert {"type": "automation.run", "home_id": "h1", **automation_run_view(fired)} == run.frame
+
+
+def test_version_2_state_reads_like_version_1():
+    """A v2 record (state as one JSON text, maps empty) gives the frames a v1 record gave."""
+    state = encode_state(
+        changed={"brightness": 40},
+        reported={"brightness": 40, "powerState": "ON", "scenes": [{"n": 1}]},
+        desired={"brightness": 60},
+        desired_changed={"brightness": 60},
+        delta={"brightness": 60},
+    )
+    empty = {k: {} for k in ("changed", "reported", "desired", "desired_changed", "delta")}
+    state_ev, desired_ev = to_events("StateChange", _state_change(**empty, state=state))
+    assert state_ev.frame["changed"] == {"brightness": 40}
+    assert state_ev.frame["reported"]["scenes"] == [{"n": 1}]
+    assert desired_ev.type == "device.desired" and desired_ev.frame["changed"] == {"brightness": 60}
+    assert desired_ev.frame["delta"] == {"brightness": 60}
+
+
+def test_unreadable_state_raises_a_value_error_the_feed_skips():
+    with pytest.raises(ValueError, match="not a JSON object"):
+        to_events("StateChange", _state_change(state="[1]"))

@@ -22,6 +22,7 @@ from sinks.history_rows import (
 from topics.catalogue import CATALOGUE
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
+from topics.state_change import encode_state
 
 TS = 1_780_000_000_000
 EID = "6c1c2b1e-5b7a-4f0b-9a63-0d7c1f6a3e21"
@@ -257,3 +258,17 @@ def test_the_sink_reads_catalogue_topics_and_real_avro_records_build_rows():
     rows = rows_for(decoded.name, decoded.record)
     assert {r[1][4] for r in rows} == {"temperature", "color"}
     assert str(uuid.UUID(rows[0][1][12])) == EID
+
+
+def test_version_2_state_gives_the_rows_version_1_gave():
+    text = encode_state(
+        changed={"temperature": 21.5},
+        reported={"temperature": 21.5},
+        desired={"mode": "heat"},
+        desired_changed={"mode": "heat"},
+        delta={"mode": "heat"},
+    )
+    empty = {k: {} for k in ("changed", "reported", "desired", "desired_changed", "delta")}
+    v2 = state_rows(change(**empty, state=text))
+    v1 = state_rows(change(desired={"mode": "heat"}, desired_changed={"mode": "heat"}))
+    assert v2 == v1 and {r[1][3] for r in v2} == {"reported", "desired"}

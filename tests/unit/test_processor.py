@@ -20,6 +20,7 @@ from streams.fold.store import DictStore
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
+from topics.state_change import state_of
 
 HOME = "h1"
 T0 = 1_700_000_000_000
@@ -136,7 +137,7 @@ def test_report_before_discovery_is_parked_then_applied(proc):
     assert [e.record_name for e in out][:1] == ["DeviceRegistered"]
     (change,) = of(out, "StateChange")
     assert change["version"] == 1
-    assert change["changed"] == {"powerState": "ON"}
+    assert state_of(change).changed == {"powerState": "ON"}
     assert proc.counters["parked"] == 1 and proc.counters["unparked"] == 1
 
 
@@ -158,7 +159,7 @@ def test_invalid_attributes_are_dead_lettered_and_valid_ones_applied(proc):
     assert dl["reason"] in ("OUT_OF_RANGE", "UNKNOWN_ATTRIBUTE")
     assert "brightness 140" in dl["message"] and "foo" in dl["message"]
     assert b'"brightness": 140' in dl["original"]
-    assert of(out, "StateChange")[0]["changed"] == {"powerState": "ON"}
+    assert state_of(of(out, "StateChange")[0]).changed == {"powerState": "ON"}
 
 
 def test_command_lifecycle_completes_when_the_report_matches(proc):
@@ -168,13 +169,13 @@ def test_command_lifecycle_completes_when_the_report_matches(proc):
     (dispatch,) = of(out, "CommandDispatched")
     assert dispatch["desired"] == {"brightness": 60}
     (desired_change,) = of(out, "StateChange")
-    assert desired_change["desired_changed"] == {"brightness": 60}
-    assert desired_change["delta"] == {"brightness": 60}
+    assert state_of(desired_change).desired_changed == {"brightness": 60}
+    assert state_of(desired_change).delta == {"brightness": 60}
     out = run(proc, ack("c1", "ACKNOWLEDGED"))
     assert [s["status"] for s in of(out, "CommandStatus")] == ["ACKNOWLEDGED"]
     out = run(proc, report({"brightness": 60}, ts=T0 + 50))
     assert [s["status"] for s in of(out, "CommandStatus")] == ["COMPLETED"]
-    assert of(out, "StateChange")[0]["delta"] == {}
+    assert state_of(of(out, "StateChange")[0]).delta == {}
     # A late ack and a later tick change nothing.
     assert run(proc, ack("c1", "COMPLETED"), tick(T0 + 60_000)) == []
 

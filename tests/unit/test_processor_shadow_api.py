@@ -8,6 +8,7 @@ from streams.fold.dispatch import INPUT_TOPICS, Fold
 from streams.fold.store import DictStore
 from tests.unit.test_processor import CODEC, HOME, T0, discovered, eid, report
 from topics import catalogue as t
+from topics.state_change import state_of
 
 
 def request(
@@ -70,7 +71,7 @@ def test_update_desired_is_accepted_versioned_and_leaves_a_delta():
     assert accepted["version"] == 2 and accepted["clientToken"] == "tok"
     assert accepted["state"]["desired"] == {"brightness": 60}
     [change] = [e.record for e in out if e.record_name == "StateChange"]
-    assert change["version"] == 2 and change["delta"] == {"brightness": 60}
+    assert change["version"] == 2 and state_of(change).delta == {"brightness": 60}
     [delta] = [e.record for e in out if e.record_name == "ShadowDelta"]
     assert json.loads(delta["state"]) == {"brightness": 60}
 

@@ -1,0 +1,70 @@
+"""The state a StateChange carries, written in one encoding and read from any version.
+
+Version 2 records carry it as one JSON object text in ``state``: JSON holds every value the
+shadow allows (arrays, six levels deep), which the Avro attribute maps cannot. Version 1
+records carried the attribute maps, or ``state_json`` for deep shadows; :func:`state_of`
+reads all three, so no reader needs to know which version wrote a record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PARTS = ("changed", "reported", "desired", "desired_changed", "delta")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeState:
+    """``changed`` / ``desired_changed``: attributes this version changed (None = deleted);
+    ``reported`` / ``desired``: the full state after it; ``delta``: desired != reported."""
+
+    changed: dict[str, Any]
+    reported: dict[str, Any]
+    desired: dict[str, Any]
+    desired_changed: dict[str, Any]
+    delta: dict[str, Any]
+
+
+def encode_state(
+    *,
+    changed: Mapping[str, Any],
+    reported: Mapping[str, Any],
+    desired: Mapping[str, Any],
+    desired_changed: Mapping[str, Any],
+    delta: Mapping[str, Any],
+) -> str:
+    """The ``state`` field of a version 2 StateChange."""
+    return json.dumps(
+        {
+            "changed": changed,
+            "reported": reported,
+            "desired": desired,
+            "desired_changed": desired_changed,
+            "delta": delta,
+        },
+        separators=(",", ":"),
+        allow_nan=False,
+    )
+
+
+def state_of(record: Mapping[str, Any]) -> ChangeState:
+    """The state of a decoded StateChange of any version.
+
+    Raises ValueError when the JSON text is not an object of objects (the caller
+    dead-letters or skips the record).
+    """
+    text = record.get("state") or record.get("state_json")
+    if text:
+        doc = json.loads(text)
+        if not isinstance(doc, dict):
+            raise ValueError("StateChange state is not a JSON object")
+        parts = [doc.get(p) or {} for p in PARTS]
+    else:  # version 1 with flat values: the attribute maps
+        parts = [dict(record.get(p) or {}) for p in PARTS]
+    for name, part in zip(PARTS, parts, strict=True):
+        if not isinstance(part, dict):
+            raise ValueError(f"StateChange state.{name} is not a JSON object")
+    return ChangeState(*parts)
