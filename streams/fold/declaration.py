@@ -45,6 +45,10 @@ class Processor:
     tables: tuple[Table, ...] = ()
     # called on every tick of the partition, with the tick's time as ``ctx.now``
     timers: tuple[Handler, ...] = ()
+    # topic -> {record name -> handler}: records the processors before this one emit while
+    # handling an input, handed over in the same transaction (so what they read is the
+    # state that record came from); the topic is not subscribed for them
+    chained: Mapping[str, Mapping[str, Handler]] = field(default_factory=dict)
     handlers: Mapping[str, Handler] = field(init=False)  # record name -> handler
 
     def __post_init__(self) -> None:
@@ -60,3 +64,10 @@ class Processor:
                     raise ValueError(f"{self.name}: two handlers for {record}")
                 handlers[record] = handler
         object.__setattr__(self, "handlers", handlers)
+        for topic, by_record in self.chained.items():
+            if topic in self.inputs:
+                raise ValueError(f"{self.name}: {topic} is both an input and chained")
+            carried = t.topic(topic).value_schemas
+            for record in by_record:
+                if record not in carried:
+                    raise ValueError(f"{self.name}: {topic} carries no {record} records")

@@ -24,6 +24,9 @@ from streams.fold.store import DictStore, Store
 # and their outputs share one sequence of derived event ids.
 PROCESSORS: tuple[Processor, ...] = (HOME,)
 
+# A chain that keeps emitting what it takes is a bug; stop it rather than spin.
+_MAX_CHAINED_OUTPUTS = 100_000
+
 
 class Fold:
     def __init__(
@@ -37,6 +40,7 @@ class Fold:
         self.counters: Counter[str] = Counter()
         self.processors = tuple(processors)
         self.routes = _routes(self.processors)
+        self.chained = _chained_routes(self.processors)
 
     @property
     def input_topics(self) -> tuple[str, ...]:
@@ -60,7 +64,38 @@ class Fold:
             handler(
                 Context(self.store, self.config, self.counters, source_id, home, now, out), record
             )
+        if self.chained:
+            self._chain(source_id, now, out)
         return out
+
+    def _chain(self, source_id: str, now: int, out: list[Emit]) -> None:
+        """Hand emitted records to the processors that take them chained, in order; what
+        those emit joins the same outputs (and may be chained further)."""
+        i = 0
+        while i < len(out):
+            emit = out[i]
+            i += 1
+            handlers = self.chained.get((emit.topic, emit.record_name), ())
+            if i > _MAX_CHAINED_OUTPUTS:
+                raise RuntimeError(f"chained handlers emitted over {_MAX_CHAINED_OUTPUTS} records")
+            for handler in handlers:
+                home = str(emit.record.get("home_id", ""))
+                handler(
+                    Context(self.store, self.config, self.counters, source_id, home, now, out),
+                    emit.record,
+                )
+
+
+def _chained_routes(
+    processors: tuple[Processor, ...],
+) -> dict[tuple[str, str], tuple[Handler, ...]]:
+    """(topic, record name) -> the handlers that take it chained, in processor order."""
+    routes: dict[tuple[str, str], list[Handler]] = {}
+    for p in processors:
+        for topic, by_record in p.chained.items():
+            for record, handler in by_record.items():
+                routes.setdefault((topic, record), []).append(handler)
+    return {k: tuple(v) for k, v in routes.items()}
 
 
 def input_topics(processors: Iterable[Processor]) -> tuple[str, ...]:

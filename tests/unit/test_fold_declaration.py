@@ -103,3 +103,41 @@ def test_declarations_are_checked():
     squatter = Processor("other", {}, tables=(Table("<home>", "mine too"),))
     with pytest.raises(ValueError, match="both keep"):
         Fold(DictStore(), processors=(HOME, squatter))
+
+
+def test_a_chained_processor_takes_what_the_first_emits_in_the_same_handling():
+    """A StateChange the home processor emits reaches a processor that takes it chained,
+    while the input is being handled: no subscription, same outputs, same id sequence."""
+    took: list[tuple[int, dict[str, Any] | None]] = []
+
+    def on_change(ctx: Context, rec: dict[str, Any]) -> None:
+        took.append((rec["version"], ctx.device_state("h1", rec["device_id"])))
+        ctx.emit(t.AUTOMATIONS_RUNS, ctx.home, "AutomationFired", {"version": rec["version"]})
+
+    watcher = Processor("watcher", {}, chained={t.STATE_CHANGES: {"StateChange": on_change}})
+    both = Fold(DictStore(), processors=(HOME, watcher))
+    assert both.input_topics == INPUT_TOPICS  # state.changes is not subscribed
+    both.handle(*discovered())
+    out = both.handle(*report({"powerState": "ON"}))
+    names = [e.record_name for e in out]
+    assert names == ["StateChange", "ShadowDocument", "AutomationFired"]
+    # It read the state the change came from (the new shadow is already stored).
+    [(version, device)] = took
+    assert version == 1 and device is not None
+    assert device["shadow"]["reported"] == {"powerState": "ON"}
+    ids = [e.record["event_id"] for e in out]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_chained_topic_cannot_also_be_an_input():
+    def noop(ctx: Context, rec: dict[str, Any]) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="both an input and chained"):
+        Processor(
+            "p",
+            {t.DEVICE_REPORTS: {"DeviceReport": noop}},
+            chained={t.DEVICE_REPORTS: {"DeviceReport": noop}},
+        )
+    with pytest.raises(ValueError, match="carries no"):
+        Processor("p", {}, chained={t.STATE_CHANGES: {"HubAck": noop}})
