@@ -2,8 +2,11 @@
 
 ``plan_command`` turns an app's ``{capability, command, parameters}`` into the desired-state patch
 that goes into the shadow and the hub's command message, or raises ``CommandRejected`` with a
-sentence the app can show. ``desired_satisfied`` says whether the reported state has come to match
-a patch (the COMPLETED rule of CONTRACT.md section 3).
+sentence the app can show. Only the stream worker plans: it alone holds the device's current
+state, which ``toggle`` reads, and the hub applies the ``desired`` it sends. ``validate_command``
+is the same check without the plan, for whoever must refuse a bad request before it is sent
+(the gateway). ``desired_satisfied`` says whether the reported state has come to match a patch
+(the COMPLETED rule of CONTRACT.md section 3).
 """
 
 from __future__ import annotations
@@ -38,6 +41,21 @@ class CommandRejected(Exception):
         return {"code": self.code.value, "message": self.reason}
 
 
+def validate_command(
+    capabilities: Iterable[str],
+    capability: str,
+    command: str,
+    parameters: Mapping[str, Any] | None,
+) -> None:
+    """Raise ``CommandRejected`` exactly when ``plan_command`` would, with the same code, reason
+    and path; otherwise return.
+
+    No current state is needed: the only effect that reads it (``toggle``) cannot fail, so
+    whether a command is acceptable never depends on the device's state.
+    """
+    _check(capabilities, capability, command, parameters)
+
+
 def plan_command(
     capabilities: Iterable[str],
     capability: str,
@@ -52,6 +70,30 @@ def plan_command(
     capability, the command does not exist, or a parameter is missing, unknown, of the wrong
     type or out of range. A null optional parameter counts as absent.
     """
+    cmd, params = _check(capabilities, capability, command, parameters)
+    current = reported if isinstance(reported, Mapping) else {}
+
+    patch: dict[str, Any] = {}
+    for effect in cmd.effects:
+        if isinstance(effect, SetValue):
+            value: Any = effect.value
+        elif isinstance(effect, FromParameter):
+            if effect.parameter not in params:
+                continue  # an optional parameter that was not given
+            value = params[effect.parameter]
+        elif isinstance(effect, Toggle):
+            value = effect.off if _get_path(current, effect.path) == effect.on else effect.on
+        else:  # pragma: no cover - the Effect union is closed
+            raise CommandRejected(f"{cmd.name} cannot be planned", ErrorCode.UNKNOWN_COMMAND)
+        _set_path(patch, effect.path, value)
+    return patch
+
+
+def _check(
+    capabilities: Iterable[str], capability: Any, command: Any, parameters: Any
+) -> tuple[Command, dict[str, Any]]:
+    """The command and its checked, normalised parameters; one check for both entry points,
+    so the gateway and the worker cannot disagree on what is acceptable."""
     device_caps = known_capabilities(capabilities)
     supported = ", ".join(c.name for c in device_caps) or "no capabilities"
 
@@ -96,23 +138,7 @@ def plan_command(
                     break
         raise CommandRejected(reason, ErrorCode.UNKNOWN_COMMAND, "command")
 
-    params = _check_parameters(cmd, parameters)
-    current = reported if isinstance(reported, Mapping) else {}
-
-    patch: dict[str, Any] = {}
-    for effect in cmd.effects:
-        if isinstance(effect, SetValue):
-            value: Any = effect.value
-        elif isinstance(effect, FromParameter):
-            if effect.parameter not in params:
-                continue  # an optional parameter that was not given
-            value = params[effect.parameter]
-        elif isinstance(effect, Toggle):
-            value = effect.off if _get_path(current, effect.path) == effect.on else effect.on
-        else:  # pragma: no cover - the Effect union is closed
-            raise CommandRejected(f"{cmd.name} cannot be planned", ErrorCode.UNKNOWN_COMMAND)
-        _set_path(patch, effect.path, value)
-    return patch
+    return cmd, _check_parameters(cmd, parameters)
 
 
 def _check_parameters(cmd: Command, parameters: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from domain.commands import CommandRejected, plan_command
+from domain.commands import CommandRejected, validate_command
 from domain.lifecycle import FINAL, STATUSES, rank
 from gateway.api import Ctx
 from gateway.backend import Backend
@@ -90,12 +90,11 @@ async def device_or_404(ctx: Ctx, device_id: str) -> dict[str, Any]:
 # -- commands ----------------------------------------------------------------------------
 def check_command(
     device: dict[str, Any], capability: str, command: str, parameters: Any, path: str = ""
-) -> dict[str, Any]:
-    """Plan the command against the device's capabilities (422 naming the field)."""
+) -> None:
+    """Refuse a command the device cannot take (422 naming the field). Validation only: the
+    stream worker plans it against the state it holds, which may be newer than ours."""
     try:
-        return plan_command(
-            device.get("capabilities") or [], capability, command, parameters, device.get("state")
-        )
+        validate_command(device.get("capabilities") or [], capability, command, parameters)
     except CommandRejected as exc:
         if exc.path in ("capability", "command", "parameters", ""):
             field = exc.path or "parameters"

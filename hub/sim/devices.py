@@ -17,10 +17,12 @@ Behaviour, per device:
   towards its set point); batteries drain slowly with time; devices occasionally drop off
   (retained availability ``offline``) and come back with a full report; cameras, doorbells
   and buttons raise their type's events at random (Poisson) times;
-- ``on_command(payload)``: the contract's command message. ``domain.commands.plan_command``
-  turns it into the desired-state patch (one place for capability semantics); the device
-  applies it and answers ack ACKNOWLEDGED, the new state, ack COMPLETED. A command the device
-  cannot carry out gets ack FAILED with the reason;
+- ``on_command(payload)``: the contract's command message. The cloud has planned it: its
+  ``desired`` is the state to reach (the stream worker alone plans, against the state it
+  holds), so the device applies that, as a real hub's adapter would, and answers ack
+  ACKNOWLEDGED, the new state, ack COMPLETED. A command without a ``desired`` object, or with
+  one the device cannot take (an attribute it lacks or only reports, a value out of range),
+  gets ack FAILED with the reason;
 - ``on_delta(payload)``: a shadow ``update/delta`` (AWS semantics): writable attributes of
   the delta are applied and reported, the way a shadow-driven device converges.
 """
@@ -42,7 +44,6 @@ from domain.capabilities import (
     events_of,
     known_capabilities,
 )
-from domain.commands import CommandRejected, plan_command
 from domain.validate import validate_state
 
 Payload = dict[str, Any] | str | None
@@ -453,16 +454,9 @@ class SimDevice:
             return []
         if not self.online:
             return [self._ack(command_id, "FAILED", f"device {self.device_id} is offline")]
-        try:
-            patch = plan_command(
-                self.spec.capabilities,
-                payload.get("capability"),  # type: ignore[arg-type]  # plan_command checks it
-                payload.get("command"),  # type: ignore[arg-type]
-                payload.get("parameters"),
-                self.state,
-            )
-        except CommandRejected as exc:
-            return [self._ack(command_id, "FAILED", exc.reason)]
+        patch, problem = self._planned(payload)
+        if problem is not None:
+            return [self._ack(command_id, "FAILED", problem)]
         self._apply(patch)
         return [
             self._ack(command_id, "ACKNOWLEDGED"),
@@ -487,6 +481,32 @@ class SimDevice:
         return [self._state_message(self.state, now)]
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _planned(self, payload: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The command's ``desired`` as a patch this device can apply, or why it cannot.
+
+        A command without one (a worker older than the contract's ``desired`` field, or a
+        hand-written publish) fails with a reason rather than being planned here: planning in
+        two places is how the device and the cloud came to disagree (a toggle read against two
+        different states), and the FAILED ack puts the reason in the command's status and the
+        logbook, where whoever sent it looks.
+        """
+        desired = payload.get("desired")
+        if not isinstance(desired, Mapping) or not desired:
+            what = " ".join(str(payload.get(k)) for k in ("capability", "command"))
+            return {}, (
+                f"command '{what}' carries no desired state; this hub applies the state "
+                "the cloud planned and plans no command itself"
+            )
+        checked = validate_state(self.spec.capabilities, desired)
+        if checked.errors:
+            return {}, checked.errors[0].reason
+        for name, value in checked.valid.items():
+            if value is None:
+                return {}, f"desired {name} is null; a command sets values, it deletes none"
+            if name not in self._writable:
+                return {}, f"{name} is reported by the device; no command sets it"
+        return checked.valid, None
 
     def _ack(self, command_id: str, status: str, error: str | None = None) -> Message:
         body: dict[str, Any] = {"command_id": command_id, "status": status}

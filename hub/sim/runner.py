@@ -397,10 +397,22 @@ class Simulation:
             if not out:
                 self._unreadable(hub, subtopic, "no command_id: cannot acknowledge")
                 return
-            if any(
-                isinstance(m.payload, dict) and m.payload.get("status") == "FAILED" for m in out
-            ):
+            failed = [
+                m.payload
+                for m in out
+                if isinstance(m.payload, dict) and m.payload.get("status") == "FAILED"
+            ]
+            if failed:
                 self.stats.commands_failed += 1
+                # Also said here: whoever runs the simulator sees why a command did nothing
+                # (e.g. one without the cloud's planned desired state) without reading acks.
+                log.warning(
+                    "hub/%s/%s: command %s failed: %s",
+                    hub.home_id,
+                    subtopic,
+                    failed[0].get("command_id"),
+                    failed[0].get("error"),
+                )
             for m in out:
                 self._publish(hub, m)
                 self._count(m)

@@ -195,11 +195,13 @@ def test_simulated_hubs_announce_report_and_obey_commands(settings, stack_env, r
         else:
             assert state["powerState"] == "ON"
 
-        # An invalid command gets FAILED with a reason.
+        # A command the light cannot take gets FAILED with a reason (the hub checks the
+        # desired state it is given; it does not plan).
         watch.publish(
             f"hub/{home}/command/{device}",
-            {"command_id": "bad-1", "capability": "LOCK", "command": "unlock", "parameters": {}},
-        )
+            {"command_id": "bad-1", "capability": "LOCK", "command": "unlock", "parameters": {},
+             "desired": {"lockState": "UNLOCKED"}},
+        )  # fmt: skip
         failed: list[dict[str, Any]] = []
         until = time.monotonic() + 10
         while not failed and time.monotonic() < until:

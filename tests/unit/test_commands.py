@@ -1,4 +1,4 @@
-"""Command planning and completion (domain/commands.py)."""
+"""Command validation, planning and completion (domain/commands.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.capabilities import CAPABILITIES, Command
-from domain.commands import CommandRejected, desired_satisfied, plan_command
+from domain.commands import CommandRejected, desired_satisfied, plan_command, validate_command
 from domain.dedupe import changes
 from domain.shadow import merge
 from domain.validate import ErrorCode, validate_state
@@ -137,6 +137,38 @@ def test_rejections(
     assert info.value.as_dict() == {"code": code, "message": info.value.reason}
 
 
+@pytest.mark.parametrize(
+    ("caps", "capability", "command", "parameters", "code", "reason"), REJECTIONS
+)
+def test_validation_rejects_with_the_planners_error(
+    caps: list[str], capability: Any, command: Any, parameters: Any, code: str, reason: str
+) -> None:
+    # The gateway validates, the worker plans: a client must see the same error either way.
+    with pytest.raises(CommandRejected) as planned:
+        plan_command(caps, capability, command, parameters, {})
+    with pytest.raises(CommandRejected) as validated:
+        validate_command(caps, capability, command, parameters)
+    assert validated.value.code == code
+    assert reason in validated.value.reason
+    assert (validated.value.code, validated.value.reason, validated.value.path) == (
+        planned.value.code,
+        planned.value.reason,
+        planned.value.path,
+    )
+
+
+@pytest.mark.parametrize(("capability", "command", "parameters", "reported", "patch"), PLANS)
+def test_validation_accepts_every_plannable_command_without_state(
+    capability: str,
+    command: str,
+    parameters: dict[str, Any] | None,
+    reported: dict[str, Any],
+    patch: dict[str, Any],
+) -> None:
+    assert validate_command(ALL, capability, command, parameters) is None
+    assert validate_command([capability], capability, command, parameters) is None
+
+
 def test_every_rejection_code_is_exercised() -> None:
     assert {r[4] for r in REJECTIONS} == set(ErrorCode) - {"unknown_attribute"}
 
@@ -206,6 +238,28 @@ def test_plan_command_only_ever_raises_command_rejected(
     else:
         assert isinstance(patch, dict) and patch
         assert validate_state(ALL, patch).ok
+
+
+@given(
+    caps=CAPABILITY_SETS | JSON,
+    capability=st.sampled_from(ALL) | JSON,
+    command=st.sampled_from(COMMAND_NAMES) | JSON,
+    parameters=st.dictionaries(st.sampled_from(PARAM_NAMES) | st.text(max_size=5), JSON) | JSON,
+    reported=st.dictionaries(st.sampled_from(["powerState", "x"]), JSON) | JSON,
+)
+def test_validation_agrees_with_planning_whatever_the_state(
+    caps: Any, capability: Any, command: Any, parameters: Any, reported: Any
+) -> None:
+    def outcome(check: Any) -> tuple[str, str, str] | None:
+        try:
+            check()
+        except CommandRejected as rejected:
+            return (rejected.code, rejected.reason, rejected.path)
+        return None
+
+    validated = outcome(lambda: validate_command(caps, capability, command, parameters))
+    planned = outcome(lambda: plan_command(caps, capability, command, parameters, reported))
+    assert validated == planned
 
 
 @st.composite

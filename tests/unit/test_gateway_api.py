@@ -264,6 +264,24 @@ async def test_command_is_produced_and_tracked(client, backend):
     assert (await client.get("/v1/homes/h1/commands/nope")).status_code == 404
 
 
+async def test_toggle_is_validated_not_planned(client, backend):
+    # Which way a toggle goes depends on the state; the stream worker holds it and plans,
+    # the gateway only checks the request and passes it on as asked.
+    r = await client.post(
+        "/v1/homes/h1/commands",
+        json={"device_id": "plug", "capability": "ON_OFF", "command": "toggle"},
+    )
+    assert r.status_code == 202
+    topic, name, record = backend.producer.sent[-1]
+    assert (topic, name) == (t.COMMANDS_REQUESTED, "CommandRequested")
+    assert (record["capability"], record["command"], record["parameters"]) == (
+        "ON_OFF",
+        "toggle",
+        {},
+    )
+    assert "desired" not in record
+
+
 async def test_wait_returns_latest_status_when_no_final_one(client):
     r = await client.post(
         "/v1/homes/h1/commands",

@@ -78,13 +78,14 @@ def states(messages: list[Message]) -> list[dict[str, Any]]:
 
 
 def command(capability: str, name: str, parameters: dict[str, Any] | None = None,
-            command_id: str = "c-1") -> dict[str, Any]:  # fmt: skip
+            command_id: str = "c-1", *, desired: Any = None) -> dict[str, Any]:  # fmt: skip
+    """The contract's command message; ``desired`` is what the cloud (the worker) planned."""
     return {
         "command_id": command_id,
         "capability": capability,
         "command": name,
         "parameters": parameters or {},
-        "desired": {},
+        "desired": {} if desired is None else desired,
         "issued_at": 1,
     }
 
@@ -235,8 +236,9 @@ def test_thermostat_room_follows_the_set_point() -> None:
     spec = spec_of("thermostat", "TQ-W9 Wall Thermostat")
     device = SimDevice(spec, seed=4, behaviour=Behaviour(offline_every_s=None))
     device.on_command(
-        command("THERMOSTAT", "setTemperature", {"temperature": 26, "mode": "heat"}), 0
-    )
+        command("THERMOSTAT", "setTemperature", {"temperature": 26, "mode": "heat"},
+                desired={"targetTemperature": 26.0, "mode": "heat"}), 0
+    )  # fmt: skip
     device.traits = TRAITS["sensor.temperature"]  # no manual set-point changes in this test
     temps = [s["temperature"] for s in states(run_device(device, DAY_MS))]
     assert sum(temps[-200:]) / 200 > 24.5
@@ -317,7 +319,8 @@ def test_camera_detection_sets_motion_until_a_later_report_clears_it() -> None:
             motion = new
     assert cleared > 10
     # Privacy mode: a camera that is off detects nothing.
-    device.on_command(command("ON_OFF", "turnOff"), device.next_due_ms)
+    device.on_command(command("ON_OFF", "turnOff", desired={"powerState": "OFF"}),
+                      device.next_due_ms)  # fmt: skip
     device.traits = TRAITS["doorbell"]  # and nobody turns it back on by hand
     later = run_device(device, DAY_MS // 4)
     assert not [m for m in later if m.subtopic.startswith("event/")]
@@ -371,8 +374,10 @@ def _command_cases() -> list[tuple[DeviceSpec, str, Command]]:
 def test_commands_ack_state_completed(spec: DeviceSpec, capability: str, cmd: Command) -> None:
     device = SimDevice(spec, seed=1, behaviour=Behaviour(offline_every_s=None))
     params = example_parameters(cmd)
+    # The worker's plan, as the bridge delivers it: every plan fits every model that has the
+    # capability.
     desired = plan_command(spec.capabilities, capability, cmd.name, params, device.state)
-    out = device.on_command(command(capability, cmd.name, params, "cmd-42"), 1234)
+    out = device.on_command(command(capability, cmd.name, params, "cmd-42", desired=desired), 1234)
     assert [m.subtopic for m in out] == [f"ack/{spec.device_id}", f"state/{spec.device_id}",
                                          f"ack/{spec.device_id}"]  # fmt: skip
     assert out[0].payload == {"command_id": "cmd-42", "status": "ACKNOWLEDGED"}
@@ -385,38 +390,59 @@ def test_commands_ack_state_completed(spec: DeviceSpec, capability: str, cmd: Co
     assert desired_satisfied(desired, device.state)
 
 
-def test_toggle_uses_the_devices_own_state() -> None:
+def test_toggle_applies_what_the_cloud_planned() -> None:
+    # The worker decided which way the toggle goes from the state it holds; the device does
+    # not decide again from its own (here: already ON), so cloud and device cannot disagree.
     device = SimDevice(spec_of("light.switch"), seed=1)
     device.state["powerState"] = "ON"
-    out = device.on_command(command("ON_OFF", "toggle"), 1)
-    assert out[1].payload["state"]["powerState"] == "OFF"  # type: ignore[index]
-    out = device.on_command(command("ON_OFF", "toggle", command_id="c-2"), 2)
+    out = device.on_command(command("ON_OFF", "toggle", desired={"powerState": "ON"}), 1)
+    assert [m.payload["status"] for m in out[::2]] == ["ACKNOWLEDGED", "COMPLETED"]  # type: ignore[index]
     assert out[1].payload["state"]["powerState"] == "ON"  # type: ignore[index]
+    out = device.on_command(command("ON_OFF", "toggle", "c-2", desired={"powerState": "OFF"}), 2)
+    assert out[1].payload["state"]["powerState"] == "OFF"  # type: ignore[index]
 
 
 def test_set_color_merges_into_the_colour_object() -> None:
     device = SimDevice(spec_of("light.color"), seed=1)
-    device.on_command(command("COLOR_CONTROL", "setColor", {"hue": 120, "saturation": 50}), 1)
+    device.state["color"] = {"hue": 10, "saturation": 90}
+    device.on_command(command("COLOR_CONTROL", "setColor", {"hue": 120, "saturation": 50},
+                              desired={"color": {"hue": 120.0}}), 1)  # fmt: skip
+    assert device.state["color"] == {"hue": 120, "saturation": 90}  # a leaf, not the object
+    device.on_command(command("COLOR_CONTROL", "setColor", {"hue": 120, "saturation": 50},
+                              desired={"color": {"hue": 120, "saturation": 50}}), 2)  # fmt: skip
     assert device.state["color"] == {"hue": 120, "saturation": 50}
     assert validate_state(device.spec.capabilities, device.state).ok
+
+
+def _planned(capability: str, name: str, desired: Any) -> dict[str, Any]:
+    return command(capability, name, desired=desired)
 
 
 @pytest.mark.parametrize(
     ("dtype", "payload", "reason"),
     [
-        ("light.switch", command("BRIGHTNESS", "setBrightness", {"brightness": 5}), "BRIGHTNESS"),
-        ("light.dimmer", command("BRIGHTNESS", "setBrightness", {"brightness": 500}), "500"),
-        ("light.dimmer", command("BRIGHTNESS", "setBrightness", {}), "brightness"),
-        ("light.dimmer", command("BRIGHTNESS", "setBrightness", {"level": 5}), "level"),
-        ("light.dimmer", command("ON_OFF", "explode"), "explode"),
-        ("light.dimmer", command("NOPE", "turnOn"), "NOPE"),
-        ("lock", command("LOCK", "lock", {"force": True}), "force"),
-        ("thermostat", command("THERMOSTAT", "setMode", {"mode": "turbo"}), "turbo"),
-        ("sensor.motion", command("MOTION_SENSOR", "turnOn"), "MOTION_SENSOR"),
-        ("blinds", {**command("POSITION", "open"), "capability": 7}, "capability"),
-        ("blinds", {**command("POSITION", "setPosition"), "parameters": [1]}, "parameters"),
+        # What the device cannot take, whoever planned it.
+        ("light.switch", _planned("BRIGHTNESS", "setBrightness", {"brightness": 5}),
+         "it belongs to BRIGHTNESS"),
+        ("light.dimmer", _planned("BRIGHTNESS", "setBrightness", {"brightness": 500}), "500"),
+        ("light.dimmer", _planned("BRIGHTNESS", "setBrightness", {"brightness": "5"}), "'5'"),
+        ("light.dimmer", _planned("BRIGHTNESS", "setBrightness", {"level": 5}), "level"),
+        ("thermostat", _planned("THERMOSTAT", "setMode", {"mode": "turbo"}), "turbo"),
+        ("thermostat", _planned("THERMOSTAT", "setMode", {"temperature": 30}),
+         "temperature is reported by the device"),
+        ("sensor.motion", _planned("MOTION_SENSOR", "turnOn", {"motion": True}),
+         "motion is reported by the device"),
+        ("lock", _planned("LOCK", "lock", {"lockState": None}), "null"),
+        ("light.color", _planned("COLOR_CONTROL", "setColor", {"color": {"hue": 999}}), "999"),
+        # Nothing planned: the hub does not plan it itself (the cloud's worker does).
+        ("light.dimmer", command("BRIGHTNESS", "setBrightness", {"brightness": 5}),
+         "'BRIGHTNESS setBrightness' carries no desired state"),
+        ("light.dimmer", {**command("ON_OFF", "turnOn"), "desired": None}, "no desired state"),
+        ("blinds", {**command("POSITION", "open"), "desired": [100]}, "no desired state"),
+        ("lock", {k: v for k, v in command("LOCK", "unlock").items() if k != "desired"},
+         "plans no command itself"),
     ],
-)
+)  # fmt: skip
 def test_invalid_commands_fail_with_a_reason(dtype: str, payload: dict, reason: str) -> None:
     device = SimDevice(spec_of(dtype), seed=1)
     before = copy.deepcopy(device.state)
@@ -591,15 +617,20 @@ def test_runner_announces_and_reports_at_the_rate(tmp_path) -> None:
     assert "stopped after" in lines[-1]
 
 
-def test_runner_answers_commands_and_pairing(tmp_path) -> None:
+def test_runner_answers_commands_and_pairing(tmp_path, caplog) -> None:
+    caplog.set_level("WARNING", logger="homestream.sim")
     config = SimConfig(state_dir=tmp_path, period_s=30, duration_s=1.5, progress_s=10)
     sim = Simulation(_plans(1, 5), config, client_factory=FakeClient, say=lambda _t: None)
     t = _run_in_thread(sim, 1)
     client = FakeClient.instances[0]
     light = next(s for s in synthetic_home("sim-0001", 5, seed=0) if s.type == "light.dimmer")
-    body = command("BRIGHTNESS", "setBrightness", {"brightness": 42}, "k1")
+    body = command("BRIGHTNESS", "setBrightness", {"brightness": 42}, "k1",
+                   desired={"brightness": 42})  # fmt: skip
     client.on_message(f"command/{light.device_id}", json.dumps(body).encode())
     client.on_message("command/no-such-device", b'{"command_id":"k2","capability":"ON_OFF"}')
+    unplanned = command("BRIGHTNESS", "setBrightness", {"brightness": 7}, "k3")
+    del unplanned["desired"]  # from a sender that did not plan it
+    client.on_message(f"command/{light.device_id}", json.dumps(unplanned).encode())
     client.on_message("command/x", b"not json")
     client.on_message("pairing", b'{"permit": true, "duration": 2}')
     t.join(timeout=10)
@@ -611,9 +642,12 @@ def test_runner_answers_commands_and_pairing(tmp_path) -> None:
     )
     failed = [a for a in acks if a["command_id"] == "k2"]
     assert failed and failed[0]["status"] == "FAILED" and "no-such-device" in failed[0]["error"]
+    [k3] = [a for a in acks if a["command_id"] == "k3"]
+    assert k3["status"] == "FAILED" and "carries no desired state" in k3["error"]
+    assert any("command k3 failed" in r.getMessage() for r in caplog.records)
     reports = [p for s, p, _ in client.published if s == f"state/{light.device_id}"]
     assert reports[-1]["state"]["brightness"] == 42
-    assert sim.stats.commands == 3 and sim.stats.commands_failed == 1
+    assert sim.stats.commands == 4 and sim.stats.commands_failed == 2
     assert sim.stats.unreadable == 1
     assert sim.stats.paired == 1
     new = [s for s, p, _ in client.of_kind("discovery") if s.startswith("discovery/new-")]
