@@ -101,6 +101,7 @@ NOTIFICATIONS = "homestream.notifications"
 VOICE_UTTERANCES = "homestream.voice.utterances"
 DEADLETTER = "homestream.deadletter"
 STREAM_TICKS = "homestream.streams.ticks"
+HOME_CONFIG = "homestream.homes.config"
 
 _SPECS = (
     _stream(
@@ -194,6 +195,13 @@ _SPECS = (
         ("CommandStatus",),
         HISTORY_RETENTION_MS,
         "Command status steps (PENDING ... COMPLETED/FAILED/TIMEOUT).",
+    ),
+    _table(
+        HOME_CONFIG,
+        "home_id/device_id",
+        ("HomeConfig",),
+        "Each home's automations, scenes, groups and settings as the gateway stored them, "
+        "latest per document (key home_id/kind:doc_id); the stream workers run them.",
     ),
     _stream(
         SCENES_RUNS,

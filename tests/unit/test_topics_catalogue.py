@@ -16,7 +16,7 @@ SPECS = list(CATALOGUE.values())
 
 def test_names_are_unique_and_namespaced() -> None:
     assert list(CATALOGUE) == [s.name for s in SPECS]
-    assert len(set(CATALOGUE)) == len(SPECS) == 21
+    assert len(set(CATALOGUE)) == len(SPECS) == 22
     assert all(name.startswith("homestream.") for name in CATALOGUE)
     assert "homestream.deadletter" in CATALOGUE
 
