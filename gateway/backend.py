@@ -36,7 +36,10 @@ class DeviceReader(Protocol):
 
 
 class EventSender(Protocol):
-    def send(self, topic: str, record_name: str, home: str, /, **fields: Any) -> dict[str, Any]: ...
+    def send(
+        self, topic: str, record_name: str, home: str, /, key: str | None = None, **fields: Any
+    ) -> dict[str, Any]: ...
+    def flush(self, timeout: float = ...) -> None: ...
 
 
 @dataclass

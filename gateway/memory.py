@@ -200,8 +200,11 @@ class MemoryDevices:
 class RecordingProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.keys: list[str] = []
 
-    def send(self, topic: str, record_name: str, home: str, /, **fields: Any) -> dict[str, Any]:
+    def send(
+        self, topic: str, record_name: str, home: str, /, key: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
         record = {
             "event_id": str(uuid.uuid4()),
             "home_id": home,
@@ -209,6 +212,7 @@ class RecordingProducer:
             **fields,
         }
         self.sent.append((topic, record_name, record))
+        self.keys.append(key or home)
         return record
 
     def flush(self, timeout: float = 1.0) -> None:

@@ -32,8 +32,11 @@ class EventProducer:
             }
         )
 
-    def send(self, topic: str, record_name: str, home: str, /, **fields: Any) -> dict[str, Any]:
-        """Encode and produce one event of ``home``; event_id and ts are filled in."""
+    def send(
+        self, topic: str, record_name: str, home: str, /, key: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Encode and produce one event of ``home``; event_id and ts are filled in. ``key``
+        (``home/...``) for a compacted topic's per-document records; the home by default."""
         record = {
             "event_id": str(uuid.uuid4()),
             "home_id": home,
@@ -45,9 +48,9 @@ class EventProducer:
             try:
                 self.producer.produce(
                     topic,
-                    key=home.encode(),
+                    key=(key or home).encode(),
                     value=value,
-                    partition=partition_for_key(home, self.partitions),
+                    partition=partition_for_key(key or home, self.partitions),
                 )
                 break
             except BufferError:  # local queue full: let deliveries drain

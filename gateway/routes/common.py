@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -13,7 +15,10 @@ from domain.lifecycle import FINAL, STATUSES, rank
 from gateway.api import Ctx
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
+from runtime.service import first_line
 from topics import catalogue as t
+
+log = logging.getLogger("homestream.gateway")
 
 # -- schemas -----------------------------------------------------------------------------
 NAME = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -195,6 +200,34 @@ def doc_schema(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": [f"{kind}_id"], "properties": props}
 
 
+def publish_config(
+    backend: Backend, home: str, kind: str, doc_id: str, document: dict[str, Any] | None, by: str
+) -> None:
+    """Tell the stream workers (``homestream.homes.config``) what the store now holds; blocking.
+
+    After the store's write, so the topic never has a document the API does not; a failure
+    here is a 503 that asks for the same request again (both writes are idempotent)."""
+    try:
+        backend.producer.send(
+            t.HOME_CONFIG,
+            "HomeConfig",
+            home,
+            key=f"{home}/{kind}:{doc_id}",
+            kind=kind,
+            doc_id=doc_id,
+            document=None if document is None else json.dumps(document, separators=(",", ":")),
+            by=by,
+        )
+        backend.producer.flush(5)
+    except Exception as exc:
+        log.warning("could not publish %s %s of %s: %s", kind, doc_id, home, exc)
+        raise ApiError(
+            503,
+            f"the {kind} was stored but the automation engine was not told (Kafka: "
+            f"{first_line(exc)}); send the same request again",
+        ) from exc
+
+
 def doc_endpoints(
     kind: str,
     plural: str,
@@ -232,12 +265,15 @@ def doc_endpoints(
         await check(ctx, document)
         created = await b.run(b.store.put_doc, ctx.home_id, kind, doc_id, document, ctx.user)
         stored = await b.run(b.store.get_doc, ctx.home_id, kind, doc_id)
+        await b.run(publish_config, b, ctx.home_id, kind, doc_id, document, ctx.user)
         return ok(stored, 201 if created else 200)
 
     async def delete_doc(ctx: Ctx) -> Any:
         b = ctx.backend
-        if not await b.run(b.store.delete_doc, ctx.home_id, kind, ctx.path[f"{kind}_id"]):
-            raise ApiError(404, f"{kind} {ctx.path[f'{kind}_id']!r} not found")
+        doc_id = ctx.path[f"{kind}_id"]
+        if not await b.run(b.store.delete_doc, ctx.home_id, kind, doc_id):
+            raise ApiError(404, f"{kind} {doc_id!r} not found")
+        await b.run(publish_config, b, ctx.home_id, kind, doc_id, None, ctx.user)
         return no_content()
 
     for fn, verb in (

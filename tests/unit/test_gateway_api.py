@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -220,6 +222,31 @@ async def test_scene_and_automation_paths(client):
     assert [a["automation_id"] for a in listed.json()["automations"]] == ["night"]
     runs = await client.get("/v1/homes/h1/automations/night/runs")
     assert runs.status_code == 200 and runs.json()["runs"] == []
+
+
+async def test_stored_documents_are_published_for_the_stream_workers(client, backend):
+    """Every PUT and DELETE of a document is told to the workers on homestream.homes.config,
+    keyed per document so compaction keeps the latest; a refused PUT tells nothing."""
+    sent = backend.producer
+    auto = {
+        "alias": "Night",
+        "triggers": [{"trigger": "time", "at": "22:00"}],
+        "actions": [{"action": "notify", "message": "hi"}],
+    }
+    assert (await client.put("/v1/homes/h1/automations/night", json=auto)).status_code == 201
+    bad = {**auto, "triggers": [{"trigger": "sometimes"}]}
+    assert (await client.put("/v1/homes/h1/automations/late", json=bad)).status_code == 422
+    assert (await client.delete("/v1/homes/h1/automations/night")).status_code == 204
+    configs = [
+        (key, rec)
+        for key, (topic, _n, rec) in zip(sent.keys, sent.sent, strict=True)
+        if topic == t.HOME_CONFIG
+    ]
+    assert [key for key, _ in configs] == ["h1/automation:night", "h1/automation:night"]
+    put, deleted = (rec for _, rec in configs)
+    assert (put["kind"], put["doc_id"], put["by"]) == ("automation", "night", "alice")
+    assert json.loads(put["document"]) == auto
+    assert deleted["document"] is None
 
 
 async def test_query_validation(client):
