@@ -11,6 +11,10 @@ never stored itself; the fold reads it only through ``Store.due_homes``.
 ``scan_due`` too, so a store without an index (a dict, the Faust table) scans exactly the
 same homes at the same ticks. ``ticked_key`` is the state key of a partition's last
 tick time, which the scans count from.
+
+Other processors keep a home's state under ``<home>/#<name>`` keys (``timer_key``); such
+a value asks for a tick with ``due_at`` (epoch ms), and the index yields its home from
+then on, until the value no longer asks.
 """
 
 from __future__ import annotations
@@ -47,6 +51,18 @@ def scan_due(home: str, last_tick: int, now: int, interval_ms: int) -> bool:
     return last_tick < slot_start
 
 
+def timer_key(home: str, name: str) -> str:
+    """A processor's per-home state key that may ask for ticks (``due_at``): under the
+    home, beside its devices, but never a device (device ids have no "#")."""
+    return f"{home}/#{name}"
+
+
+def timer_home(key: str) -> str | None:
+    """The home of a ``timer_key``, None for any other key."""
+    home, sep, rest = key.partition("/")
+    return home if sep and rest.startswith("#") and home != "#" else None
+
+
 def next_deadline(record: Mapping[str, Any]) -> int | None:
     """The earliest deadline of a home's open commands, or None."""
     times = [
@@ -65,10 +81,13 @@ class DueIndex:
     def __init__(self, interval_ms: int) -> None:
         self.interval_ms = interval_ms
         self.deadlines: dict[str, int] = {}  # only homes with an open command
+        self.timers: dict[str, int] = {}  # timer_key -> its due_at, only those that ask
         self.phases: list[tuple[int, str]] = []  # (scan phase, home) of every home, sorted
 
     def update(self, key: str, value: Mapping[str, Any] | None) -> None:
         if "/" in key:  # a device (or the tick time), not a home
+            if timer_home(key) is not None:
+                self._timer(key, value)
             return
         entry = (scan_phase(key, self.interval_ms), key)
         i = bisect.bisect_left(self.phases, entry)
@@ -86,12 +105,21 @@ class DueIndex:
         else:
             self.deadlines[key] = deadline
 
+    def _timer(self, key: str, value: Mapping[str, Any] | None) -> None:
+        at = None if value is None else value.get("due_at")
+        if at is None:
+            self.timers.pop(key, None)
+        else:
+            self.timers[key] = int(at)
+
     def rebuild(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """From a partition's state, as (key, value) pairs: one sort, not an insertion
         per home."""
-        self.deadlines, phases = {}, []
+        self.deadlines, self.timers, phases = {}, {}, []
         for key, value in items:
             if "/" in key:
+                if timer_home(key) is not None:
+                    self._timer(key, value)
                 continue
             phases.append((scan_phase(key, self.interval_ms), key))
             deadline = next_deadline(value)
@@ -101,6 +129,8 @@ class DueIndex:
 
     def due(self, last_tick: int, now: int) -> set[str]:
         homes = {home for home, at in self.deadlines.items() if at <= now}
+        # A scan of every timer per tick: cheap at a few per home; a heap when it is not.
+        homes.update(key.partition("/")[0] for key, at in self.timers.items() if at <= now)
         homes.update(self.scan_window(last_tick, now))
         return homes
 

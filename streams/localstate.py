@@ -148,9 +148,10 @@ class RocksPartition:
             yield raw.decode(), json.loads(value)
 
     def home_items(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Committed home records only: a DueIndex needs nothing else."""
+        """Committed home records and processor timer keys (``home/#name``): a DueIndex
+        needs nothing else."""
         for raw, value in self._raw_items():
-            if b"/" not in raw:
+            if b"/" not in raw or (b"/#" in raw and not raw.startswith(b"#/")):
                 yield raw.decode(), json.loads(value)
 
     # -- batches -------------------------------------------------------------------------

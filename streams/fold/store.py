@@ -2,7 +2,8 @@
 
 Two kinds of key, both plain JSON-able dicts:
 - ``home/device``: the descriptor, the shadow, health;
-- ``home``: device ids, parked reports, in-flight commands.
+- ``home``: device ids, parked reports, in-flight commands;
+- ``home/#name``: another processor's per-home state (``streams.due.timer_key``).
 
 The worker's store is RocksDB behind a cache (``streams.txloop.PartitionStore``); tests
 and the reference fold use ``DictStore``.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
+
+from streams.due import timer_home
 
 
 class Store(Protocol):
@@ -46,6 +49,11 @@ class DictStore:
         return (k for k in list(self.data) if "/" not in k)
 
     def due_homes(self, last_tick: int, now: int) -> Iterable[str]:
-        """Homes a tick at ``now`` may have work for: here all of them (see
-        ``streams.due.DueIndex``)."""
-        return self.homes()
+        """Homes a tick at ``now`` may have work for: here all of them, and those of
+        every processor timer key (see ``streams.due.DueIndex``)."""
+        homes = dict.fromkeys(self.homes())
+        for key in list(self.data):
+            home = timer_home(key)
+            if home is not None:
+                homes[home] = None
+        return iter(homes)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.lifecycle import FINAL
-from streams.due import DueIndex, next_deadline, scan_due
+from streams.due import DueIndex, next_deadline, scan_due, timer_home, timer_key
 from streams.fold.config import ProcessorConfig
 from streams.fold.dispatch import Fold
 from streams.fold.store import DictStore
@@ -117,3 +117,23 @@ def test_next_deadline_is_the_first_open_commands():
     assert next_deadline(record) == T0 + 4_000
     assert next_deadline({"pending": {}}) is None
     assert "COMPLETED" in FINAL
+
+
+def test_processor_timer_keys_ask_for_ticks_until_they_stop_asking():
+    """A ``home/#name`` value with ``due_at`` makes its home due from then on; the index
+    kept by puts, the one rebuilt from state and a plain dict store agree."""
+    index = DueIndex(0)
+    store = PartitionStore({}, index)
+    key = timer_key("h9", "automations")
+    assert timer_home(key) == "h9" and timer_home("h9/lamp") is None
+    assert timer_home("#/ticked/3") is None
+    store.put(key, {"due_at": 5_000, "timers": {"x": 5_000}})
+    store.put(timer_key("h8", "automations"), {"timers": {}})  # asks for nothing
+    assert "h9" not in index.due(1_000, 4_999)
+    assert "h9" in index.due(4_999, 5_000) and "h8" not in index.due(4_999, 5_000)
+    rebuilt = DueIndex(0)
+    rebuilt.rebuild(store.data.items())
+    assert rebuilt.timers == index.timers == {key: 5_000}
+    assert "h9" in set(DictStore(dict(store.data)).due_homes(4_999, 5_000))
+    store.put(key, {"timers": {}})
+    assert "h9" not in index.due(4_999, 6_000) and index.timers == {}
