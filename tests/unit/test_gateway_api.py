@@ -460,3 +460,40 @@ async def test_metrics_count_requests_and_time_them_in_a_histogram(client):
     assert samples["homestream_gateway_ws_subscribers"].value == 0
     assert "homestream_gateway_fanout_events_total" in samples
     assert "homestream_gateway_fanout_dropped_total" in samples
+
+
+async def test_home_mode_and_settings(client, backend):
+    """Mode and settings default sensibly, are checked, and reach the stream workers."""
+    r = await client.get("/v1/homes/h1/mode")
+    assert r.json() == {"home_id": "h1", "mode": "home"}
+    r = await client.put("/v1/homes/h1/mode", json={"mode": "away"})
+    assert r.status_code == 200 and r.json()["mode"] == "away"
+    assert (await client.get("/v1/homes/h1/mode")).json()["mode"] == "away"
+    r = await client.put("/v1/homes/h1/mode", json={"mode": "vacation"})
+    assert r.status_code == 422 and _paths(r) == ["mode"]
+
+    r = await client.get("/v1/homes/h1/settings")
+    assert r.json() == {"home_id": "h1", "time_zone": "UTC", "latitude": None, "longitude": None}
+    r = await client.put("/v1/homes/h1/settings", json={"time_zone": "Mars/Olympus"})
+    assert r.status_code == 422 and _paths(r) == ["time_zone"]
+    r = await client.put("/v1/homes/h1/settings", json={"time_zone": "UTC", "latitude": 52.5})
+    assert r.status_code == 422 and _paths(r) == ["latitude"]
+    berlin = {"time_zone": "Europe/Berlin", "latitude": 52.52, "longitude": 13.405}
+    r = await client.put("/v1/homes/h1/settings", json=berlin)
+    assert r.status_code == 200 and r.json() == {"home_id": "h1", **berlin}
+    published = [
+        (key, json.loads(rec["document"]))
+        for key, (topic, _n, rec) in zip(backend.producer.keys, backend.producer.sent, strict=True)
+        if topic == t.HOME_CONFIG
+    ]
+    assert published == [("h1/home:mode", {"mode": "away"}), ("h1/home:settings", berlin)]
+
+
+async def test_a_guest_may_read_the_mode_but_not_set_it(backend):
+    backend.store.add_user("gus", "password-3")
+    backend.store.set_member("h1", "gus", "guest")
+    transport = httpx.ASGITransport(app=create_app(backend=backend))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        c.headers["Authorization"] = f"Bearer {issue_token(backend.token_secret, 'gus')[0]}"
+        assert (await c.get("/v1/homes/h1/mode")).status_code == 200
+        assert (await c.put("/v1/homes/h1/mode", json={"mode": "away"})).status_code == 403
