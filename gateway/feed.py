@@ -29,8 +29,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from gateway.frames import Event, automation_run_view, command_view, notification_view, to_events
+from gateway.frames import Event, to_events
 from gateway.status_log import CommandLog, FeedSideStores
+from stores.event_views import automation_run_view, command_view, notification_view
 from topics import catalogue as t
 
 log = logging.getLogger("homestream.gateway.fanout")
