@@ -92,13 +92,15 @@ class CommandStatuses:
         self._waiters[command_id].add(waiter)
         try:
             while True:
+                # Cleared before the look, not after: a status noted while the look awaits
+                # the log must still wake this waiter.
+                waiter.clear()
                 current = await self.status(command_id)
                 if current is not None and current.get("status") in FINAL:
                     return current
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return current
-                waiter.clear()
                 # Polls the log too: the sink keeps every status, also when this process's
                 # feed is behind or down.
                 with contextlib.suppress(TimeoutError):

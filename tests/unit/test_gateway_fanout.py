@@ -129,3 +129,30 @@ async def test_status_prefers_the_further_one():
     assert got == {"command_id": "c", "status": "ACKNOWLEDGED", "device_id": "d"}
     fan.note_status({"command_id": "c", "status": "PENDING"})  # never goes back
     assert (await fan.status("c"))["status"] == "ACKNOWLEDGED"
+
+
+async def test_feed_statuses_reach_waiters_without_the_command_log():
+    """The Redis sink keeps the log; a status from the feed alone answers GET and wait."""
+    codec = SingleObjectCodec(SchemaStore())
+    log = MemoryCommandLog()
+    fan = Fanout(log, feed=KafkaFeed("unused:1", codec))
+    fan.note_status({"command_id": "c7", "home_id": "h1", "status": "PENDING"})
+    assert fan.feed is not None
+    value = codec.encode(
+        "CommandStatus",
+        {
+            "event_id": "00000000-0000-0000-0000-000000000003",
+            "home_id": "h1",
+            "ts": 2,
+            "command_id": "c7",
+            "status": "COMPLETED",
+        },
+    )
+    # No polling to fall back on: only the feed's status can end the wait in time.
+    waiting = asyncio.create_task(fan.wait_status("c7", 5.0, poll=10.0))
+    await asyncio.sleep(0)  # the waiter is registered and looking at the log
+    fan.publish(fan.feed.handle(value))
+    got = await asyncio.wait_for(waiting, 1.0)
+    assert got is not None and got["status"] == "COMPLETED"
+    assert (await fan.status("c7"))["status"] == "COMPLETED"
+    assert log.get("c7") is None  # the feed wrote nothing
