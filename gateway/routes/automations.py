@@ -167,8 +167,8 @@ async def list_runs(ctx: Ctx) -> Response:
         raise ApiError(404, f"automation {automation_id!r} not found")
     limit = int(ctx.query.get("limit", 50))
     runs: list[dict[str, Any]] = []
-    if b.feed_stores is not None:
-        runs = await b.run(b.feed_stores.runs, ctx.home_id, automation_id, limit)
+    if b.recent is not None:
+        runs = await b.run(b.recent.runs, ctx.home_id, automation_id, limit)
     return ok({"home_id": ctx.home_id, "automation_id": automation_id, "runs": runs})
 
 

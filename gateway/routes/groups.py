@@ -6,6 +6,11 @@ each with ``group_id`` and ``parent_command_id`` = the group command's id. Membe
 the capability (or gone from the home) are listed under ``skipped``.
 ``GET .../commands/{id}`` of the group command shows every member command and one
 overall status (COMPLETED when all completed).
+
+The group command's own entry in the command log (``stores.command_log``, with its
+``children``) is written here: no record on ``homestream.commands.status`` carries it, so
+the Redis sink never does. Its member commands' PENDING are written ahead of the sink like
+any command's (``gateway.routes.common.send_command``).
 """
 
 from __future__ import annotations
