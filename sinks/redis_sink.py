@@ -202,10 +202,7 @@ def plan(
     """Decode a batch into Ops; ``bad(msg, exc)`` gets each record that cannot be used."""
     out = Planned([], [], {})
     for msg in msgs:
-        err = msg.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("consume error: %s", err)
+        if kafka.consume_error(msg):
             continue
         topic, offset = msg.topic(), msg.offset()
         out.offsets[(topic, msg.partition())] = offset + 1
