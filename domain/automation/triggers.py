@@ -165,6 +165,8 @@ def handle(
     home: HomeView,
 ) -> Outcome:
     """What ``event`` at ``now`` does to the triggers: which fire, the new state, timers."""
+    if not _concerns(triggers, state, event):  # most events: no copy, no work
+        return Outcome(fired=(), state=dict(state) if state else empty_state())
     work = _Work(copy.deepcopy(dict(state)) if state else empty_state(), scope, now)
     work.state.setdefault("armed", {})
     work.state.setdefault("timers", {})
@@ -347,6 +349,20 @@ class _Work:
             at = next_fire(trigger, max(self.now, event.at), home.place)
             if at is not None:
                 self.set_timer(event.key, {"at": at, "idx": idx})
+
+
+def _concerns(triggers: Sequence[Trigger], state: Mapping[str, Any], event: Event) -> bool:
+    """Whether any trigger could react to the event at all."""
+    if isinstance(event, TimerFired):
+        return bool(state) and event.key in state.get("timers", {})
+    if isinstance(event, StateChanged):
+        return any(
+            isinstance(t, StateTrigger | NumericStateTrigger) and event.device_id in t.device_ids
+            for t in triggers
+        )
+    if isinstance(event, DeviceEvent):
+        return any(isinstance(t, EventTrigger) for t in triggers)
+    return any(isinstance(t, HubTrigger) for t in triggers)
 
 
 def _watched(attribute: str | None, attributes: Mapping[str, Any]) -> Any:
