@@ -102,7 +102,7 @@ _TOP_FIELDS: Final = (
     "updated_at",
 )
 _LISTS: Final = (("triggers", "trigger"), ("conditions", "condition"), ("actions", "action"))
-_LOG_LEVELS: Final = ("silent", "critical", "error", "warning", "info", "debug", "notset")
+LOG_LEVELS: Final = ("silent", "critical", "error", "warning", "info", "debug", "notset")
 
 Problems = list[tuple[str, str]]
 
@@ -173,8 +173,8 @@ def _automation(doc: Any, problems: Problems) -> m.Automation | None:
     if not _is_int(max_runs) or not 1 <= max_runs <= MAX_ITEMS:
         problems.append(("max", f"must be a whole number from 1 to {MAX_ITEMS}"))
     exceeded = doc.get("max_exceeded", "warning")
-    if not isinstance(exceeded, str) or exceeded.lower() not in _LOG_LEVELS:
-        problems.append(("max_exceeded", f"must be one of {', '.join(_LOG_LEVELS)}"))
+    if not isinstance(exceeded, str) or exceeded.lower() not in LOG_LEVELS:
+        problems.append(("max_exceeded", f"must be one of {', '.join(LOG_LEVELS)}"))
 
     key, raw = lists["triggers"]
     triggers: list[m.Trigger] = _items(raw, key, problems, _trigger, required=True)

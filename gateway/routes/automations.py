@@ -18,7 +18,7 @@ from typing import Any
 from starlette.responses import Response
 
 from domain.automation.model import CommandAction, references
-from domain.automation.parse import AutomationInvalid, parse
+from domain.automation.parse import LOG_LEVELS, AutomationInvalid, parse
 from gateway.api import Ctx, Endpoint, Param, Reply, ok
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
@@ -35,6 +35,7 @@ AUTOMATION_BODY = {
         "enabled": {"type": "boolean"},
         "mode": {"type": "string", "enum": ["single", "restart", "queued", "parallel"]},
         "max": {"type": "integer", "minimum": 1, "maximum": 100},
+        "max_exceeded": {"type": "string", "enum": list(LOG_LEVELS)},
         "triggers": {**OBJECT_LIST, "minItems": 1},
         "conditions": OBJECT_LIST,
         "actions": {**OBJECT_LIST, "minItems": 1},
