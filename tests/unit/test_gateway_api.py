@@ -249,6 +249,39 @@ async def test_stored_documents_are_published_for_the_stream_workers(client, bac
     assert deleted["document"] is None
 
 
+async def test_automation_names_only_what_the_home_has(client):
+    auto = {
+        "alias": "Evening",
+        "triggers": [
+            {"trigger": "state", "device_id": "ghost", "attribute": "powerState", "to": "ON"},
+            {"trigger": "time", "at": "25:00"},
+        ],
+        "actions": [
+            {"device_id": "plug", "capability": "BRIGHTNESS", "command": "setBrightness",
+             "parameters": {"brightness": 20}},
+            {"group_id": "nogroup", "capability": "ON_OFF", "command": "turnOn"},
+            {"scene": "noscene"},
+        ],
+    }  # fmt: skip
+    r = await client.put("/v1/homes/h1/automations/evening", json=auto)
+    # the document's own rules first: the impossible time
+    assert r.status_code == 422 and _paths(r) == ["triggers[1].at"]
+    auto["triggers"][1]["at"] = "22:00"
+    r = await client.put("/v1/homes/h1/automations/evening", json=auto)
+    assert r.status_code == 422
+    assert _paths(r) == [
+        "triggers[0].device_id",
+        "actions[1].group_id",
+        "actions[2].scene_id",
+        "actions[0].capability",
+    ]
+    assert "ghost" in r.json()["error"]["details"][0]["message"]
+    auto["triggers"][0]["device_id"] = "lamp"
+    auto["actions"] = [{"device_id": "lamp", "capability": "BRIGHTNESS",
+                        "command": "setBrightness", "parameters": {"brightness": 20}}]  # fmt: skip
+    assert (await client.put("/v1/homes/h1/automations/evening", json=auto)).status_code == 201
+
+
 async def test_query_validation(client):
     r = await client.get("/v1/homes/h1/notifications?limit=abc")
     assert r.status_code == 422 and _paths(r) == ["limit"]
