@@ -38,6 +38,9 @@ class MemoryStore:
         self.device_overrides: dict[tuple[str, str], dict[str, Any]] = {}
         self.history_rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.notification_rows: dict[str, list[dict[str, Any]]] | None = None
+        self.channel_lists: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # (home, username) -> event_id -> deliveries, as stores.notify_outbox.statuses shows them
+        self.delivery_rows: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
     # set-up helpers
@@ -133,6 +136,20 @@ class MemoryStore:
 
     def command_outcome(self, home_id: str, command_id: str) -> dict[str, Any] | None:
         return None
+
+    def channels(self, home_id: str, username: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.channel_lists.get((home_id, username), []))
+
+    def set_channels(self, home_id: str, username: str, channels: list[dict[str, Any]]) -> None:
+        self.channel_lists[(home_id, username)] = [
+            {k: v for k, v in c.items() if v is not None} for c in copy.deepcopy(channels)
+        ]
+
+    def deliveries(
+        self, home_id: str, username: str, event_ids: list[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        mine = self.delivery_rows.get((home_id, username), {})
+        return {e: copy.deepcopy(mine[e]) for e in event_ids if e in mine}
 
 
 class MemoryDevices:

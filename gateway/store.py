@@ -1,6 +1,8 @@
 """What the gateway keeps in PostgreSQL: accounts (stores.accounts), its documents
-(groups, scenes, automations; migration 0003_gateway.sql), device name/room overrides, and
-what it reads from the history schema (stores/history_query.py, docs/history.md).
+(groups, scenes, automations; migration 0003_gateway.sql), device name/room overrides,
+members' notification channels and their deliveries' statuses (stores.notify_channels,
+stores.notify_outbox), and what it reads from the history schema (stores/history_query.py,
+docs/history.md).
 
 Every method is blocking; the app calls them from worker threads.
 """
@@ -44,6 +46,11 @@ class Store(Protocol):
     def history(self, home_id: str, device_id: str, **query: Any) -> list[dict[str, Any]]: ...
     def notifications(self, home_id: str, limit: int) -> list[dict[str, Any]] | None: ...
     def command_outcome(self, home_id: str, command_id: str) -> dict[str, Any] | None: ...
+    def channels(self, home_id: str, username: str) -> list[dict[str, Any]]: ...
+    def set_channels(self, home_id: str, username: str, channels: list[dict[str, Any]]) -> None: ...
+    def deliveries(
+        self, home_id: str, username: str, event_ids: list[str]
+    ) -> dict[str, list[dict[str, Any]]]: ...
     def ping(self) -> bool: ...
 
 
@@ -291,6 +298,29 @@ class PgStore:
             }
             for r in rows
         ]
+
+    # -- notification channels (their URLs are secrets: returned to their owner only) --------
+    def channels(self, home_id: str, username: str) -> list[dict[str, Any]]:
+        from stores.notify_channels import channel_view, member_channels
+
+        with self.conn() as conn:
+            return [channel_view(c) for c in member_channels(conn, home_id, username)]
+
+    def set_channels(self, home_id: str, username: str, channels: list[dict[str, Any]]) -> None:
+        from stores.notify_channels import channels_from, set_member_channels
+
+        with self.conn() as conn:
+            set_member_channels(conn, home_id, username, channels_from(home_id, username, channels))
+
+    def deliveries(
+        self, home_id: str, username: str, event_ids: list[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        from stores.notify_outbox import statuses
+
+        with self.conn() as conn:
+            if not self._has(conn, "notification_deliveries"):
+                return {}
+            return statuses(conn, home_id, username, event_ids)
 
     def command_outcome(self, home_id: str, command_id: str) -> dict[str, Any] | None:
         with self.conn() as conn:

@@ -13,6 +13,7 @@ from gateway.routes import (
     homes,
     members,
     misc,
+    notifications,
     scenes,
     system,
 )
@@ -30,5 +31,6 @@ def all_endpoints() -> list[Endpoint]:
         *scenes.ENDPOINTS,
         *automations.ENDPOINTS,
         *members.ENDPOINTS,
+        *notifications.ENDPOINTS,
         *misc.ENDPOINTS,
     ]

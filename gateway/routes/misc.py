@@ -1,4 +1,4 @@
-"""Pairing, notifications and voice."""
+"""Pairing and voice (notifications: ``gateway.routes.notifications``)."""
 
 from __future__ import annotations
 
@@ -28,29 +28,6 @@ PERMIT_REPLY = {
         "permit": {"type": "boolean"},
         "duration": {"type": "integer"},
         "until": {"type": "integer"},
-    },
-}
-NOTIFICATIONS_REPLY = {
-    "type": "object",
-    "required": ["home_id", "notifications", "source"],
-    "properties": {
-        "home_id": {"type": "string"},
-        "source": {"type": "string", "enum": ["history", "recent"]},
-        "notifications": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["kind", "message"],
-                "properties": {
-                    "ts": {"type": "integer", "nullable": True},
-                    "kind": {"type": "string"},
-                    "severity": {"type": "string", "nullable": True},
-                    "title": {"type": "string", "nullable": True},
-                    "message": {"type": "string"},
-                    "device_id": {"type": "string", "nullable": True},
-                },
-            },
-        },
     },
 }
 VOICE_BODY = {
@@ -87,21 +64,6 @@ async def post_permit(ctx: Ctx) -> Response:
     return ok(reply, 202)
 
 
-async def list_notifications(ctx: Ctx) -> Response:
-    """From the history schema (every notification kept there); without it, the latest
-    ones the Redis sink kept (stores.recent_events)."""
-    b = ctx.backend
-    limit = int(ctx.query.get("limit", 50))
-    items = await b.run(b.store.notifications, ctx.home_id, limit)
-    source = "history"
-    if items is None:
-        source = "recent"
-        items = []
-        if b.recent is not None:
-            items = await b.run(b.recent.notifications, ctx.home_id, limit)
-    return ok({"home_id": ctx.home_id, "source": source, "notifications": items})
-
-
 async def post_voice(ctx: Ctx) -> Response:
     raise ApiError(
         501,
@@ -121,16 +83,6 @@ ENDPOINTS = [
         {202: Reply("Sent to the hub", PERMIT_REPLY)},
         body=PERMIT_BODY,
         body_required=False,
-    ),
-    Endpoint(
-        "GET",
-        "/v1/homes/{home_id}/notifications",
-        list_notifications,
-        Permission.VIEW,
-        "Alerts: security events, devices offline, low battery, automation notify",
-        "notifications",
-        {200: Reply("Notifications, newest first", NOTIFICATIONS_REPLY)},
-        query=(Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "at most"),),
     ),
     Endpoint(
         "POST",

@@ -64,6 +64,9 @@ EXPECTED = {
     ("DELETE", H + "/members/{username}"): M,
     ("POST", H + "/discovery/permit"): F,
     ("GET", H + "/notifications"): V,
+    # per caller: any member sets and reads their own channels
+    ("GET", H + "/notifications/channels"): V,
+    ("PUT", H + "/notifications/channels"): V,
     ("POST", H + "/voice"): C,
 }
 ENDPOINTS = all_endpoints()
