@@ -58,6 +58,7 @@ class Ports:
     bridge_metrics: int = 9411
     sink_metrics: int = 9421
     redis_sink_metrics: int = 9431
+    notify_metrics: int = 9441
 
 
 # Which settings source a Settings() reads: os.environ, or the mapping from_env was given.
@@ -116,6 +117,9 @@ class Settings(BaseSettings):
     redis_sink_metrics_port: int = _port(
         "HOMESTREAM_REDIS_SINK_METRICS_PORT", 9431, "Redis sink's Prometheus /metrics"
     )
+    notify_metrics_port: int = _port(
+        "HOMESTREAM_NOTIFY_METRICS_PORT", 9441, "notification delivery's Prometheus /metrics"
+    )
     # -- the stack -------------------------------------------------------------------------
     mqtt_tls_bind: str = _var(
         "HOMESTREAM_MQTT_TLS_BIND", "127.0.0.1", "address of the TLS listener (0.0.0.0: LAN)"
@@ -128,7 +132,7 @@ class Settings(BaseSettings):
         "HOMESTREAM_STREAM_WORKERS", 1, "stream worker processes `up` starts", ge=0, le=64
     )
     bridges: int = _var("HOMESTREAM_BRIDGES", 1, "MQTT bridge processes `up` starts", ge=0, le=64)
-    sinks: bool = _var("HOMESTREAM_SINKS", True, "0: `up` starts no sinks (history, Redis)")
+    sinks: bool = _var("HOMESTREAM_SINKS", True, "0: `up` starts no sinks (history, Redis, notify)")
     gateway: bool = _var("HOMESTREAM_GATEWAY", True, "0: `up` starts no gateway")
     pg_database: str = _var("HOMESTREAM_PG_DATABASE", "homestream", "PostgreSQL database")
     kafka_heap: str = _var("HOMESTREAM_KAFKA_HEAP", "768m", "Kafka's JVM heap")
@@ -178,6 +182,31 @@ class Settings(BaseSettings):
     )
     streams_gc_tuning: bool = _var(
         "HOMESTREAM_STREAMS_GC_TUNING", True, "0: leave Python's garbage collector as it is"
+    )
+    # -- notification delivery (homestream notify) ------------------------------------------
+    notify_senders: int = _var(
+        "HOMESTREAM_NOTIFY_SENDERS", 8, "deliveries a notify process sends at once", ge=1, le=256
+    )
+    notify_retry_first_ms: int = _var(
+        "HOMESTREAM_NOTIFY_RETRY_FIRST_MS",
+        1000,
+        "wait before a failed delivery's 2nd try (ms)",
+        ge=1,
+    )
+    notify_retry_max_ms: int = _var(
+        "HOMESTREAM_NOTIFY_RETRY_MAX_MS", 300_000, "... doubling up to this wait (ms)", ge=1
+    )
+    notify_max_attempts: int = _var(
+        "HOMESTREAM_NOTIFY_MAX_ATTEMPTS", 20, "a delivery fails after this many tries", ge=1
+    )
+    notify_max_age_s: int = _var(
+        "HOMESTREAM_NOTIFY_MAX_AGE_S", 86_400, "... or once its notification is this old (s)", ge=1
+    )
+    notify_lease_s: int = _var(
+        "HOMESTREAM_NOTIFY_LEASE_S", 60, "a delivery being sent is retried after this (s)", ge=1
+    )
+    notify_keep_days: int = _var(
+        "HOMESTREAM_NOTIFY_KEEP_DAYS", 30, "finished deliveries kept for their status (days)", ge=1
     )
     # -- gateway ---------------------------------------------------------------------------
     token_secret: str | None = _var(
