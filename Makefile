@@ -53,7 +53,8 @@ lint: $(VENV)/.dev ## ruff lint + format check, import layers, mypy on the pure-
 	$(BIN)/mypy topics streams runtime stores/mosquitto_auth.py \
 		stores/event_views.py stores/command_log.py stores/recent_events.py \
 		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py \
-		sinks/history_rows.py gateway/frames.py gateway/subscriptions.py
+		stores/notify_channels.py stores/notify_outbox.py sinks/history_rows.py \
+		sinks/notify_rows.py sinks/notify.py gateway/frames.py gateway/subscriptions.py
 
 format: $(VENV)/.dev ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

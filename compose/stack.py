@@ -61,6 +61,7 @@ class Stack:
         home's simulator is one of them with ``demo``; ``None`` (status, down): if running."""
         from compose.services.bridge import BridgeService
         from compose.services.gateway import GatewayService
+        from compose.services.notify import NotifyService
         from compose.services.redis_sink import RedisSinkService
         from compose.services.simulator import DemoSimulatorService
         from compose.services.sink import HistorySinkService
@@ -70,7 +71,15 @@ class Stack:
         out: list[Service] = [
             *(StreamWorkerService(s, secrets, i) for i in range(1, s.stream_workers + 1)),
             *(BridgeService(s, secrets, i) for i in range(1, s.bridges + 1)),
-            *([RedisSinkService(s, secrets), HistorySinkService(s, secrets)] if s.sinks else []),
+            *(
+                [
+                    RedisSinkService(s, secrets),
+                    HistorySinkService(s, secrets),
+                    NotifyService(s, secrets),
+                ]
+                if s.sinks
+                else []
+            ),
             *([GatewayService(s, secrets)] if s.gateway else []),
         ]
         sim = DemoSimulatorService(s, secrets)

@@ -1,4 +1,5 @@
-"""``homestream sink ...``: the history and Redis sinks in the foreground."""
+"""``homestream sink ...`` (the history and Redis sinks) and ``homestream notify`` (delivery
+of notifications to members' channels), in the foreground."""
 
 from __future__ import annotations
 
@@ -40,6 +41,20 @@ def cmd_redis(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.notify import run_notify
+
+    return run_notify(
+        settings,
+        name=args.name,
+        group=args.group,
+        metrics_port=args.metrics_port,
+        loglevel=args.loglevel,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+    )
+
+
 def register(commands: Commands) -> None:
     sink = commands.group("sink", "sinks: Kafka events into stores")
     p = sink.add(
@@ -74,4 +89,18 @@ def register(commands: Commands) -> None:
         "and swap it in, then run",
     )
     p.add_argument("--rebuild-only", action="store_true", help="rebuild, swap, and exit")
+    add_loglevel(p)
+
+    p = commands.add(
+        "notify",
+        cmd_notify,
+        "run one notification delivery process: notifications to each member's channels "
+        "(webhooks, email, ntfy, ... through apprise), at least once, with backoff "
+        "(docs/notifications.md); runs until stopped",
+    )
+    p.add_argument("--name", default="notify-1", help="process name (Kafka client id)")
+    p.add_argument("--group", default="homestream-notify", help="consumer group")
+    p.add_argument("--data-dir", type=Path, help="where it writes counters.json on stop")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus counters on this port")
+    p.add_argument("--batch-size", type=int, default=500, help="records per batch [500]")
     add_loglevel(p)
