@@ -197,7 +197,7 @@ class Settings(BaseSettings):
         "HOMESTREAM_NOTIFY_RETRY_MAX_MS", 300_000, "... doubling up to this wait (ms)", ge=1
     )
     notify_max_attempts: int = _var(
-        "HOMESTREAM_NOTIFY_MAX_ATTEMPTS", 20, "a delivery fails after this many tries", ge=1
+        "HOMESTREAM_NOTIFY_MAX_ATTEMPTS", 300, "a delivery fails after this many tries", ge=1
     )
     notify_max_age_s: int = _var(
         "HOMESTREAM_NOTIFY_MAX_AGE_S", 86_400, "... or once its notification is this old (s)", ge=1

@@ -52,8 +52,9 @@ log = logging.getLogger("homestream.sinks.notify")
 
 GROUP = "homestream-notify"
 PROCESSOR = "notify"
-# Longest one send may take before apprise stops waiting for it (its own connect and read
-# timeouts, cto/rto in the URL, are shorter by default).
+# How long the notify process waits for its in-flight sends when it stops. Each send is
+# bounded by its plugin's own timeouts (apprise: 4 s connect and 4 s read for HTTP, cto/rto
+# in the URL; 15 s for SMTP).
 SEND_DEADLINE_S = 30.0
 IDLE_WAKE_S = 1.0  # the sender looks for due deliveries at least this often
 HOUSEKEEPING_S = 5.0  # pending gauge; the purge of old deliveries runs hourly
@@ -73,17 +74,20 @@ class AppriseSender:
     """Sends one delivery with apprise: ``Apprise().add(url)`` and ``notify(title, body)``
     (``json://`` and ``jsons://`` POST JSON; ``mailto://`` speaks SMTP; and so on)."""
 
-    def __init__(self, deadline_s: float = SEND_DEADLINE_S) -> None:
+    def __init__(self) -> None:
         import apprise
 
         quiet_apprise()
         self.apprise = apprise
-        self.deadline_s = deadline_s
+        # No deadline of apprise's own: with one, apprise hands each send to its shared
+        # pool (cpu count + 4 threads), which would cap HOMESTREAM_NOTIFY_SENDERS; without,
+        # it sends in the calling thread, ours.
+        self.asset = apprise.AppriseAsset(service_timeout=0)
 
     def send(self, url: str, title: str, body: str, severity: str | None) -> Sent:
         from domain.notify import scrub
 
-        client = self.apprise.Apprise()
+        client = self.apprise.Apprise(asset=self.asset)
         if not client.add(url):
             return Sent(False, False, "apprise cannot use this channel's URL; set it again")
         try:
@@ -91,7 +95,6 @@ class AppriseSender:
                 body=body or title,
                 title=title,
                 notify_type=notify_type(severity),
-                timeout=self.deadline_s,
                 log_level=logging.WARNING,
             )
         except Exception as exc:  # a plugin's own bug: retried like a refusal
@@ -258,6 +261,7 @@ class NotifyService:
         consumer.subscribe([t.NOTIFICATIONS], on_assign=assigned, on_revoke=revoked)
         log.info("notify started", extra={"worker": self.name, "group": self.group})
         last_report = time.monotonic()
+        reported: dict[str, int] = {}
         try:
             while self.running:
                 # One record, then whatever else is already fetched: a lone notification
@@ -280,7 +284,10 @@ class NotifyService:
                             log.warning("offset commit failed: %s", exc)
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
-                    log.info("notify counters", extra={"worker": self.name, **self.counters})
+                    now = snapshot(self.counters)
+                    if now != reported:  # a quiet service stays quiet in its log
+                        reported = now
+                        log.info("notify counters", extra={"worker": self.name, **now})
         finally:
             with contextlib.suppress(Exception):
                 consumer.close()
@@ -510,7 +517,7 @@ class NotifyService:
         key = (claim.event_id, claim.channel_id, claim.attempts)
         if result.ok:
             return Settlement(*key, "delivered")
-        error = result.error or "not delivered"
+        error = (result.error or "not delivered").replace("\x00", "")
         if not result.usable:
             return Settlement(*key, "failed", 0.0, failure_text(claim.attempts, error))
         status, wait = self.policy.after_failure(claim.attempts, at - claim.event_ts_ms / 1000)

@@ -78,7 +78,7 @@ Outcome = Literal["pending", "failed"]
 class RetryPolicy:
     first_s: float = 1.0
     longest_s: float = 300.0
-    max_attempts: int = 20
+    max_attempts: int = 300
     max_age_s: float = 86_400.0
 
     @classmethod

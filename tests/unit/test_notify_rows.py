@@ -120,4 +120,6 @@ def test_the_policy_reads_its_settings(tmp_path):
     )
     assert RetryPolicy.from_settings(s) == RetryPolicy(0.25, 4.0, 5, 60.0)
     defaults = RetryPolicy.from_settings(Settings.from_env({"HOMESTREAM_STATE_DIR": str(tmp_path)}))
-    assert defaults == RetryPolicy(1.0, 300.0, 20, 86_400.0)
+    assert defaults == RetryPolicy(1.0, 300.0, 300, 86_400.0)
+    # the defaults retry for about the max age (a day) before the attempts run out
+    assert 0.95 * 86_400 < sum(defaults.schedule()) < 1.05 * 86_400
