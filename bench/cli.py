@@ -71,6 +71,15 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_notifications(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.notifications import print_result, run_bench
+
+    require_kafka(settings)
+    result = run_bench(settings, events=args.events, rate=args.rate, burst=args.burst, say=_say)
+    print_result(result, args.json)
+    return 0
+
+
 def register(commands: Commands) -> None:
     bench = commands.group("bench", "benchmarks against the running stack")
     p = bench.add(
@@ -119,4 +128,16 @@ def register(commands: Commands) -> None:
     p.add_argument("--attributes", type=int, default=3, help="changed attributes each [3]")
     p.add_argument("--rate", type=int, default=5_000, help="changes/s for the lag phase [5000]")
     p.add_argument("--seconds", type=float, default=20.0, help="lag phase length [20]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "notifications",
+        cmd_notifications,
+        "notification delivery end to end: a notification produced -> apprise's POST received "
+        "by a local webhook; latency at a steady rate and a burst's deliveries/s; needs "
+        "`homestream up` (or starts a notify process itself)",
+    )
+    p.add_argument("--events", type=int, default=2000, help="notifications for latency [2000]")
+    p.add_argument("--rate", type=float, default=100.0, help="notifications/s [100]")
+    p.add_argument("--burst", type=int, default=2000, help="notifications at once [2000]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
