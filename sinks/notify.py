@@ -16,7 +16,9 @@ One process (``homestream notify``) in the consumer group ``homestream-notify``,
   sleeps until the next delivery is due.
 
 Delivery is at least once: a sender that dies between a receiver's answer and its
-settlement leaves a claim whose lease runs out, and the delivery is sent again. Channel
+settlement leaves a claim whose lease runs out, and the delivery is sent again. A sender
+told to stop finishes and settles what it is sending and gives back what it had only
+queued, so a clean stop doubles nothing. Channel
 URLs are secrets: logs show ``domain.notify.mask_url`` and errors pass ``scrub``.
 """
 
@@ -156,7 +158,7 @@ class NotifyService:
             "homestream_notify_total",
             "Notification delivery counters by outcome: consumed, recorded (deliveries new "
             "in the outbox), replayed (already there), unwanted (no channel wants it), "
-            "delivered, retried, failed, channel_removed, expired, settled_late, "
+            "delivered, retried, failed, channel_removed, expired, released, settled_late, "
             "dead_letter_<reason>, pg_retries, ...",
             self.counters,
         )
@@ -172,6 +174,7 @@ class NotifyService:
             self.metrics.gauge(f"homestream_notify_{gauge}", what, self._gauge_reader(gauge))
         self._conn: Any = None
         self._producer: Any = None
+        self.sender_error: BaseException | None = None
 
     def _gauge_reader(self, name: str) -> Callable[[], float]:
         return lambda: float(self.gauges[name])
@@ -209,6 +212,8 @@ class NotifyService:
             if server is not None:
                 server.shutdown()
             log.info("notify stopped", extra={"worker": self.name, **snapshot(self.counters)})
+        if self.sender_error is not None:  # a bug, not an outage: say so and exit non-zero
+            raise SystemExit(f"notify sender failed: {first_line(self.sender_error)}")
 
     # -- PostgreSQL ----------------------------------------------------------------------
     def _pg(self) -> Any:
@@ -404,27 +409,37 @@ class NotifyService:
     # -- the sender: outbox -> apprise -> outbox -----------------------------------------
     def _deliver_loop(self) -> None:
         conn: Any = None
-        done: queue.SimpleQueue[tuple[Claimed, Sent, float]] = queue.SimpleQueue()
+        # (claim, what the send gave or None when it was cancelled unsent, when)
+        done: queue.SimpleQueue[tuple[Claimed, Sent | None, float]] = queue.SimpleQueue()
         unsettled: list[tuple[Claimed, Settlement, float]] = []
+        released: list[Claimed] = []
         inflight: set[Future[Any]] = set()
         pool = ThreadPoolExecutor(self.senders, thread_name_prefix="notify-send")
         next_housekeeping = next_purge = 0.0
         backoff = 0.2
 
         def sent(claim: Claimed, fut: Future[Sent]) -> None:
-            try:
-                result = fut.result()
-            except Exception as exc:  # AppriseSender catches plugins' errors; this is ours
-                result = Sent(False, True, f"{type(exc).__name__}")
+            result: Sent | None = None
+            if not fut.cancelled():
+                try:
+                    result = fut.result()
+                except Exception as exc:  # AppriseSender catches plugins' errors; this is ours
+                    result = Sent(False, True, f"{type(exc).__name__}")
             done.put((claim, result, time.time()))
             self.wake.set()
 
         try:
-            while self.running or inflight or unsettled or not done.empty():
+            while self.running or inflight or unsettled or released or not done.empty():
                 self.wake.clear()
+                if not self.running:  # stopping: what is only queued goes back, unsent
+                    for fut in inflight:
+                        fut.cancel()
                 while not done.empty():
                     claim, result, at = done.get()
-                    unsettled.append((claim, self._settlement(claim, result, at), at))
+                    if result is None:
+                        released.append(claim)
+                    else:
+                        unsettled.append((claim, self._settlement(claim, result, at), at))
                 inflight = {f for f in inflight if not f.done()}
                 self.gauges["inflight"] = len(inflight)
                 try:
@@ -433,6 +448,10 @@ class NotifyService:
                     if unsettled:
                         self._settle(conn, unsettled)
                         unsettled = []
+                    if released:
+                        outbox.release(conn, released)
+                        self.counters["released"] += len(released)
+                        released = []
                     timeout = IDLE_WAKE_S
                     # Claim ahead, up to four deliveries per sender, a sender's worth at a
                     # time: a sending thread finds its next delivery queued instead of waiting
@@ -487,11 +506,12 @@ class NotifyService:
                         log.warning("stopping with %s deliveries unsettled", len(unsettled))
                         return
                     continue
-                if not self.running and not inflight and not unsettled and done.empty():
+                if not self.running and not (inflight or unsettled or released) and done.empty():
                     return
                 self.wake.wait(timeout)
-        except BaseException:
+        except BaseException as exc:
             log.exception("notify sender failed; stopping")
+            self.sender_error = exc
             self.stop()
             raise
         finally:

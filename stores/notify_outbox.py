@@ -8,7 +8,8 @@ makes a replay's insert a no-op. Senders then:
    statement that skips rows another sender holds (``FOR UPDATE SKIP LOCKED``), so several
    notify processes share the work and a crashed sender's rows are due again after the
    lease;
-2. send, outside any transaction;
+2. send, outside any transaction (``release`` gives back claims a stopping sender never
+   sent);
 3. ``settle`` each: delivered, failed, or pending again with ``next_at`` at the backoff's
    next try. A settlement names the attempt it settles, so a sender whose lease ran out
    cannot overwrite a newer claim.
@@ -20,6 +21,7 @@ database's (``now()``), so several senders agree on what is due.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -60,6 +62,14 @@ class Settlement:
     status: Status
     delay_s: float = 0.0
     error: str | None = None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(str(text))
+        return True
+    except ValueError:
+        return False
 
 
 def _ms(value: Any) -> int | None:
@@ -155,6 +165,25 @@ def settle(conn: psycopg.Connection[Any], settlements: Sequence[Settlement]) -> 
     return max(cur.rowcount, 0)
 
 
+def release(conn: psycopg.Connection[Any], claims: Sequence[Claimed]) -> int:
+    """Give back claims that were never sent (a sender stopping with deliveries queued):
+    due at once, the attempt not counted. Returns how many still held their claim."""
+    if not claims:
+        return 0
+    cur = conn.execute(
+        "UPDATE notification_deliveries d SET attempts = d.attempts - 1, next_at = now()"
+        " FROM unnest(%s::uuid[], %s::text[], %s::int[]) AS s(event_id, channel_id, attempts)"
+        " WHERE d.event_id = s.event_id AND d.channel_id = s.channel_id"
+        "   AND d.attempts = s.attempts AND d.status = 'pending'",
+        [
+            [c.event_id for c in claims],
+            [c.channel_id for c in claims],
+            [c.attempts for c in claims],
+        ],
+    )
+    return max(cur.rowcount, 0)
+
+
 def next_due_s(conn: psycopg.Connection[Any]) -> float | None:
     """Seconds until the earliest pending delivery is due (<= 0: now); None: none pending."""
     row = conn.execute(
@@ -187,6 +216,7 @@ def statuses(
     """The member's deliveries of these notifications, by event id: what
     ``GET .../notifications`` shows them (the channel masked)."""
     out: dict[str, list[dict[str, Any]]] = {}
+    event_ids = [e for e in event_ids if _is_uuid(e)]  # only a UUID can be a delivery's
     if not event_ids:
         return out
     rows = conn.execute(

@@ -40,6 +40,7 @@ class HttpReceiver:
         self.port = port or free_port()
         self.received: list[tuple[str, dict[str, Any], float]] = []
         self.lock = threading.Lock()
+        self.delay = 0.0  # seconds each answer takes: a slow receiver
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
@@ -48,6 +49,7 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(receiver.delay)
                 with receiver.lock:
                     receiver.received.append((self.path, json.loads(body), time.time()))
                 self.send_response(200)

@@ -15,6 +15,7 @@ local HTTP server for ``json://`` channels and an aiosmtpd SMTP server for ``mai
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 import time
@@ -251,6 +252,44 @@ def test_a_killed_notify_process_loses_nothing(
     print(f"SIGKILL: {doubled} of {2 * total + len(security)} deliveries received twice")
     assert doubled <= 3 * 8, f"{doubled} notifications received twice"
     assert second.stop() == 0
+
+
+def test_a_stopped_notify_process_gives_back_what_it_had_only_queued(
+    settings, stack_env, tmp_path, producer, receivers, home, notifiers
+):
+    http, smtp = receivers
+    http.delay = 0.25  # 8 senders: ~30 webhooks a second, so most wait in the queue
+    group = f"notify-{home}"
+    first = _start(notifiers, stack_env, tmp_path, group, "notify-s1")
+    sent = _send(producer, home, "stop", range(40))
+    assert until(lambda: len(http.messages("/all")) >= 5, 30), first.tail()
+    started = time.monotonic()
+    assert first.stop() == 0
+    assert time.monotonic() - started < 10  # it does not send its whole queue first
+    counters = _counters_from(first)
+    assert counters["released"] > 0, counters
+    for _e, _c, _u, status, attempts, _err in _rows(settings, home):
+        assert status == "delivered" or attempts == 0  # in flight: settled; queued: given back
+    second = _start(notifiers, stack_env, tmp_path, group, "notify-s2")
+    http.delay = 0.0
+    security = {m for m, k in sent.items() if k == "SECURITY"}
+
+    def arrived() -> bool:
+        return len(http.messages("/all")) == len(smtp.messages()) == 40 and len(
+            http.messages("/security")
+        ) == len(security)
+
+    assert until(arrived, 30), second.tail()
+    # a clean stop doubles nothing
+    assert http.messages("/all") == dict.fromkeys(sent, 1)
+    assert http.messages("/security") == dict.fromkeys(security, 1)
+    assert smtp.messages() == dict.fromkeys(sent, 1)
+    assert second.stop() == 0
+
+
+def _counters_from(proc: NotifyProcess) -> dict[str, int]:
+    """The counters a stopped notify process wrote to its data dir."""
+    return json.loads((proc.dir / "counters.json").read_text())
 
 
 def test_a_hopeless_delivery_fails_after_its_last_attempt(
