@@ -284,6 +284,9 @@ def test_a_device_event_reaches_only_the_automations_watching_it():
         "actions": [{"notify": "pressed"}],
     }
     assert watched_devices(parse(any_button)) is None
-    timed = {"alias": "t", "triggers": [{"trigger": "time", "at": "07:00"}],
-             "actions": [{"device_id": "hall", "capability": "ON_OFF", "command": "turnOn"}]}  # fmt: skip
+    timed = {
+        "alias": "t",
+        "triggers": [{"trigger": "time", "at": "07:00"}],
+        "actions": [{"device_id": "hall", "capability": "ON_OFF", "command": "turnOn"}],
+    }
     assert watched_devices(parse(timed)) == frozenset()
