@@ -14,7 +14,7 @@ from domain.automation import model as m
 from domain.automation.durations import SpellingError, parse_duration, parse_time_of_day
 from domain.automation.home import Place, PlaceError, parse_place
 from domain.automation.parse import AutomationInvalid, parse, revision, validate
-from domain.automation.yamldoc import parse_yaml
+from domain.automation.yamldoc import YamlSyntaxError, locate, parse_yaml
 
 quick = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -511,6 +511,49 @@ def test_yaml_refusals(text, path, says):
         parse_yaml(text)
     got = dict(caught.value.problems)
     assert path in got and says in got[path], got
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "says"),
+    [
+        ("alias: x\ntriggers:\n  - at: [22:00\nactions: []", 4, 8, "flow sequence at line 3"),
+        ("alias: x\n alias: y", 2, 7, "mapping values are not allowed"),
+        ("a: 1\nb: &x 2\nc: *x", 3, 4, "aliases"),
+        ("alias: a\nmode: single\nalias: b", 3, 1, "'alias' is given twice"),
+    ],
+)
+def test_yaml_syntax_errors_say_where(text, line, column, says):
+    with pytest.raises(YamlSyntaxError) as caught:
+        parse_yaml(text)
+    assert (caught.value.line, caught.value.column) == (line, column)
+    assert says in caught.value.message
+    [(path, message)] = caught.value.problems  # still an AutomationInvalid, path ""
+    assert path == "" and message.startswith(f"not YAML: line {line}, column {column}: ")
+
+
+def test_locate_finds_the_line_of_a_field_path():
+    text = "\n".join(
+        [
+            "alias: Porch",  # 1
+            "trigger:",  # 2
+            "  platform: time",  # 3
+            "  at: 25:00",  # 4
+            "actions:",  # 5
+            "  - device_id: porch",  # 6
+            "    capability: BRIGHTNESS",  # 7
+            "    command: setBrightness",  # 8
+            "    parameters: {brightness: 300}",  # 9
+            "  - delay:",  # 10
+            "      minutes: x",  # 11
+        ]
+    )
+    assert locate(text, "alias") == 1
+    assert locate(text, "trigger[0].at") == 4  # a single trigger counts as a list of one
+    assert locate(text, "actions[0].parameters.brightness") == 9
+    assert locate(text, "actions[1].delay.minutes") == 11
+    assert locate(text, "actions[0].missing") == 6  # the nearest enclosing item
+    assert locate(text, "") == 1
+    assert locate("a: [", "a") is None
 
 
 def test_yaml_keeps_ordinary_numbers_and_dates_as_text():
