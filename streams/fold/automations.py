@@ -89,6 +89,7 @@ class _Home:
             self._view = HomeView(
                 _place(place.get("time_zone"), place.get("latitude"), place.get("longitude")),
                 self._reported,
+                str(self.docs.get("mode") or "home"),  # what PUT .../mode last set
             )
         return self._view
 

@@ -513,6 +513,16 @@ def test_yaml_refusals(text, path, says):
     assert path in got and says in got[path], got
 
 
+def test_mode_conditions_name_the_homes_modes():
+    assert problems(doc(conditions=[{"condition": "mode", "mode": ["away", "night"]}])) == {}
+    got = problems(doc(conditions=[{"condition": "mode", "mode": "vacation"}]))
+    assert "home, away, night" in got["conditions[0].mode"]
+    got = problems(doc(conditions=[{"condition": "mode"}]))
+    assert got == {"conditions[0].mode": "is required for a mode condition"}
+    got = problems(doc(conditions=[{"condition": "mode", "mode": "awya"}]))
+    assert "away" in got["conditions[0].mode"]  # did you mean
+
+
 @pytest.mark.parametrize(
     ("text", "line", "column", "says"),
     [

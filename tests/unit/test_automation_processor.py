@@ -197,6 +197,38 @@ def test_device_events_and_the_hub_going_offline_fire_their_triggers():
     assert [(n["kind"], n["title"]) for n in back] == [("SYSTEM", "The hub is back online")]
 
 
+def test_a_mode_condition_reads_the_mode_the_gateway_published():
+    fold = new_fold()
+    away_alert = {
+        "alias": "Front door while away",
+        "triggers": [{"trigger": "state", "device_id": "door", "attribute": "contact",
+                      "to": "open"}],
+        "conditions": [{"condition": "mode", "mode": "away"}],
+        "actions": [{"notify": "The front door opened while nobody is home"}],
+    }  # fmt: skip
+    home(fold)
+    fold.handle(*discovered("door", ("CONTACT_SENSOR",), "sensor.contact"))
+    fold.handle(*report({"contact": "closed"}, dev="door"))
+    fold.handle(*config("automation", "away-door", away_alert))
+
+    def door(value: str, ts: int) -> list[Any]:
+        return fold.handle(*report({"contact": value}, dev="door", ts=ts))
+
+    def automation_notes(out: list[Any]) -> list[str]:  # not the built-in SECURITY alert
+        return [n["message"] for n in named(out, "Notification") if n["kind"] == "AUTOMATION"]
+
+    # mode home (never set): the run ends at its condition
+    out = door("open", T0 + 1_000)
+    assert automation_notes(out) == []
+    [fired] = named(out, "AutomationFired")
+    assert fired["status"] == "CONDITIONS_FAILED"
+    assert json.loads(fired["trace"])["conditions"][0]["mode"] == "home"
+    door("closed", T0 + 2_000)
+    fold.handle(*config("home", "mode", {"mode": "away"}, ts=T0 + 3_000))
+    out = door("open", T0 + 4_000)
+    assert automation_notes(out) == ["The front door opened while nobody is home"]
+
+
 def test_removing_an_automation_ends_its_runs_and_timers():
     fold = new_fold()
     home(fold, ("hall-light", MOTION_LIGHT))
