@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.automation import model as m
+from domain.automation.canonical import canonical
 from domain.automation.durations import SpellingError, parse_duration, parse_time_of_day
 from domain.automation.home import Place, PlaceError, parse_place
 from domain.automation.parse import AutomationInvalid, parse, revision, validate
@@ -488,6 +491,24 @@ def test_yaml_paste_of_a_home_assistant_automation():
     a = parse(document)
     assert a.mode == "restart" and isinstance(a.triggers[0], m.SunTrigger)
     assert isinstance(a.actions[1], m.DelayAction) and a.actions[1].ms == 600_000
+
+
+def test_canonical_spelling_means_the_same_automation():
+    entry = "\n".join(line[2:] for line in HA_YAML.strip().splitlines())
+    document = {**parse_yaml(entry), "initial_state": False}
+    plain = canonical(document)
+    assert list(plain) == ["id", "alias", "mode", "triggers", "conditions", "actions", "enabled"]
+    assert [t["trigger"] for t in plain["triggers"]] == ["sun", "time"]
+    assert all("platform" not in t for t in plain["triggers"])
+
+    # the same automation, but for where each item stands (triggers[0], not trigger[0])
+    def meaning(a: m.Automation) -> str:
+        return re.sub(r"path='[^']*'", "", repr(dataclasses.replace(a, revision="")))
+
+    assert meaning(parse(plain)) == meaning(parse(document))
+    assert canonical(plain) == plain
+    one = canonical({"alias": "a", "trigger": {"platform": "hub"}, "action": {"delay": 1}})
+    assert one == {"alias": "a", "triggers": [{"trigger": "hub"}], "actions": [{"delay": 1}]}
 
 
 @pytest.mark.parametrize(
