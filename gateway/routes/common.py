@@ -246,7 +246,8 @@ def doc_endpoints(
     """List, GET, PUT and DELETE of one kind of stored document.
 
     ``check(ctx, document)`` is awaited before a PUT stores the body; it raises a 422 for
-    what the schema cannot say (e.g. a device that is not in the home)."""
+    what the schema cannot say (e.g. a device that is not in the home), and may return
+    the document to store instead (automations: in the contract's spelling)."""
     from gateway.api import Endpoint, Reply, no_content, ok
     from gateway.roles import Permission
 
@@ -270,7 +271,7 @@ def doc_endpoints(
         b = ctx.backend
         doc_id = ctx.path[f"{kind}_id"]
         document = dict(ctx.body)
-        await check(ctx, document)
+        document = await check(ctx, document) or document
         created = await b.run(b.store.put_doc, ctx.home_id, kind, doc_id, document, ctx.user)
         stored = await b.run(b.store.get_doc, ctx.home_id, kind, doc_id)
         await b.run(publish_config, b, ctx.home_id, kind, doc_id, document, ctx.user)
