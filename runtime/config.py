@@ -58,6 +58,7 @@ class Ports:
     bridge_metrics: int = 9411
     sink_metrics: int = 9421
     redis_sink_metrics: int = 9431
+    demo_webhook: int = 8090
 
 
 # Which settings source a Settings() reads: os.environ, or the mapping from_env was given.
@@ -115,6 +116,9 @@ class Settings(BaseSettings):
     )
     redis_sink_metrics_port: int = _port(
         "HOMESTREAM_REDIS_SINK_METRICS_PORT", 9431, "Redis sink's Prometheus /metrics"
+    )
+    demo_webhook_port: int = _port(
+        "HOMESTREAM_DEMO_WEBHOOK_PORT", 8090, "the demo's webhook receiver (notifications)"
     )
     # -- the stack -------------------------------------------------------------------------
     mqtt_tls_bind: str = _var(

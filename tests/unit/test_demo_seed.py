@@ -113,3 +113,30 @@ def test_seeding_waits_for_the_devices_and_says_which_are_missing(api, backend):
     assert now[0] >= 3
     assert [m for m, _ in api.calls] == ["GET"] * 4  # polled, nothing written
 
+
+def test_the_demo_webhook_receiver_keeps_what_it_is_sent(tmp_path):
+    import json
+    import threading
+    import urllib.request
+
+    from compose.demo_webhook import Received, make_server
+
+    server = make_server("127.0.0.1", 0, Received(tmp_path / "received.jsonl"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for title in ("first", "second"):
+            body = json.dumps({"version": "1.0", "title": title, "message": "m", "type": "info"})
+            req = urllib.request.Request(
+                base + demo_docs.WEBHOOK_PATH, body.encode(), {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                assert resp.status == 200
+        with urllib.request.urlopen(base + demo_docs.WEBHOOK_PATH, timeout=5) as resp:
+            got = json.loads(resp.read())["received"]
+        assert [r["payload"]["title"] for r in got] == ["second", "first"]  # newest first
+        lines = (tmp_path / "received.jsonl").read_text().splitlines()
+        assert [json.loads(line)["payload"]["title"] for line in lines] == ["first", "second"]
+    finally:
+        server.shutdown()
+        server.server_close()
