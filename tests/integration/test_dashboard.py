@@ -13,15 +13,18 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
+from compose.demo_seed import HttpApi, seed_demo
 from compose.process import free_port
 from gateway.service import gateway_argv
 from hub.bridge import forget_session
+from hub.sim import demo_docs
 from sinks.redis_sink import redis_sink_argv
 from tests.integration.bridge_support import BridgeProc
 from tests.integration.streams_support import Worker
@@ -46,6 +49,18 @@ def _get(url: str, token: str | None = None) -> dict:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
         return json.loads(r.read())
+
+
+def _call(base: str, token: str, method: str, path: str, body=None) -> tuple[int, dict | None]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    req = urllib.request.Request(base + path, data, headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
 
 
 def _token(base: str, user: str) -> str:
@@ -121,6 +136,11 @@ def live(stack_env, settings, tmp_path_factory):
         else:
             logs = {p.name: p.read_text()[-1500:] for p in tmp.glob("*.log")}
             raise AssertionError(f"the pipeline never showed the lamp: {logs}")
+        # What `homestream up` gives the demo home, through this real gateway.
+        api = HttpApi(base)
+        api.sign_in(user, PASSWORD)
+        seeded = seed_demo(api, home, wait_s=60)
+        assert len(seeded.created) == 1 + len(demo_docs.SCENES) + len(demo_docs.AUTOMATIONS)
         yield {"base": base, "user": user, "home": home, "token": token, "tmp": tmp}
     finally:
         for p in reversed(procs):
@@ -229,5 +249,130 @@ def test_dashboard_in_chromium(live):
             assert int(tile.get_attribute("data-version") or 0) > version
             assert tile.locator(".state").inner_text().startswith("Off" if was_on else "On")
             page.screenshot(path=str(live["tmp"] / "dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def _browser(p):
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--headless=new", "--no-sandbox", "--disable-background-networking"],
+    )
+
+
+def _signed_in(browser, live):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(live["base"] + "/")
+    page.fill("#username", live["user"])
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.locator(f"#tile-{LAMP}").wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#conn').textContent === 'live'")
+    return page
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_mode_switch_and_the_demo_automations_in_chromium(live):
+    from playwright.sync_api import sync_playwright
+
+    mode = f"/v1/homes/{live['home']}/mode"
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = _signed_in(browser, live)
+            # the seeded demo automations and scenes are listed
+            for aid in demo_docs.AUTOMATIONS:
+                page.locator(f"[data-automation='{aid}']").wait_for(timeout=10_000)
+            for scene in demo_docs.SCENES.values():
+                page.locator("#scenes button", has_text=scene["name"]).wait_for(timeout=10_000)
+            assert page.input_value("#mode-select") == "home"
+            page.select_option("#mode-select", "away")
+            deadline = time.monotonic() + 10
+            while _call(live["base"], live["token"], "GET", mode)[1]["mode"] != "away":
+                assert time.monotonic() < deadline, "the mode switch did not reach the gateway"
+                time.sleep(0.2)
+            page.reload()  # the page reads the mode back
+            page.wait_for_function("() => document.querySelector('#mode-select').value === 'away'")
+            page.select_option("#mode-select", "home")
+        finally:
+            browser.close()
+    deadline = time.monotonic() + 10
+    while _call(live["base"], live["token"], "GET", mode)[1]["mode"] != "home":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_automation_editor_errors_runs_and_notifications_in_chromium(live):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = _signed_in(browser, live)
+            page.on("dialog", lambda d: d.accept())  # the delete confirmation
+            # A bad one in the form: the 422's path lands on the field.
+            page.click("#new-automation")
+            page.fill("#auto-id", "dash-bad")
+            page.fill("#auto-alias", "Bad time")
+            page.select_option("#trigger-kind", "time")
+            page.fill("input[data-path='triggers[0].at']", "25:00")
+            page.fill("input[data-path='actions[0].message']", "never")
+            page.click("#auto-save")
+            page.locator("input.invalid[data-path='triggers[0].at']").wait_for(timeout=10_000)
+            assert "triggers[0].at" in page.inner_text("#editor-errors")
+            # ... and as YAML: path and line
+            page.click("#auto-tab-raw")
+            page.select_option("#auto-format", "yaml")
+            page.fill(
+                "#auto-raw",
+                "alias: Ghost\ntriggers:\n  - trigger: state\n    device_id: ghost\n"
+                "actions:\n  - notify: boo\n",
+            )
+            page.click("#auto-save")
+            page.wait_for_function(
+                "() => document.querySelector('#editor-errors').textContent.includes('line 4')"
+            )
+            assert "triggers[0].device_id" in page.inner_text("#editor-errors")
+            page.click("#auto-cancel")
+            status, _ = _call(
+                live["base"], live["token"], "GET", f"/v1/homes/{live['home']}/automations/dash-bad"
+            )
+            assert status == 404  # nothing bad was stored
+
+            # A good one from the form: every 5 s, a notification.
+            page.click("#new-automation")
+            page.fill("#auto-id", "dash-tick")
+            page.fill("#auto-alias", "Tick")
+            page.select_option("#trigger-kind", "time_pattern")
+            page.fill("input[data-path='triggers[0].seconds']", "/5")
+            page.fill("input[data-path='actions[0].message']", "tick from the editor")
+            page.click("#auto-save")
+            page.locator("#automation-dialog").wait_for(state="hidden", timeout=10_000)
+            page.locator("[data-automation='dash-tick']").wait_for(timeout=10_000)
+            status, stored = _call(
+                live["base"],
+                live["token"],
+                "GET",
+                f"/v1/homes/{live['home']}/automations/dash-tick",
+            )
+            assert status == 200
+            assert stored["triggers"] == [{"trigger": "time_pattern", "seconds": "/5"}]
+            assert stored["actions"] == [{"action": "notify", "message": "tick from the editor"}]
+            # Its runs come live (automation.run frames), with their trace; the
+            # notification comes live too (notification frames).
+            page.click("[data-automation='dash-tick'] button:has-text('Runs')")
+            page.locator("#runs-list li.run.completed").first.wait_for(timeout=30_000)
+            trace = page.locator("#runs-list li.run.completed .trace").first
+            trace.locator("summary").click()
+            assert "actions[0]  notify: sent" in trace.inner_text()
+            page.locator("#notifications li", has_text="tick from the editor").first.wait_for(
+                timeout=30_000
+            )
+            page.screenshot(path=str(live["tmp"] / "automations.png"), full_page=True)
+            page.click("#runs-dialog button[value=close]")
+            page.click("[data-automation='dash-tick'] button:has-text('Edit')")
+            page.click("#auto-delete")
+            page.locator("[data-automation='dash-tick']").wait_for(state="detached", timeout=10_000)
         finally:
             browser.close()
