@@ -141,7 +141,10 @@ def live(stack_env, settings, tmp_path_factory):
         api.sign_in(user, PASSWORD)
         seeded = seed_demo(api, home, wait_s=60)
         assert len(seeded.created) == 1 + len(demo_docs.SCENES) + len(demo_docs.AUTOMATIONS)
-        yield {"base": base, "user": user, "home": home, "token": token, "tmp": tmp}
+        yield {
+            "base": base, "user": user, "home": home, "token": token, "tmp": tmp,
+            "env": stack_env,
+        }  # fmt: skip
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -376,3 +379,62 @@ def test_automation_editor_errors_runs_and_notifications_in_chromium(live):
             page.locator("[data-automation='dash-tick']").wait_for(state="detached", timeout=10_000)
         finally:
             browser.close()
+
+
+def _report(live, device: str, state: dict) -> None:
+    """`homestream report`: the device's hub sends this state (as the README shows)."""
+    cli = [sys.executable, "-m", "homestream.cli", "report", "--home", live["home"],
+           "--device", device, "--state", json.dumps(state)]  # fmt: skip
+    done = subprocess.run(cli, env={**os.environ, **live["env"]}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_demo_automations_do_what_they_say(live):
+    """Hall motion turns the hall light on (a run waits for two minutes without motion);
+    the front door opening notifies only while the home is away."""
+    from websockets.sync.client import connect
+
+    home, base, token = live["home"], live["base"], live["token"]
+    runs = f"/v1/homes/{home}/automations/hall-motion-light/runs"
+    before = {r["run_id"] for r in _call(base, token, "GET", runs)[1]["runs"]}
+    _report(live, demo_docs.HALL_MOTION, {"motion": False})
+    _report(live, demo_docs.HALL_MOTION, {"motion": True})
+    deadline = time.monotonic() + 30
+    while True:
+        new = [r for r in _call(base, token, "GET", runs)[1]["runs"] if r["run_id"] not in before]
+        light = _call(base, token, "GET", f"/v1/homes/{home}/devices/{demo_docs.HALL_LIGHT}")[1]
+        if new and light["state"].get("powerState") == "ON":
+            break
+        assert time.monotonic() < deadline, f"no run or the light is off: {new} {light['state']}"
+        time.sleep(0.5)
+    # reported as it started; it ends two minutes after the motion does
+    assert new[0]["status"] == "STARTED"
+    assert new[0]["trigger"]["device_id"] == demo_docs.HALL_MOTION
+
+    ws_url = base.replace("http", "ws") + f"/v1/ws?access_token={token}"
+    with connect(ws_url, open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "subscribe", "home_id": home}))
+
+        def notes(timeout: float) -> list[str]:
+            got, deadline = [], time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+                except TimeoutError:
+                    break
+                if frame["type"] == "notification":
+                    got.append(frame["message"])
+            return got
+
+        alert = demo_docs.AUTOMATIONS["front-door-away"]["actions"][0]["notify"]["message"]
+        mode = f"/v1/homes/{home}/mode"
+        _report(live, demo_docs.FRONT_DOOR, {"contact": "closed"})
+        _report(live, demo_docs.FRONT_DOOR, {"contact": "open"})
+        assert alert not in notes(5)  # at home: the run stops at its condition
+        assert _call(base, token, "PUT", mode, {"mode": "away"})[0] == 200
+        try:
+            _report(live, demo_docs.FRONT_DOOR, {"contact": "closed"})
+            _report(live, demo_docs.FRONT_DOOR, {"contact": "open"})
+            assert alert in notes(20)
+        finally:
+            _call(base, token, "PUT", mode, {"mode": "home"})
