@@ -173,8 +173,10 @@ function traceView(run) {
   for (const w of trace.warnings || []) lines.push(`warning: ${w.message ?? JSON.stringify(w)}`);
   if (trace.stopped) lines.push(`stopped: ${trace.stopped}`);
   if (run.error) lines.push(`error: ${run.error}`);
+  // A run reports when it starts and when it ends; the trace comes with the end.
+  const empty = run.status === "STARTED" ? "(running: its trace comes when it ends)" : "(empty)";
   return el("details", { class: "trace" }, el("summary", {}, "Trace"),
-    el("pre", {}, lines.join("\n") || "(nothing yet)"));
+    el("pre", {}, lines.join("\n") || empty));
 }
 
 // ---- the editor ----------------------------------------------------------------------
