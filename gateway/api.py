@@ -237,11 +237,12 @@ async def read_body(endpoint: Endpoint, request: Request, limit: int) -> Any:
             raise ApiError(413, f"request body over {limit} bytes")
         chunks.append(chunk)
     raw = b"".join(chunks)
+    reader = endpoint.body_readers.get(ctype)
     if not raw:
         if endpoint.body_required:
-            raise validation_error([("", "a JSON body is required")])
+            kind = "a" if reader is not None else "a JSON"
+            raise validation_error([("", f"{kind} body is required")])
         return None
-    reader = endpoint.body_readers.get(ctype)
     if reader is not None:
         parsed = reader(raw)  # raises ApiError (400) for text it cannot read
         body = parsed.value

@@ -140,6 +140,8 @@ async def test_yaml_that_does_not_parse_is_a_400_with_the_line_and_column(client
     assert error["details"][0] | {"line": 5, "column": 8} == error["details"][0]
     r = await client.put(URL, content=b"alias: \xff\n", headers=YAML)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_yaml"
+    r = await client.put(URL, content=b"", headers=YAML)
+    assert r.status_code == 422 and details(r)[0]["message"] == "a body is required"
 
 
 async def test_missing_devices_unknown_triggers_and_impossible_times_name_path_and_line(client):
