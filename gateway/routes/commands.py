@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from domain.lifecycle import aggregate
 from gateway.api import Ctx, Endpoint, Reply, ok
 from gateway.errors import ApiError
 from gateway.roles import Permission
@@ -21,7 +22,6 @@ from gateway.routes.common import (
     COMMAND_STATUS_SCHEMA,
     DEVICE_REF,
     PARAMETERS,
-    aggregate,
     check_command,
     device_or_404,
     send_command,

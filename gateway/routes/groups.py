@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from domain.lifecycle import aggregate
 from gateway.api import Ctx, Endpoint, Reply, ok
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
@@ -24,7 +25,6 @@ from gateway.routes.common import (
     DEVICE_REF,
     NAME,
     PARAMETERS,
-    aggregate,
     check_command,
     check_devices_exist,
     doc_endpoints,
