@@ -87,7 +87,7 @@ def _check_triggers(items: Any, path: str, problems: list[tuple[str, str]]) -> N
             problems.append((p, "a numeric_state trigger needs above or below"))
 
 
-def _check_conditions(items: Any, path: str, problems: list[tuple[str, str]]) -> None:
+def check_conditions(items: Any, path: str, problems: list[tuple[str, str]]) -> None:
     if items is None:
         return
     if not isinstance(items, list):
@@ -108,7 +108,7 @@ def _check_conditions(items: Any, path: str, problems: list[tuple[str, str]]) ->
             if key not in cond:
                 problems.append((f"{p}.{key}", f"is required for a {kind} condition"))
         if kind in ("and", "or", "not"):
-            _check_conditions(cond.get("conditions"), f"{p}.conditions", problems)
+            check_conditions(cond.get("conditions"), f"{p}.conditions", problems)
 
 
 def _check_actions(items: Any, path: str, problems: list[tuple[str, str]]) -> None:
@@ -154,7 +154,7 @@ def _check_actions(items: Any, path: str, problems: list[tuple[str, str]]) -> No
 async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> None:
     problems: list[tuple[str, str]] = []
     _check_triggers(doc.get("triggers"), "triggers", problems)
-    _check_conditions(doc.get("conditions"), "conditions", problems)
+    check_conditions(doc.get("conditions"), "conditions", problems)
     _check_actions(doc.get("actions"), "actions", problems)
     if problems:
         raise validation_error(problems)
