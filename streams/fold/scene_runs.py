@@ -9,10 +9,11 @@ step goes out on the first tick at or after its time (ticks come every second).
 
 Each action sends one command (a device) or one per member (a group, expanded here with
 ``domain.groups.plan_group``), each with ``parent_command_id`` = the run id and an id
-derived from the run's. The home processor's statuses of those commands come back
-chained (``fold.scenes``): an action's result is known when all of its commands are
-final. When every action has a result, the final SceneRun: COMPLETED, PARTIAL or FAILED,
-the counts, the command ids and the time since the request.
+derived from the run's, to the home processor's command handler (``groups.send_share``).
+The home processor's statuses of those commands come back chained (``fold.scenes``): an
+action's result is known when all of its commands are final. When every action has a
+result, the final SceneRun: COMPLETED, PARTIAL or FAILED, the counts, the command ids and
+the time since the request.
 
 Conditions (the scene's, and an action's own) are checked when the scene starts and when
 an action's step is due; an action whose conditions do not hold is skipped. If results

@@ -2,10 +2,11 @@
 gateway request, so a gateway restart mid-scene loses nothing.
 
 It keeps the home's scene and group documents (``homestream.homes.config``), takes scene
-run requests and group commands from ``homestream.commands.requested``, sends their
-commands there for the home processor, and follows them through the ``CommandStatus``
-records the home processor emits, handed over chained in the same transaction. Ticks send
-a scene's delayed steps and end what is overdue.
+run requests and group commands from ``homestream.commands.requested``, hands their
+devices' commands to the home processor's command handler (``groups.send_share``), and
+follows them through the ``CommandStatus`` records the home processor emits, handed over
+chained in the same transaction. Ticks send a scene's delayed steps and end what is
+overdue.
 """
 
 from __future__ import annotations

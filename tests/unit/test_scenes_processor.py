@@ -1,8 +1,8 @@
 """The scenes processor (scene runs, group commands) in the fold, without Kafka.
 
-Commands the scenes processor sends go out on homestream.commands.requested; ``pump``
-plays the topic, handing them back to the fold as the next inputs, as the worker's next
-transaction would.
+The scenes processor hands its commands to the home processor's handler in the same
+handling; ``pump`` would also play homestream.commands.requested, handing any
+CommandRequested emitted back to the fold as the next input, as the next transaction would.
 """
 
 from __future__ import annotations
@@ -136,9 +136,10 @@ def test_a_scene_runs_its_steps_across_ticks_and_completes(fold):
     assert sent(out) == ["lamp", "plug"]
     ids = [r["command_id"] for r in of(out, "CommandDispatched")]
     assert ids == [child_command_id("run-1", "0"), child_command_id("run-1", "1")]
-    requested = [r for r in of(out, "CommandRequested")]
-    assert {r["parent_command_id"] for r in requested} == {"run-1"}
-    assert {r["request_id"] for r in requested} == {"r-1"}
+    # Handed to the home processor in the same handling: no CommandRequested record.
+    assert of(out, "CommandRequested") == []
+    statuses = of(out, "CommandStatus")
+    assert {(s["parent_command_id"], s["request_id"]) for s in statuses} == {("run-1", "r-1")}
     out = pump(fold, *ack(ids[0], "COMPLETED", ts=T0 + 50))
     out += pump(fold, *ack(ids[1], "COMPLETED", dev="plug", ts=T0 + 60))
     assert runs(out) == []
