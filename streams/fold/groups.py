@@ -26,7 +26,7 @@ from domain.lifecycle import FINAL, aggregate, rank
 from streams.fold import agenda
 from streams.fold.commands import on_command
 from streams.fold.context import Context
-from streams.fold.home_docs import capabilities, doc_ref, stored_doc
+from streams.fold.home_docs import capabilities, doc_ref, stored_doc, unknown
 from topics import catalogue as t
 
 # How long a request waits for a document that has not reached the worker yet.
@@ -98,7 +98,7 @@ def _expand(ctx: Context, entry: dict[str, Any]) -> None:
     )
     if group is None or not plan.targets:
         if group is None:
-            why = f"group {gid!r} is not known to the stream worker"
+            why = unknown("group", gid)
         elif plan.first_rejection is not None:
             why = plan.first_rejection.reason
         else:
@@ -151,7 +151,7 @@ def on_due(ctx: Context, command_id: str) -> None:
         agenda.forget(ctx, ctx.home, item_of(command_id))
         return
     if "waiting_until" in state:
-        why = f"group {state['group_id']!r} is not known to the stream worker"
+        why = unknown("group", str(state["group_id"]))
         _emit(ctx, state, "FAILED", why)
         _end(ctx, command_id)
         return

@@ -28,6 +28,15 @@ def doc_ref(kind: str, doc_id: str) -> str:
     return f"{kind}:{doc_id}"
 
 
+def unknown(kind: str, doc_id: str) -> str:
+    """Why a request for a document the worker never got fails. One saved before the
+    gateway published documents (homes.config) reaches the worker when it is saved again."""
+    return (
+        f"{kind} {doc_id!r} is not known to the stream worker; if it was saved before the "
+        f"worker ran {kind}s, save it again"
+    )
+
+
 def stored_doc(ctx: Context, home: str, kind: str, doc_id: str) -> dict[str, Any] | None:
     found = ctx.store.get(doc_key(home, kind, doc_id))
     return None if found is None else found["doc"]

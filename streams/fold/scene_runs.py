@@ -33,7 +33,7 @@ from domain.scenes import FAILED, SKIPPED, SUCCEEDED, action_result, run_status,
 from streams.fold import agenda
 from streams.fold.context import Context
 from streams.fold.groups import DOC_WAIT_MS, RESULT_GRACE_MS, send_share
-from streams.fold.home_docs import HomeFacts, capabilities, doc_ref, stored_doc
+from streams.fold.home_docs import HomeFacts, capabilities, doc_ref, stored_doc, unknown
 from topics import catalogue as t
 
 REQUEST_FIELDS = ("scene_id", "run_id", "requested_by", "request_id")
@@ -150,7 +150,7 @@ def _send_action(ctx: Context, run: dict[str, Any], i: int) -> None:
         if group is None or not plan.targets:
             run["results"][i] = FAILED
             if group is None:
-                run["errors"][str(i)] = f"group {gid!r} is not known to the stream worker"
+                run["errors"][str(i)] = unknown("group", gid)
             elif plan.first_rejection is not None:
                 run["errors"][str(i)] = plan.first_rejection.reason
             else:
@@ -205,7 +205,7 @@ def on_due(ctx: Context, run_id: str) -> None:
         agenda.forget(ctx, ctx.home, item_of(run_id))
         return
     if "waiting_until" in run:
-        error = f"scene {run['scene_id']!r} is not known to the stream worker"
+        error = unknown("scene", str(run["scene_id"]))
         _end(ctx, {**run, "results": [], "command_ids": [], "errors": {}}, "FAILED", error)
         return
     overdue = run["next_step"] >= len(run["steps"]) and ctx.now >= (run["deadline"] or 0)
