@@ -34,7 +34,9 @@ def on_home_config(ctx: Context, rec: dict[str, Any]) -> None:
 
 def on_status(ctx: Context, rec: dict[str, Any]) -> None:
     """A command's status, chained from the processor that emitted it: one of a run's or
-    of a group command's (by its ``parent_command_id``), or none of ours."""
+    of a group command's (by its ``parent_command_id``), or none of ours. The group
+    commands' own statuses, which this processor emits, come back here too; they name no
+    run or group command of ours as their parent."""
     if rec.get("parent_command_id") is None:
         return
     if not scene_runs.on_action_status(ctx, rec):
