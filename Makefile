@@ -51,6 +51,7 @@ lint: $(VENV)/.dev ## ruff lint + format check, import layers, mypy on the pure-
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict domain
 	$(BIN)/mypy topics streams runtime stores/mosquitto_auth.py \
+		stores/event_views.py stores/command_log.py stores/recent_events.py \
 		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py \
 		sinks/history_rows.py gateway/frames.py gateway/subscriptions.py
 

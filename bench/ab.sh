@@ -45,6 +45,9 @@ for round in 1 2; do
 done
 for round in 1 2; do
   for side in old new; do
+    # The worker too: a gateway reads the StateChange version its own side's worker writes
+    # (an older gateway cannot read a newer schema version; consumers upgrade first).
+    restart streams-1 $side
     restart gateway $side
     $NEW bench gateway --json > $OUT/gateway-$side-$round.json 2> $OUT/gateway-$side-$round.err
     echo "gateway $side $round: $(python3 -c "import json;d=(lambda t: json.loads(t[t.index('{'):]))(open('$OUT/gateway-$side-$round.json').read());print(d['p50_ms'],d['p99_ms'],d['kafka_p99_ms'],d['kb_per_connection'])" 2>&1)"

@@ -2,7 +2,7 @@
 
 PENDING -> SENT -> ACKNOWLEDGED -> COMPLETED, or FAILED / TIMEOUT from any running step.
 A status never moves back: ``rank`` orders them so every reader (the stream worker, the
-gateway's status log, the history sink) keeps the most advanced one it has seen.
+command log in Redis, the history sink) keeps the most advanced one it has seen.
 ``aggregate`` is the one status of a command made of several (a group command).
 """
 

@@ -1,8 +1,9 @@
 """Everything a request handler may use, in one object (``request.app.state.backend``).
 
 ``Backend.connect(settings)`` builds the real one: PostgreSQL (``gateway.store.PgStore``),
-Redis (device state via ``stores.redis_state.RedisState``, rate limits, command statuses),
-Kafka (an ``EventProducer`` and the fan-out consumer). Tests build one from the in-memory
+Redis (what the Redis sink keeps: device state via ``stores.redis_state.RedisState``, the
+command log, recent notifications and automation runs; and the rate limits), Kafka (an
+``EventProducer`` and the fan-out consumer). Tests build one from the in-memory
 parts of ``gateway.memory``.
 """
 
@@ -17,9 +18,9 @@ from typing import Any, Protocol, TypeVar
 from gateway.fanout import Fanout
 from gateway.metrics import Metrics
 from gateway.ratelimit import Limit, RateLimiter
-from gateway.status_log import FeedSideStores
 from gateway.store import Store
 from runtime.config import Settings, default_of
+from stores.recent_events import RecentEvents
 
 T = TypeVar("T")
 
@@ -53,7 +54,7 @@ class Backend:
     token_ttl_s: int = default_of("token_ttl_s")
     rate_limit: Limit = field(default_factory=lambda: Limit.parse(DEFAULT_RATE_LIMIT, "limit"))
     login_limit: Limit = field(default_factory=lambda: Limit.parse(DEFAULT_LOGIN_LIMIT, "limit"))
-    feed_stores: FeedSideStores | None = None
+    recent: RecentEvents | None = None  # None: no Redis (memory backends), empty lists
     command_wait_max_s: float = 10.0
     command_timeout_ms: int = default_of("command_timeout_ms")
     # How long a scene run request waits, beyond the scene's delays, for the stream
@@ -85,9 +86,9 @@ class Backend:
 
         from gateway.feed import KafkaFeed
         from gateway.ratelimit import RedisRateLimiter
-        from gateway.status_log import RedisCommandLog
         from gateway.store import PgStore
         from runtime.secrets import load_secrets
+        from stores.command_log import RedisCommandLog
         from stores.redis_state import RedisState
         from topics.codec import make_codec
         from topics.producer import EventProducer
@@ -106,20 +107,18 @@ class Backend:
             codec=codec,
             **{"client.id": "homestream-gateway"},
         )
-        commands = RedisCommandLog(client)
-        stores = FeedSideStores(client)
-        feed = KafkaFeed(settings.kafka_bootstrap, codec, commands=commands, stores=stores)
+        feed = KafkaFeed(settings.kafka_bootstrap, codec)
         backend = cls(
             store=store,
             devices=RedisState(client),
             producer=producer,
-            fanout=Fanout(commands, feed=feed),
+            fanout=Fanout(RedisCommandLog(client), feed=feed),
             limiter=RedisRateLimiter(client),
             token_secret=token_secret,
             token_ttl_s=settings.token_ttl_s,
             rate_limit=Limit.parse(settings.gateway_rate_limit, "HOMESTREAM_GATEWAY_RATE_LIMIT"),
             login_limit=Limit.parse(settings.gateway_login_limit, "HOMESTREAM_GATEWAY_LOGIN_LIMIT"),
-            feed_stores=stores,
+            recent=RecentEvents(client),
             command_timeout_ms=settings.command_timeout_ms,
         )
         backend.closers += [store.close, client.close, lambda: producer.flush(5)]

@@ -2,10 +2,10 @@
 
 It wires the parts, each in its own module:
 
-- ``gateway.feed``: the Kafka consumer thread (records -> events, Redis side stores);
+- ``gateway.feed``: the Kafka consumer thread (records -> events);
 - ``gateway.frames``: record -> WebSocket frame, one table entry per record type;
 - ``gateway.subscriptions``: per-home bounded queues, overflow -> resync;
-- ``gateway.status_log``: the command log and this process's latest statuses;
+- ``gateway.command_statuses``: this process's latest statuses over the command log;
 - ``gateway.scene_waits``: requests waiting for a scene run's final ``scene.status``.
 
 API for the WebSocket endpoint and the routes::
@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.command_statuses import CommandLog, CommandStatuses
 from gateway.feed import KafkaFeed
 from gateway.frames import Event
 from gateway.scene_waits import SceneWaits
-from gateway.status_log import CommandLog, CommandStatuses, MemoryCommandLog
 from gateway.subscriptions import Subscription, Subscriptions
 
 
@@ -50,13 +50,13 @@ class Fanout:
 
     def __init__(
         self,
-        commands: CommandLog | None = None,
+        commands: CommandLog,
         *,
         queue_size: int = 1000,
         feed: KafkaFeed | None = None,
         latest_kept: int = 10_000,
     ) -> None:
-        self.commands: CommandLog = commands or MemoryCommandLog()
+        self.commands = commands
         self.feed = feed
         self.stats = FanoutStats()
         self.subscriptions = Subscriptions(queue_size)

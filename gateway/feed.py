@@ -16,8 +16,10 @@ from the end of each at start-up:
 
 It is not in a consumer group (it assigns every partition itself), so every gateway
 process sees every home. Decoded events cross to the asyncio loop through the ``deliver``
-callback (``loop.call_soon_threadsafe``). On the way it keeps command statuses,
-notifications and automation runs in Redis (``gateway.status_log``).
+callback (``loop.call_soon_threadsafe``); the command statuses among them also feed this
+process's ``CommandStatuses`` (``gateway.fanout``). The feed writes nothing: the Redis sink
+keeps command statuses, notifications and automation runs (``stores.command_log``,
+``stores.recent_events``) once for all gateway processes.
 """
 
 from __future__ import annotations
@@ -29,8 +31,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from gateway.frames import Event, automation_run_view, command_view, notification_view, to_events
-from gateway.status_log import CommandLog, FeedSideStores
+from gateway.frames import Event, to_events
 from topics import catalogue as t
 
 log = logging.getLogger("homestream.gateway.fanout")
@@ -48,22 +49,18 @@ FEED_TOPICS = (
 
 class KafkaFeed:
     """The consumer thread: assigns every partition of FEED_TOPICS at their end, decodes,
-    keeps command statuses / notifications / automation runs, hands events to the loop."""
+    hands events to the loop."""
 
     def __init__(
         self,
         bootstrap: str,
         codec: Any,
         *,
-        commands: CommandLog | None = None,
-        stores: FeedSideStores | None = None,
         topics: tuple[str, ...] = FEED_TOPICS,
         client_id: str = "homestream-gateway",
     ) -> None:
         self.bootstrap = bootstrap
         self.codec = codec
-        self.commands = commands
-        self.stores = stores
         self.topics = topics
         self.client_id = client_id
         self.ready = threading.Event()
@@ -146,25 +143,14 @@ class KafkaFeed:
                 consumer.close()
 
     def handle(self, value: bytes) -> list[Event]:
-        """Decode one value, keep what outlives it, return its events."""
+        """Decode one value into its events (none for what cannot be decoded)."""
         try:
             decoded = self.codec.decode(value)
         except Exception:
             return []
         self.consumed += 1
-        name, record = decoded.name, decoded.record
         try:
-            events = to_events(name, record)
+            return to_events(decoded.name, decoded.record)
         except ValueError as exc:  # a record no frame can be made of: skip it, keep the feed
-            log.warning("fan-out: skipped a %s: %s", name, exc)
-            events = []
-        try:
-            if name == "CommandStatus" and self.commands is not None:
-                self.commands.record(command_view(record))
-            elif name == "Notification" and self.stores is not None:
-                self.stores.keep_notification(notification_view(record))
-            elif name == "AutomationFired" and self.stores is not None:
-                self.stores.keep_run(str(record.get("home_id")), automation_run_view(record))
-        except Exception as exc:  # Redis down: the live events still go out
-            log.warning("fan-out: could not keep %s in Redis: %s", name, exc)
-        return events
+            log.warning("fan-out: skipped a %s: %s", decoded.name, exc)
+            return []

@@ -14,25 +14,31 @@ same name, or a (name, getter) pair when the value is computed:
 | SceneRun | ``scene.status`` |
 | AutomationFired | ``automation.run`` |
 
-Any other record, or one without a home, becomes no frame. The views the gateway keeps
-in Redis and shows over REST (:func:`command_view`, :func:`notification_view`,
-:func:`automation_run_view`) are the same field lists.
+Any other record, or one without a home, becomes no frame. The field lists of
+``command.status``, ``notification`` and ``automation.run`` are the views the side stores
+keep and the REST routes show (``stores.event_views``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from stores.event_views import (
+    AUTOMATION_RUN_FIELDS,
+    COMMAND_FIELDS,
+    NOTIFICATION_FIELDS,
+    Fields,
+    Getter,
+    Record,
+    fields,
+    project,
+)
 from topics.descriptor import TEXT_FIELDS
 from topics.state_change import state_of
-
-Record = Mapping[str, Any]
-Getter = Callable[[Record], Any]
-Fields = tuple[tuple[str, Getter], ...]
 
 
 @dataclass(frozen=True)
@@ -50,24 +56,6 @@ class Event:
 
 
 # -- fields ------------------------------------------------------------------------------
-def _json(text: Any, default: Any) -> Any:
-    if not isinstance(text, str) or not text:
-        return default
-    try:
-        return json.loads(text)
-    except ValueError:
-        return default
-
-
-def _get(name: str) -> Getter:
-    return lambda r: r.get(name)
-
-
-def _parsed(name: str) -> Getter:
-    """A JSON text field, parsed; kept as it is when it is not JSON."""
-    return lambda r: _json(r.get(name), r.get(name))
-
-
 def _mapping(name: str) -> Getter:
     return lambda r: dict(r.get(name) or {})
 
@@ -82,50 +70,6 @@ def _device(r: Record) -> dict[str, Any]:
     return device
 
 
-def fields(*spec: str | tuple[str, Getter]) -> Fields:
-    """Field names (copied from the record) or (name, getter) pairs, in frame order."""
-    return tuple((s, _get(s)) if isinstance(s, str) else s for s in spec)
-
-
-def project(spec: Fields, record: Record) -> dict[str, Any]:
-    return {name: get(record) for name, get in spec}
-
-
-COMMAND_FIELDS = fields(
-    "command_id",
-    "home_id",
-    "device_id",
-    "group_id",
-    "capability",
-    "command",
-    "status",
-    "reason",
-    "request_id",
-    "parent_command_id",
-    "ts",
-)
-NOTIFICATION_FIELDS = fields(
-    "event_id",
-    "home_id",
-    "ts",
-    "kind",
-    "severity",
-    "title",
-    "message",
-    "device_id",
-    "automation_id",
-    ("data", _parsed("data")),
-)
-AUTOMATION_RUN_FIELDS = fields(
-    "run_id",
-    "automation_id",
-    "alias",
-    "status",
-    "ts",
-    ("trigger", _parsed("trigger")),
-    ("trace", _parsed("trace")),
-    "error",
-)
 SCENE_RUN_FIELDS = fields(
     ("home_id", _home),
     "scene_id",
@@ -144,19 +88,6 @@ SCENE_RUN_FIELDS = fields(
 )
 # What device.state and device.desired share.
 STATE_FIELDS = fields(("home_id", _home), "device_id", "version", "ts", "source", "command_id")
-
-
-def command_view(record: Record) -> dict[str, Any]:
-    """A CommandStatus record as the API shows it."""
-    return project(COMMAND_FIELDS, record)
-
-
-def notification_view(record: Record) -> dict[str, Any]:
-    return project(NOTIFICATION_FIELDS, record)
-
-
-def automation_run_view(record: Record) -> dict[str, Any]:
-    return project(AUTOMATION_RUN_FIELDS, record)
 
 
 # -- the table ---------------------------------------------------------------------------

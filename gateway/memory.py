@@ -2,7 +2,8 @@
 
 ``memory_backend()`` gives a :class:`gateway.backend.Backend` whose store, device state,
 producer, rate limiter and command log live in this process. Produced events are kept in
-``producer.sent`` as ``(topic, record_name, record)``.
+``producer.sent`` as ``(topic, record_name, record)``. There is no Redis sink here: a test
+that wants a status "kept by the sink" records it in ``fanout.commands`` itself.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import copy
 import threading
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from argon2 import PasswordHasher
 
+from domain.lifecycle import FINAL_RANK, rank
 from gateway.errors import ApiError
 from gateway.fanout import Fanout
 from gateway.ratelimit import Limit, MemoryRateLimiter
-from gateway.status_log import MemoryCommandLog
 from gateway.store import _check_owners, doc_view
 from stores.accounts import check_user_password
 
@@ -195,6 +198,40 @@ class MemoryDevices:
     def version(self, home: str, device: str) -> int:
         found = self.items.get((home, device))
         return int(found["version"]) if found else 0
+
+
+class MemoryCommandLog:
+    """The command log's rule (stores.command_log.RECORD_LUA) in a dict: a status merges
+    into the stored one unless that one is further along."""
+
+    def __init__(self, maxsize: int = 10_000) -> None:
+        self.items: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.maxsize = maxsize
+        self._lock = threading.Lock()
+
+    def record(self, status: Mapping[str, Any]) -> bool:
+        cid = str(status["command_id"])
+        r = rank(status.get("status"))
+        with self._lock:
+            cur = self.items.get(cid)
+            if cur is not None:
+                cr = cur["_rank"]
+                if cr > r or cr == FINAL_RANK:
+                    return False
+                merged = {**cur, **{k: v for k, v in status.items() if v is not None}}
+            else:
+                merged = dict(status)
+            merged["_rank"] = r
+            self.items[cid] = merged
+            self.items.move_to_end(cid)
+            while len(self.items) > self.maxsize:
+                self.items.popitem(last=False)
+        return True
+
+    def get(self, command_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            cur = self.items.get(command_id)
+            return None if cur is None else {k: v for k, v in cur.items() if k != "_rank"}
 
 
 class RecordingProducer:

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from gateway.errors import ApiError
 from stores import accounts
 
-DOC_KINDS = ("group", "scene", "automation")
+DOC_KINDS = ("group", "scene", "automation", "home")
 
 
 class Store(Protocol):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer
 
 from hub import wire
 from hub.mqtt5 import Message, Mqtt5Client, MqttError, ServerLimitError
@@ -257,10 +257,7 @@ class Bridge:
         if not self.mqtt.connected or len(self._out_pending) > 1000:
             return
         for m in consumer.consume(500, timeout=0):
-            err = m.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume error", extra={"error": str(err)})
+            if kafka.consume_error(m):
                 continue
             try:
                 decoded = self.codec.decode(m.value() or b"", topic=m.topic())

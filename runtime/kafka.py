@@ -14,13 +14,16 @@ id); what every consumer and producer of homestream needs is here:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from runtime.config import Settings
 from topics.partitioning import partition_for_key
+
+log = logging.getLogger("homestream.kafka")
 
 CONSUMER_DEFAULTS: Mapping[str, Any] = {
     "isolation.level": "read_committed",
@@ -85,3 +88,15 @@ def produce_to_home(
         partition=partition_for_key(home, settings.partitions),
         **kwargs,
     )
+
+
+def consume_error(msg: Message) -> bool:
+    """Whether a consumed message is an error rather than a record (every service skips
+    it). Logged, except the end-of-partition notices a consumer asks for to know it is
+    caught up."""
+    err = msg.error()
+    if err is None:
+        return False
+    if err.code() != KafkaError._PARTITION_EOF:
+        log.warning("consume error", extra={"error": str(err), "topic": msg.topic()})
+    return True

@@ -315,16 +315,12 @@ class HistorySink:
 
     # -- processing ----------------------------------------------------------------------
     def build(self, msgs: list[Any]) -> Batch:
-        from confluent_kafka import KafkaError
 
         from topics.errors import CodecError
 
         batch = Batch()
         for msg in msgs:
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume error: %s", err)
+            if kafka.consume_error(msg):
                 continue
             batch.offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
             value = msg.value()

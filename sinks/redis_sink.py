@@ -1,18 +1,26 @@
-"""The Redis sink: device registry, shadows and availability from Kafka into Redis.
+"""The Redis sink: device state and the gateway's side stores, from Kafka into Redis.
 
 One process (``homestream sink redis``) in the consumer group ``homestream-redis-sink``
-reads the compacted topics ``homestream.device.registry``, ``homestream.shadow.documents``
-and ``homestream.device.availability`` (read_committed), turns each record into a
-compare-and-set write (``stores.redis_state``), sends a batch's writes in one pipeline, and
-commits the batch's offsets only after Redis answered. A crash therefore repeats writes,
-which the compare-and-set makes harmless; it never loses one.
+reads (read_committed):
+
+- the compacted topics ``homestream.device.registry``, ``homestream.shadow.documents`` and
+  ``homestream.device.availability``: each device's state (``stores.redis_state``);
+- ``homestream.commands.status``: each command's latest status (``stores.command_log``);
+- ``homestream.notifications`` and ``homestream.automations.runs``: the latest
+  notifications per home and runs per automation (``stores.recent_events``).
+
+Each record becomes one compare-and-set script call; a batch's calls go in one pipeline, and
+the batch's offsets are committed only after Redis answered. A crash therefore repeats
+writes, which the compare-and-set makes harmless (a status never goes back, a list entry is
+named by its record's id); it never loses one.
 
 - Undecodable or unusable records go to ``homestream.deadletter`` with the reason; the
   sink carries on.
 - Redis down: the batch is retried with backoff while the consumer is paused (it stays in
   its group); then the sink catches up.
-- ``--rebuild``: read the three topics from the beginning into a new generation, then make
-  it current in one step (``P:gen``) and delete the old one (docs/redis.md).
+- ``--rebuild``: read the three compacted topics from the beginning into a new generation,
+  then make it current in one step (``P:gen``) and delete the old one (docs/redis.md). The
+  side stores are not generations: a rebuild leaves them alone.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +47,9 @@ from runtime.config import Settings
 from runtime.deadletter import message_dead_letter
 from runtime.metrics import ServiceMetrics
 from runtime.service import retry_while_running, stop_on_signals
+from stores.command_log import RECORD_LUA, status_write
+from stores.event_views import automation_run_view, command_view, notification_view
+from stores.recent_events import KEEP_LUA, notification_write, run_write
 from stores.redis_state import (
     AVAILABILITY_LUA,
     DEFAULT_PREFIX,
@@ -61,9 +72,59 @@ log = logging.getLogger("homestream.sinks.redis")
 GROUP = "homestream-redis-sink"
 # Registry first: a rebuild reads the topics in this order, so every device's registration
 # time is known before its shadow and availability records arrive.
-TOPICS = (t.DEVICE_REGISTRY, t.DEVICE_AVAILABILITY, t.SHADOW_DOCUMENTS)
+STATE_TOPICS = (t.DEVICE_REGISTRY, t.DEVICE_AVAILABILITY, t.SHADOW_DOCUMENTS)
 PROCESSOR = "redis-sink"
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+@dataclass(frozen=True)
+class SideOp:
+    """One script call on a side store: ``keys`` below the prefix, no generation."""
+
+    script: str  # a SIDE_STORES script name
+    keys: tuple[str, ...]
+    args: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class SideStore:
+    """What the sink keeps of one topic's record: ``write(record)`` gives the script's keys
+    and arguments, or raises ValueError for a record it cannot use."""
+
+    record: str
+    script: str
+    lua: str
+    write: Callable[[Mapping[str, Any]], tuple[tuple[str, ...], tuple[str | int, ...]]]
+
+
+SIDE_STORES = {
+    t.COMMANDS_STATUS: SideStore(
+        "CommandStatus", "command_status", RECORD_LUA, lambda r: status_write(command_view(r))
+    ),
+    t.NOTIFICATIONS: SideStore(
+        "Notification",
+        "notification",
+        KEEP_LUA,
+        lambda r: notification_write(notification_view(r)),
+    ),
+    t.AUTOMATIONS_RUNS: SideStore(
+        "AutomationFired",
+        "automation_run",
+        KEEP_LUA,
+        lambda r: run_write(str(r.get("home_id") or ""), automation_run_view(r)),
+    ),
+}
+TOPICS = (*STATE_TOPICS, *SIDE_STORES)
+
+
+def side_op_for(topic: str, name: str, record: Mapping[str, Any]) -> SideOp | None:
+    """The side store write of a decoded record of a SIDE_STORES topic; None for a record
+    the store does not keep. Raises ValueError for a record it cannot use."""
+    store = SIDE_STORES[topic]
+    if name != store.record:
+        return None
+    keys, args = store.write(record)
+    return SideOp(store.script, keys, args)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -73,7 +134,7 @@ def redis_client(settings: Settings) -> redis.Redis:
 
 
 class Writer:
-    """Runs Ops through the compare-and-set scripts, one pipeline per batch."""
+    """Runs Ops and SideOps through the compare-and-set scripts, one pipeline per batch."""
 
     def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> None:
         self.client = client
@@ -83,17 +144,22 @@ class Writer:
             "remove": client.register_script(REMOVE_LUA),
             "shadow": client.register_script(SHADOW_LUA),
             "availability": client.register_script(AVAILABILITY_LUA),
+            **{s.script: client.register_script(s.lua) for s in SIDE_STORES.values()},
         }
         self.swap_script = client.register_script(SWAP_LUA)
 
-    def apply(self, ops: Sequence[Op], target: str = "") -> list[Any]:
-        """One result per op: generations changed (int), or the exception of that op.
-        ``target`` "" writes the live generations (current and the one being rebuilt).
-        Raises redis ConnectionError / TimeoutError when Redis cannot be reached."""
+    def apply(self, ops: Sequence[Op | SideOp], target: str = "") -> list[Any]:
+        """One result per op: generations (or side stores) changed (int), or the exception
+        of that op. ``target`` "" writes the live generations (current and the one being
+        rebuilt). Raises redis ConnectionError / TimeoutError when Redis cannot be reached."""
         if not ops:
             return []
         pipe = self.client.pipeline(transaction=False)
         for op in ops:
+            if isinstance(op, SideOp):
+                keys = [f"{self.keys.prefix}:{k}" for k in op.keys]
+                self.scripts[op.script](keys=keys, args=list(op.args), client=pipe)
+                continue
             args = [self.keys.prefix, target, op.home, op.device, *op.args]
             self.scripts[op.script](args=args, client=pipe)
         results = pipe.execute(raise_on_error=False)
@@ -122,7 +188,7 @@ class Writer:
 
 @dataclass
 class Planned:
-    ops: list[Op]
+    ops: list[Op | SideOp]
     msgs: list[Any]  # the message of each op
     offsets: dict[tuple[str, int], int]  # next offset to commit per topic partition
 
@@ -136,10 +202,7 @@ def plan(
     """Decode a batch into Ops; ``bad(msg, exc)`` gets each record that cannot be used."""
     out = Planned([], [], {})
     for msg in msgs:
-        err = msg.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("consume error: %s", err)
+        if kafka.consume_error(msg):
             continue
         topic, offset = msg.topic(), msg.offset()
         out.offsets[(topic, msg.partition())] = offset + 1
@@ -150,7 +213,10 @@ def plan(
                 op = tombstone_op(topic, offset, msg.key())
             else:
                 decoded = codec.decode(msg.value())
-                op = op_for(topic, offset, decoded.name, decoded.record)
+                if topic in SIDE_STORES:
+                    op = side_op_for(topic, decoded.name, decoded.record)
+                else:
+                    op = op_for(topic, offset, decoded.name, decoded.record)
         except (CodecError, ValueError, KeyError, TypeError) as exc:
             bad(msg, exc)
             continue
@@ -290,7 +356,7 @@ class RedisSink:
             return
         for op, msg, r in zip(planned.ops, planned.msgs, results, strict=True):
             if isinstance(r, Exception):  # a script error for this record only
-                log.error("redis refused %s for %s/%s: %s", op.script, op.home, op.device, r)
+                log.error("redis refused %s for %s: %s", op.script, _what(op), r)
                 self._dead_letter(msg, r)
             elif r:
                 self.counters[f"applied_{op.script}"] += 1
@@ -382,6 +448,10 @@ class RedisSink:
         return True
 
 
+def _what(op: Op | SideOp) -> str:
+    return ", ".join(op.keys) if isinstance(op, SideOp) else f"{op.home}/{op.device}"
+
+
 # -- rebuild -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RebuildResult:
@@ -436,7 +506,7 @@ def rebuild_state(
         counters["rebuild_unusable"] += 1
 
     try:
-        for topic in TOPICS:
+        for topic in STATE_TOPICS:
             meta = consumer.list_topics(topic, timeout=10).topics[topic]
             if meta.error is not None:
                 raise RuntimeError(f"topic {topic}: {meta.error}")
@@ -485,7 +555,7 @@ def rebuild_state(
 
 
 def _apply_blocking(
-    writer: Writer, ops: Sequence[Op], gen: str, should_stop: Callable[[], bool]
+    writer: Writer, ops: Sequence[Op | SideOp], gen: str, should_stop: Callable[[], bool]
 ) -> None:
     delay = 0.1
     while True:

@@ -446,9 +446,7 @@ class TxWorker:
             )
             t1 = time.perf_counter()
             for msg in msgs:
-                if msg.error():
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        log.warning("consume error: %s", msg.error())
+                if kafka.consume_error(msg):
                     continue
                 p = msg.partition()
                 store = stores.get(p)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 PARTS = ("changed", "reported", "desired", "desired_changed", "delta")
@@ -26,6 +26,9 @@ class ChangeState:
     desired: dict[str, Any]
     desired_changed: dict[str, Any]
     delta: dict[str, Any]
+    # the values before this version of the reported attributes it changed (None: it had
+    # none), so a reader can tell a change "from" what; empty in version 1 records
+    previous: dict[str, Any] = field(default_factory=dict)
 
 
 def encode_state(
@@ -35,6 +38,7 @@ def encode_state(
     desired: Mapping[str, Any],
     desired_changed: Mapping[str, Any],
     delta: Mapping[str, Any],
+    previous: Mapping[str, Any] | None = None,
 ) -> str:
     """The ``state`` field of a version 2 StateChange."""
     return json.dumps(
@@ -44,6 +48,7 @@ def encode_state(
             "desired": desired,
             "desired_changed": desired_changed,
             "delta": delta,
+            "previous": previous or {},
         },
         separators=(",", ":"),
         allow_nan=False,
@@ -61,10 +66,10 @@ def state_of(record: Mapping[str, Any]) -> ChangeState:
         doc = json.loads(text)
         if not isinstance(doc, dict):
             raise ValueError("StateChange state is not a JSON object")
-        parts = [doc.get(p) or {} for p in PARTS]
+        parts = [doc.get(p) or {} for p in (*PARTS, "previous")]
     else:  # version 1 with flat values: the attribute maps
-        parts = [dict(record.get(p) or {}) for p in PARTS]
-    for name, part in zip(PARTS, parts, strict=True):
+        parts = [dict(record.get(p) or {}) for p in PARTS] + [{}]
+    for name, part in zip((*PARTS, "previous"), parts, strict=True):
         if not isinstance(part, dict):
             raise ValueError(f"StateChange state.{name} is not a JSON object")
     return ChangeState(*parts)

@@ -3,7 +3,9 @@
 A command is checked against the device's capabilities first (422 naming the field, e.g.
 ``parameters.brightness``), then produced as a ``CommandRequested`` with a new
 ``command_id``; the stream worker validates, dispatches and tracks it. Its status steps come
-back on ``homestream.commands.status`` (the fan-out keeps the latest in Redis).
+back on ``homestream.commands.status``: the Redis sink keeps the latest in the command log
+(``stores.command_log``), and this process answers from what its own feed saw first, so a
+GET does not wait for the sink (``gateway.command_statuses``).
 ``"wait": true`` holds the reply until a final status (COMPLETED, FAILED, TIMEOUT) or the
 command's timeout + 1 s, at most 10 s, and returns whatever status it has then.
 """

@@ -1,4 +1,12 @@
-"""What several routes share: schemas, device views, sending commands, waiting for them."""
+"""What several routes share: schemas, device views, sending commands, waiting for them.
+
+:func:`send_command` writes the command's PENDING into the command log itself
+(``stores.command_log``) rather than leave it to the Redis sink, which keeps the log from
+``homestream.commands.status``: a write-ahead of the request's own command, so a GET on
+another gateway process right after the POST finds it. The log's merge never goes back, so
+the sink's later writes of the same command (its PENDING, then SENT ...) are safe in any
+order.
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,12 @@ its view of the devices, to refuse a command no member can take (422) and to ans
 with the members' commands; members without the capability (or gone from the home) are
 listed under ``skipped``. ``GET .../commands/{id}`` of the group command shows every member
 command and one overall status; ``"wait": true`` waits for the worker's final status.
+
+The group command's entry in the command log (``stores.command_log``) lists its
+``children``: no record on ``homestream.commands.status`` carries them, so the Redis sink,
+which writes the worker's statuses of it there, never does. The gateway writes that entry
+and the members' PENDING before the request goes out, so a status of the worker's that
+comes back at once merges into an entry that already has them.
 """
 
 from __future__ import annotations

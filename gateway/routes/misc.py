@@ -89,7 +89,7 @@ async def post_permit(ctx: Ctx) -> Response:
 
 async def list_notifications(ctx: Ctx) -> Response:
     """From the history schema (every notification kept there); without it, the latest
-    ones the gateway's fan-out saw (Redis)."""
+    ones the Redis sink kept (stores.recent_events)."""
     b = ctx.backend
     limit = int(ctx.query.get("limit", 50))
     items = await b.run(b.store.notifications, ctx.home_id, limit)
@@ -97,8 +97,8 @@ async def list_notifications(ctx: Ctx) -> Response:
     if items is None:
         source = "recent"
         items = []
-        if b.feed_stores is not None:
-            items = await b.run(b.feed_stores.notifications, ctx.home_id, limit)
+        if b.recent is not None:
+            items = await b.run(b.recent.notifications, ctx.home_id, limit)
     return ok({"home_id": ctx.home_id, "source": source, "notifications": items})
 
 

@@ -25,12 +25,12 @@ from typing import Any
 
 from starlette.responses import Response
 
+from domain.scene_conditions import read_conditions
 from domain.scenes import MAX_TOTAL_DELAY_MS
 from gateway.api import Ctx, Endpoint, Reply, ok
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
-from gateway.routes.automations import check_conditions
 from gateway.routes.common import (
     DEVICE_REF,
     NAME,
@@ -40,7 +40,7 @@ from gateway.routes.common import (
 )
 from topics import catalogue as t
 
-# The automations' conditions (checked by gateway.routes.automations.check_conditions).
+# The automations' conditions (checked by domain.scene_conditions.read_conditions).
 CONDITION_LIST = {"type": "array", "maxItems": 100, "items": {"type": "object"}}
 ACTION = {
     "type": "object",
@@ -125,12 +125,12 @@ RESULT_FIELDS = (
 async def check_scene(ctx: Ctx, doc: dict[str, Any]) -> None:
     b = ctx.backend
     problems: list[tuple[str, str]] = []
-    check_conditions(doc.get("conditions"), "conditions", problems)
+    problems += read_conditions(doc.get("conditions"), "conditions")[1]
     devices = {d["device_id"]: d for d in await b.run(b.devices.devices, ctx.home_id)}
     total = 0
     for i, action in enumerate(doc["actions"]):
         path = f"actions[{i}]"
-        check_conditions(action.get("conditions"), f"{path}.conditions", problems)
+        problems += read_conditions(action.get("conditions"), f"{path}.conditions")[1]
         total += int(action.get("delay_ms") or 0)
         has_dev, has_group = "device_id" in action, "group_id" in action
         if has_dev == has_group:

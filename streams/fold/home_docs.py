@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from domain.automation.home import HomeView, Place, PlaceError, parse_place
 from streams.due import timer_key
 from streams.fold.context import Context
 from streams.fold.shadows import load_shadow
@@ -63,18 +64,24 @@ def keep(ctx: Context, rec: dict[str, Any]) -> str | None:
     return doc_ref(kind, doc_id)
 
 
-class HomeFacts:
-    """What scene conditions read (``domain.scene_conditions.HomeFacts``): the home's time
-    zone from its settings document, and each device's reported state."""
+def home_view(ctx: Context, home: str) -> HomeView:
+    """What scene conditions read: the home's place (time zone, location) from its settings
+    document, and each device's reported state as the home processor holds it."""
+    try:
+        place = parse_place(_place_fields(stored_doc(ctx, home, "home", "settings") or {}))
+    except PlaceError:  # the gateway checks settings; an odd one means UTC, no sun
+        place = Place()
 
-    def __init__(self, ctx: Context, home: str) -> None:
-        self.ctx, self.home = ctx, home
-        settings = stored_doc(ctx, home, "home", "settings") or {}
-        self.time_zone = str(settings.get("time_zone") or "UTC")
-
-    def reported(self, device_id: str) -> Mapping[str, Any] | None:
-        device = self.ctx.device_state(self.home, device_id)
+    def reported(device_id: str) -> Mapping[str, Any] | None:
+        device = ctx.device_state(home, device_id)
         return None if device is None else load_shadow(device).reported
+
+    return HomeView(place, reported)
+
+
+def _place_fields(settings: Mapping[str, Any]) -> dict[str, Any]:
+    fields = ("time_zone", "latitude", "longitude", "elevation")
+    return {k: settings[k] for k in fields if settings.get(k) is not None}
 
 
 def capabilities(ctx: Context, home: str, device_id: str) -> list[str] | None:

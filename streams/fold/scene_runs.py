@@ -33,7 +33,7 @@ from domain.scenes import FAILED, SKIPPED, SUCCEEDED, action_result, run_status,
 from streams.fold import agenda
 from streams.fold.context import Context
 from streams.fold.groups import DOC_WAIT_MS, RESULT_GRACE_MS, send_share
-from streams.fold.home_docs import HomeFacts, capabilities, doc_ref, stored_doc, unknown
+from streams.fold.home_docs import capabilities, doc_ref, home_view, stored_doc, unknown
 from topics import catalogue as t
 
 REQUEST_FIELDS = ("scene_id", "run_id", "requested_by", "request_id")
@@ -97,7 +97,7 @@ def _start(ctx: Context, request: dict[str, Any]) -> None:
         "deadline": None,
     }
     _scene_run(ctx, run, "STARTED")
-    held, _why = conditions_hold(scene.get("conditions") or [], HomeFacts(ctx, ctx.home), ctx.now)
+    held = conditions_hold(scene.get("conditions"), home_view(ctx, ctx.home), ctx.now)[0]
     if not held:
         run["results"] = [SKIPPED] * len(actions)
         run["next_step"] = len(run["steps"])
@@ -128,12 +128,8 @@ def _advance(ctx: Context, run: dict[str, Any]) -> None:
 
 def _send_action(ctx: Context, run: dict[str, Any], i: int) -> None:
     action, run_id = run["actions"][i], str(run["run_id"])
-    held, _why = conditions_hold(
-        action.get("conditions") or [],
-        HomeFacts(ctx, ctx.home),
-        ctx.now,
-        f"actions[{i}].conditions",
-    )
+    view = home_view(ctx, ctx.home)
+    held = conditions_hold(action.get("conditions"), view, ctx.now, f"actions[{i}].conditions")[0]
     if not held:
         run["results"][i] = SKIPPED
         return

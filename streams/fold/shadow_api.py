@@ -57,7 +57,8 @@ def on_shadow_request(ctx: Context, rec: dict[str, Any]) -> None:
                     err = ShadowError(400, f"state.{section}: {_reason_text(errors)}")
                     _reply(ctx, rec, "REJECTED", err.payload(now_s, token), err)
                     return
-    result = apply_update(load_shadow(device), request, now_s)
+    before = load_shadow(device)
+    result = apply_update(before, request, now_s)
     if not result.accepted:
         err = result.error or ShadowError(500, "rejected")
         _reply(ctx, rec, "REJECTED", result.rejected_response or {}, err)
@@ -71,7 +72,9 @@ def on_shadow_request(ctx: Context, rec: dict[str, Any]) -> None:
     if result.changed:
         device = {**device, "shadow": shadow_state(result.shadow)}
         ctx.store.put(device_key(home, dev), device)
-        emit_state_change(ctx, dev, result, source=f"shadow:{rec.get('source') or 'api'}")
+        emit_state_change(
+            ctx, dev, result, source=f"shadow:{rec.get('source') or 'api'}", before=before
+        )
     _reply(ctx, rec, "ACCEPTED", accepted, None)
     if result.changed and result.documents_message is not None:
         _reply(ctx, rec, "DOCUMENTS", result.documents_message, None)

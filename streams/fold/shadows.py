@@ -38,10 +38,17 @@ def shadow_state(sh: Shadow) -> dict[str, Any]:
 
 
 def emit_state_change(
-    ctx: Context, dev: str, result: Any, *, source: str, command_id: str | None = None
+    ctx: Context,
+    dev: str,
+    result: Any,
+    *,
+    source: str,
+    command_id: str | None = None,
+    before: Shadow | None = None,
 ) -> None:
     """A new shadow version: StateChange, the ShadowDocument, and a ShadowDelta when
-    desired and reported differ."""
+    desired and reported differ. ``before``: the shadow it came from, for the values the
+    changed reported attributes had (automations trigger on "from")."""
     sh: Shadow = result.shadow
     ctx.emit(
         t.STATE_CHANGES,
@@ -56,6 +63,9 @@ def emit_state_change(
                 desired=sh.desired,
                 desired_changed=result.changed_desired,
                 delta=result.delta,
+                previous={k: before.reported.get(k) for k in result.changed_reported}
+                if before is not None
+                else None,
             ),
             "source": source,
             "command_id": command_id,

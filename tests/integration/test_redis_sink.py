@@ -7,6 +7,10 @@
 - DeviceRemoved takes the device out of the index; registered again, it starts a new life
   (shadow versions from 1).
 - Undecodable records are dead-lettered and the sink carries on.
+- Command statuses merge into the command log and never go back; statuses older than the
+  log keeps commands are not brought back.
+- Notifications per home and runs per automation are capped lists; reading the topics again
+  (a new consumer group: a replay) adds no duplicates.
 - Redis stopped mid-stream: the sink retries and catches up.
 - The service's command line: healthy once it has partitions, clean stop on SIGTERM.
 """
@@ -32,6 +36,9 @@ from compose.services.redis import RedisService
 from compose.services.redis_sink import RedisSinkService
 from runtime.secrets import load_secrets
 from sinks.redis_sink import RedisSink, Writer, rebuild_state, redis_client
+from stores.command_log import COMMAND_TTL_MS, RedisCommandLog
+from stores.event_views import automation_run_view, notification_view
+from stores.recent_events import NOTIFICATIONS_KEPT, RUNS_KEPT, RecentEvents
 from stores.redis_state import Keys, Op, RedisState
 from topics import catalogue as t
 from topics.codec import make_codec
@@ -79,6 +86,12 @@ class Events:
         record = {"event_id": str(uuid.uuid4()), "home_id": home, "ts": ts, "device_id": device}
         value = self.codec.encode(record_name, {**record, **fields})
         self.raw(topic, device_key(home, device), value)
+
+    def for_home(self, topic: str, record_name: str, home: str, ts: int, /, **fields: Any) -> dict:
+        """A home-keyed record (statuses, notifications, runs); returns it as sent."""
+        record = {"event_id": str(uuid.uuid4()), "home_id": home, "ts": ts, **fields}
+        self.raw(topic, home, self.codec.encode(record_name, record))
+        return record
 
     def registered(self, home: str, dev: str, name: str, room: str | None, at: int) -> None:
         self.send(
@@ -134,9 +147,8 @@ class ThreadSink:
     """A RedisSink in a thread of the test process, on its own group and key prefix."""
 
     def __init__(self, settings, prefix: str, **kw: Any) -> None:
-        self.sink = RedisSink(
-            settings, f"test-{prefix}", prefix=prefix, group=f"test-redis-{prefix}", **kw
-        )
+        kw.setdefault("group", f"test-redis-{prefix}")
+        self.sink = RedisSink(settings, f"test-{prefix}", prefix=prefix, **kw)
         self.thread = threading.Thread(target=self.sink.run, kwargs={"signals": False})
         self.thread.start()
 
@@ -335,6 +347,15 @@ def test_undecodable_records_are_dead_lettered_and_the_sink_carries_on(
     state = RedisState(client, prefix)
     assert _until(lambda: state.version(home, "d") == 1)
 
+    found = _dead_letter_of(settings, poison)
+    assert found is not None, "no dead letter for the poison record"
+    assert found["reason"] == "DECODE_ERROR" and found["processor"] == "redis-sink"
+    assert found["home_id"] == home
+    assert found["source"]["kafka_topic"] == t.SHADOW_DOCUMENTS
+
+
+def _dead_letter_of(settings, original: bytes, timeout: float = 60) -> dict[str, Any] | None:
+    """The dead letter whose original value is ``original`` (None: none came in time)."""
     codec = make_codec(SchemaStore(), settings.schema_registry_url)
     consumer = Consumer(
         {
@@ -345,22 +366,148 @@ def test_undecodable_records_are_dead_lettered_and_the_sink_carries_on(
         }
     )
     consumer.subscribe([t.DEADLETTER])
-    found = None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     try:
-        while found is None and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             for msg in consumer.consume(500, timeout=1):
                 if msg.error() or msg.value() is None:
                     continue
                 rec = codec.decode(msg.value()).record
-                if rec["original"] == poison:
-                    found = rec
+                if rec["original"] == original:
+                    return rec
     finally:
         consumer.close()
-    assert found is not None, "no dead letter for the poison record"
-    assert found["reason"] == "DECODE_ERROR" and found["processor"] == "redis-sink"
-    assert found["home_id"] == home
-    assert found["source"]["kafka_topic"] == t.SHADOW_DOCUMENTS
+    return None
+
+
+def test_command_statuses_merge_and_never_go_back(settings, client, events, sinks):
+    home, prefix = f"rs-{_uid()}", f"t{_uid()}"
+    now = int(time.time() * 1000)
+    cid, expired, last = f"c-{_uid()}", f"c-{_uid()}", f"c-{_uid()}"
+
+    def status(ts: int, command_id: str, code: str, **fields: Any) -> None:
+        events.for_home(
+            t.COMMANDS_STATUS,
+            "CommandStatus",
+            home,
+            ts,
+            command_id=command_id,
+            status=code,
+            **fields,
+        )
+
+    what = {"device_id": "lamp", "capability": "ON_OFF", "command": "turnOn"}
+    status(now, cid, "PENDING", **what)
+    status(now + 1, cid, "SENT")
+    status(now + 2, cid, "COMPLETED")
+    status(now + 3, cid, "ACKNOWLEDGED")  # late: refused
+    status(now - COMMAND_TTL_MS - 60_000, expired, "COMPLETED")  # older than the log keeps
+    status(now + 4, last, "PENDING")  # same home, same partition: read after the others
+    events.flush()
+
+    sinks(prefix)
+    log = RedisCommandLog(client, prefix)
+    assert _until(lambda: log.get(last) is not None)
+    got = log.get(cid)
+    assert got is not None and got["status"] == "COMPLETED" and got["ts"] == now + 2
+    assert (got["device_id"], got["capability"], got["home_id"]) == ("lamp", "ON_OFF", home)
+    assert log.get(expired) is None
+    assert 0 < client.pttl(f"{prefix}:gw:cmd:{cid}") <= COMMAND_TTL_MS + 2
+    # a gateway's write-ahead of the command, late: nothing changes
+    assert not log.record({"command_id": cid, "home_id": home, "status": "PENDING", "ts": now})
+    assert log.get(cid) == got
+
+
+def test_recent_notifications_and_runs_capped_and_replayed_without_duplicates(
+    settings, client, events, sinks
+):
+    home, prefix = f"rs-{_uid()}", f"t{_uid()}"
+    notes = [
+        events.for_home(
+            t.NOTIFICATIONS,
+            "Notification",
+            home,
+            T0 + i,
+            kind="SYSTEM",
+            severity="INFO",
+            message=f"note {i}",
+            data=json.dumps({"i": i}),
+        )
+        for i in range(NOTIFICATIONS_KEPT + 20)
+    ]
+    poison = b"poison-" + uuid.uuid4().bytes
+    events.raw(t.NOTIFICATIONS, home, poison)
+
+    def fired(automation: str, run: str, ts: int, status: str = "COMPLETED") -> dict:
+        return events.for_home(
+            t.AUTOMATIONS_RUNS,
+            "AutomationFired",
+            home,
+            ts,
+            automation_id=automation,
+            run_id=run,
+            trigger='{"platform": "state"}',
+            status=status,
+            trace="[]",
+        )
+
+    runs = [fired("night", f"r{i}", T0 + i) for i in range(RUNS_KEPT + 5)]
+    fired("porch:light", "p1", T0 + 1, "STARTED")
+    porch = fired("porch:light", "p1", T0 + 2)  # the same run, completed
+    newest = events.for_home(
+        t.NOTIFICATIONS,
+        "Notification",
+        home,
+        T0 + 10_000,
+        kind="SYSTEM",
+        severity="INFO",
+        message="after the runs",
+    )
+    events.flush()
+
+    sink = sinks(prefix)
+    recent = RecentEvents(client, prefix)
+
+    def read_up_to(note: dict, run: dict) -> bool:  # the last record of each topic
+        return recent.notifications(home, 1) == [notification_view(note)] and recent.runs(
+            home, "porch:light", 1
+        ) == [automation_run_view(run)]
+
+    assert _until(lambda: read_up_to(newest, porch))
+    kept_notes = [notification_view(n) for n in reversed([*notes, newest])][:NOTIFICATIONS_KEPT]
+    kept_runs = [automation_run_view(r) for r in reversed(runs)][:RUNS_KEPT]
+    assert recent.notifications(home, 1000) == kept_notes
+    assert recent.notifications(home, 3) == kept_notes[:3]
+    assert recent.runs(home, "night", 1000) == kept_runs
+    assert recent.runs(home, "porch:light", 10) == [automation_run_view(porch)]
+    assert recent.runs(home, "porch", 10) == []
+    found = _dead_letter_of(settings, poison)
+    assert found is not None and found["source"]["kafka_topic"] == t.NOTIFICATIONS
+
+    # A replay: another consumer group reads the topics again into the same keys.
+    sink.stop()
+    replay = sinks(prefix, group=f"test-replay-{_uid()}")
+    latest = events.for_home(
+        t.NOTIFICATIONS,
+        "Notification",
+        home,
+        T0 + 20_000,
+        kind="SYSTEM",
+        severity="INFO",
+        message="after the replay",
+    )
+    porch2 = fired("porch:light", "p2", T0 + 20_000)
+    events.flush()
+    assert _until(lambda: read_up_to(latest, porch2))
+    assert replay.sink.counters["stale_notification"] >= len(notes)
+    assert recent.notifications(home, 1000) == [notification_view(latest), *kept_notes[:-1]]
+    assert recent.runs(home, "night", 1000) == kept_runs
+    assert recent.runs(home, "porch:light", 10) == [
+        automation_run_view(porch2),
+        automation_run_view(porch),
+    ]
+    assert client.zcard(f"{prefix}:gw:notif-ids:{home}") == NOTIFICATIONS_KEPT
+    assert client.hlen(f"{prefix}:gw:notif-views:{home}") == NOTIFICATIONS_KEPT
 
 
 def test_redis_stopped_mid_stream_then_caught_up(settings, client, events, sinks):

@@ -52,8 +52,10 @@ def test_the_worker_consumes_what_the_processors_declare():
         t.COMMANDS_REQUESTED,
         t.COMMANDS_ACKS,
         t.SHADOW_REQUESTS,
-        t.HOME_CONFIG,  # the scenes processor's documents
         t.STREAM_TICKS,  # the home processor has a timer
+        t.HOME_CONFIG,  # the automation engine's and the scenes processor's documents
+        t.DEVICE_EVENTS,
+        t.HUB_STATUS,
     }
     assert Fold(DictStore()).timed
     assert not Fold(DictStore(), processors=()).timed

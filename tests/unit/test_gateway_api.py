@@ -249,6 +249,39 @@ async def test_stored_documents_are_published_for_the_stream_workers(client, bac
     assert deleted["document"] is None
 
 
+async def test_automation_names_only_what_the_home_has(client):
+    auto = {
+        "alias": "Evening",
+        "triggers": [
+            {"trigger": "state", "device_id": "ghost", "attribute": "powerState", "to": "ON"},
+            {"trigger": "time", "at": "25:00"},
+        ],
+        "actions": [
+            {"device_id": "plug", "capability": "BRIGHTNESS", "command": "setBrightness",
+             "parameters": {"brightness": 20}},
+            {"group_id": "nogroup", "capability": "ON_OFF", "command": "turnOn"},
+            {"scene": "noscene"},
+        ],
+    }  # fmt: skip
+    r = await client.put("/v1/homes/h1/automations/evening", json=auto)
+    # the document's own rules first: the impossible time
+    assert r.status_code == 422 and _paths(r) == ["triggers[1].at"]
+    auto["triggers"][1]["at"] = "22:00"
+    r = await client.put("/v1/homes/h1/automations/evening", json=auto)
+    assert r.status_code == 422
+    assert _paths(r) == [
+        "triggers[0].device_id",
+        "actions[1].group_id",
+        "actions[2].scene_id",
+        "actions[0].capability",
+    ]
+    assert "ghost" in r.json()["error"]["details"][0]["message"]
+    auto["triggers"][0]["device_id"] = "lamp"
+    auto["actions"] = [{"device_id": "lamp", "capability": "BRIGHTNESS",
+                        "command": "setBrightness", "parameters": {"brightness": 20}}]  # fmt: skip
+    assert (await client.put("/v1/homes/h1/automations/evening", json=auto)).status_code == 201
+
+
 async def test_query_validation(client):
     r = await client.get("/v1/homes/h1/notifications?limit=abc")
     assert r.status_code == 422 and _paths(r) == ["limit"]
@@ -284,7 +317,7 @@ async def test_command_is_produced_and_tracked(client, backend):
     assert (topic, name) == (t.COMMANDS_REQUESTED, "CommandRequested")
     assert record["command_id"] == cid and record["requested_by"] == "alice"
     assert record["parameters"] == {"brightness": 40} and record["request_id"] == "r1"
-    # the stream worker's statuses arrive through the fan-out
+    # the stream worker's status, as the Redis sink keeps it in the command log
     backend.fanout.commands.record({"command_id": cid, "home_id": "h1", "status": "COMPLETED"})
     got = await client.get(f"/v1/homes/h1/commands/{cid}")
     assert got.json()["status"] == "COMPLETED" and got.json()["device_id"] == "lamp"
@@ -405,3 +438,40 @@ async def test_metrics_count_requests_and_time_them_in_a_histogram(client):
     assert samples["homestream_gateway_ws_subscribers"].value == 0
     assert "homestream_gateway_fanout_events_total" in samples
     assert "homestream_gateway_fanout_dropped_total" in samples
+
+
+async def test_home_mode_and_settings(client, backend):
+    """Mode and settings default sensibly, are checked, and reach the stream workers."""
+    r = await client.get("/v1/homes/h1/mode")
+    assert r.json() == {"home_id": "h1", "mode": "home"}
+    r = await client.put("/v1/homes/h1/mode", json={"mode": "away"})
+    assert r.status_code == 200 and r.json()["mode"] == "away"
+    assert (await client.get("/v1/homes/h1/mode")).json()["mode"] == "away"
+    r = await client.put("/v1/homes/h1/mode", json={"mode": "vacation"})
+    assert r.status_code == 422 and _paths(r) == ["mode"]
+
+    r = await client.get("/v1/homes/h1/settings")
+    assert r.json() == {"home_id": "h1", "time_zone": "UTC", "latitude": None, "longitude": None}
+    r = await client.put("/v1/homes/h1/settings", json={"time_zone": "Mars/Olympus"})
+    assert r.status_code == 422 and _paths(r) == ["time_zone"]
+    r = await client.put("/v1/homes/h1/settings", json={"time_zone": "UTC", "latitude": 52.5})
+    assert r.status_code == 422 and _paths(r) == ["latitude"]
+    berlin = {"time_zone": "Europe/Berlin", "latitude": 52.52, "longitude": 13.405}
+    r = await client.put("/v1/homes/h1/settings", json=berlin)
+    assert r.status_code == 200 and r.json() == {"home_id": "h1", **berlin}
+    published = [
+        (key, json.loads(rec["document"]))
+        for key, (topic, _n, rec) in zip(backend.producer.keys, backend.producer.sent, strict=True)
+        if topic == t.HOME_CONFIG
+    ]
+    assert published == [("h1/home:mode", {"mode": "away"}), ("h1/home:settings", berlin)]
+
+
+async def test_a_guest_may_read_the_mode_but_not_set_it(backend):
+    backend.store.add_user("gus", "password-3")
+    backend.store.set_member("h1", "gus", "guest")
+    transport = httpx.ASGITransport(app=create_app(backend=backend))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        c.headers["Authorization"] = f"Bearer {issue_token(backend.token_secret, 'gus')[0]}"
+        assert (await c.get("/v1/homes/h1/mode")).status_code == 200
+        assert (await c.put("/v1/homes/h1/mode", json={"mode": "away"})).status_code == 403

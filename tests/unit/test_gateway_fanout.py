@@ -7,7 +7,7 @@ import asyncio
 from gateway.fanout import Fanout
 from gateway.feed import KafkaFeed
 from gateway.frames import Event, to_events
-from gateway.status_log import MemoryCommandLog
+from gateway.memory import MemoryCommandLog
 from gateway.subscriptions import Subscriptions
 from topics.codec import SingleObjectCodec
 from topics.schemas import SchemaStore
@@ -71,8 +71,7 @@ def test_command_log_never_goes_back():
 
 def test_feed_handles_encoded_records_and_garbage():
     codec = SingleObjectCodec(SchemaStore())
-    log = MemoryCommandLog()
-    feed = KafkaFeed("unused:1", codec, commands=log)
+    feed = KafkaFeed("unused:1", codec)
     value = codec.encode(
         "CommandStatus",
         {
@@ -85,8 +84,9 @@ def test_feed_handles_encoded_records_and_garbage():
         },
     )
     (ev,) = feed.handle(value)
-    assert ev.frame["status"] == "FAILED" and log.get("c9")["reason"] == "no such device"
+    assert ev.frame["status"] == "FAILED" and ev.frame["reason"] == "no such device"
     assert feed.handle(b"\x00garbage") == []
+    assert feed.consumed == 1
 
 
 def test_subscriptions_deliver_and_count():
@@ -131,38 +131,28 @@ async def test_status_prefers_the_further_one():
     assert (await fan.status("c"))["status"] == "ACKNOWLEDGED"
 
 
-class _Stores:
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-        self.notifications: list[dict] = []
-        self.runs: list[tuple[str, dict]] = []
-
-    def keep_notification(self, view):
-        if self.fail:
-            raise ConnectionError("redis down")
-        self.notifications.append(dict(view))
-
-    def keep_run(self, home, view):
-        if self.fail:
-            raise ConnectionError("redis down")
-        self.runs.append((home, dict(view)))
-
-
-def _encoded(codec, name, **fields):
-    base = {"event_id": "00000000-0000-0000-0000-000000000002", "home_id": "h1", "ts": 1}
-    return codec.encode(name, {**base, **fields})
-
-
-def test_feed_keeps_notifications_and_runs_and_survives_redis_down():
+async def test_feed_statuses_reach_waiters_without_the_command_log():
+    """The Redis sink keeps the log; a status from the feed alone answers GET and wait."""
     codec = SingleObjectCodec(SchemaStore())
-    note = _encoded(
-        codec, "Notification", kind="LOW_BATTERY", severity="WARNING", message="m", data="{}"
+    log = MemoryCommandLog()
+    fan = Fanout(log, feed=KafkaFeed("unused:1", codec))
+    fan.note_status({"command_id": "c7", "home_id": "h1", "status": "PENDING"})
+    assert fan.feed is not None
+    value = codec.encode(
+        "CommandStatus",
+        {
+            "event_id": "00000000-0000-0000-0000-000000000003",
+            "home_id": "h1",
+            "ts": 2,
+            "command_id": "c7",
+            "status": "COMPLETED",
+        },
     )
-    stores = _Stores()
-    feed = KafkaFeed("unused:1", codec, stores=stores)
-    (ev,) = feed.handle(note)
-    assert ev.type == "notification"
-    assert stores.notifications == [{k: v for k, v in ev.frame.items() if k != "type"}]
-    down = KafkaFeed("unused:1", codec, stores=_Stores(fail=True))
-    assert [e.type for e in down.handle(note)] == ["notification"]  # still goes out
-    assert down.consumed == 1
+    # No polling to fall back on: only the feed's status can end the wait in time.
+    waiting = asyncio.create_task(fan.wait_status("c7", 5.0, poll=10.0))
+    await asyncio.sleep(0)  # the waiter is registered and looking at the log
+    fan.publish(fan.feed.handle(value))
+    got = await asyncio.wait_for(waiting, 1.0)
+    assert got is not None and got["status"] == "COMPLETED"
+    assert (await fan.status("c7"))["status"] == "COMPLETED"
+    assert log.get("c7") is None  # the feed wrote nothing

@@ -6,13 +6,8 @@ import json
 
 import pytest
 
-from gateway.frames import (
-    FRAMES,
-    automation_run_view,
-    command_view,
-    notification_view,
-    to_events,
-)
+from gateway.frames import FRAMES, to_events
+from stores.event_views import automation_run_view, command_view, notification_view
 from topics.state_change import encode_state
 
 

@@ -150,6 +150,9 @@ def test_no_op_and_deadband_reports_emit_nothing(proc):
     assert run(proc, report({"temperature": 21.3}, dev="t", ts=T0 + 2)) == []  # inside 0.5
     out = run(proc, report({"temperature": 21.6}, dev="t", ts=T0 + 3))
     assert of(out, "StateChange")[0]["version"] == 2
+    # what it was before this version (the last accepted value, not the deadbanded ones)
+    assert state_of(of(first, "StateChange")[0]).previous == {"temperature": None}
+    assert state_of(of(out, "StateChange")[0]).previous == {"temperature": 21.0}
     assert proc.counters["noop"] == 2
 
 

@@ -1,4 +1,5 @@
-"""The Redis sink's pure parts: key layout, records -> writes, stored hash -> documents."""
+"""The Redis sink's pure parts: key layout, records -> writes (device state and the
+gateway's side stores), stored hash -> documents."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from domain.lifecycle import rank
 from domain.shadow import Shadow
+from stores.command_log import COMMAND_TTL_MS, status_write
+from stores.event_views import automation_run_view, command_view, notification_view
+from stores.recent_events import NOTIFICATIONS_KEPT, RUNS_KEPT
 from stores.redis_state import (
     Keys,
     Op,
@@ -315,3 +320,163 @@ def test_registry_entry_defaults():
     del rec["registered_at"]
     entry = registry_entry({**rec, "capabilities": None})
     assert entry["capabilities"] == [] and entry["registered_at"] == T0
+
+
+# -- the gateway's side stores: records -> writes ------------------------------------------
+def _status(**over: Any) -> dict[str, Any]:
+    return {
+        "event_id": eid(),
+        "home_id": HOME,
+        "ts": T0,
+        "command_id": "c1",
+        "status": "SENT",
+        "reason": None,
+        "device_id": "lamp",
+        "group_id": None,
+        "capability": "ON_OFF",
+        "command": "turnOn",
+        "request_id": None,
+        "parent_command_id": None,
+        **over,
+    }
+
+
+def _notification(**over: Any) -> dict[str, Any]:
+    return {
+        "event_id": eid(),
+        "home_id": HOME,
+        "ts": T0,
+        "kind": "LOW_BATTERY",
+        "severity": "WARNING",
+        "message": "Lamp is at 5% battery",
+        "title": None,
+        "device_id": "lamp",
+        "automation_id": None,
+        "data": '{"battery": 5}',
+        **over,
+    }
+
+
+def _fired(**over: Any) -> dict[str, Any]:
+    return {
+        "event_id": eid(),
+        "home_id": HOME,
+        "ts": T0,
+        "automation_id": "night:lights",
+        "run_id": "r1",
+        "alias": "Night",
+        "trigger": '{"platform": "time"}',
+        "status": "COMPLETED",
+        "trace": "[]",
+        "error": None,
+        **over,
+    }
+
+
+def test_command_status_becomes_a_merge_into_its_command_kept_a_day_from_its_time():
+    from sinks.redis_sink import side_op_for
+
+    op = side_op_for(t.COMMANDS_STATUS, "CommandStatus", _status())
+    assert op is not None and (op.script, op.keys) == ("command_status", ("gw:cmd:c1",))
+    view, status_rank, expires_at = op.args
+    assert json.loads(str(view)) == command_view(_status())
+    assert status_rank == rank("SENT") and expires_at == T0 + COMMAND_TTL_MS
+    assert side_op_for(t.COMMANDS_STATUS, "Notification", _notification()) is None
+    with pytest.raises(ValueError):
+        side_op_for(t.COMMANDS_STATUS, "CommandStatus", _status(command_id=""))
+    # the routes' own write: the same key and rule, with their extra fields
+    keys, args = status_write({"command_id": "g1", "status": "PENDING", "ts": T0, "children": []})
+    assert keys == ("gw:cmd:g1",) and json.loads(args[0])["children"] == []
+
+
+def test_notifications_and_runs_are_named_by_their_record_ids():
+    from sinks.redis_sink import side_op_for
+
+    note = _notification()
+    op = side_op_for(t.NOTIFICATIONS, "Notification", note)
+    assert op is not None and op.script == "notification"
+    assert op.keys == (f"gw:notif-ids:{HOME}", f"gw:notif-views:{HOME}")
+    entry_id, ts, view, kept, _ttl = op.args
+    assert (entry_id, ts, kept) == (note["event_id"], T0, NOTIFICATIONS_KEPT)
+    assert json.loads(str(view)) == notification_view(note)
+    assert json.loads(str(view))["data"] == {"battery": 5}
+    # the same record again is the same write: a replay adds nothing
+    assert side_op_for(t.NOTIFICATIONS, "Notification", note) == op
+
+    run = side_op_for(t.AUTOMATIONS_RUNS, "AutomationFired", _fired())
+    assert run is not None and run.script == "automation_run"
+    assert run.keys == (f"gw:arun-ids:{HOME}:night:lights", f"gw:arun-views:{HOME}:night:lights")
+    assert (run.args[0], run.args[3]) == ("r1", RUNS_KEPT)
+    assert json.loads(str(run.args[2])) == automation_run_view(_fired())
+    # a later record of the same run is a write of the same entry
+    later = side_op_for(t.AUTOMATIONS_RUNS, "AutomationFired", _fired(ts=T0 + 9))
+    assert later is not None and later.args[0] == "r1" and later.args[1] == T0 + 9
+
+    for topic, name, bad in (
+        (t.NOTIFICATIONS, "Notification", _notification(event_id="")),
+        (t.NOTIFICATIONS, "Notification", _notification(home_id="")),
+        (t.AUTOMATIONS_RUNS, "AutomationFired", _fired(run_id="")),
+        (t.AUTOMATIONS_RUNS, "AutomationFired", _fired(automation_id="")),
+    ):
+        with pytest.raises(ValueError):
+            side_op_for(topic, name, bad)
+
+
+class _Msg:
+    """A consumed message, as much of it as the sink's plan reads."""
+
+    def __init__(self, topic: str, offset: int, value: bytes | None, key: bytes = b"h1"):
+        self._topic, self._offset, self._value, self._key = topic, offset, value, key
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes:
+        return self._key
+
+
+def test_plan_sends_each_topic_to_its_store_and_bad_records_to_the_dead_letters():
+    from collections import Counter
+
+    from sinks.redis_sink import STATE_TOPICS, TOPICS, SideOp, plan
+
+    msgs = [
+        _Msg(t.COMMANDS_STATUS, 1, CODEC.encode("CommandStatus", _status())),
+        _Msg(t.NOTIFICATIONS, 2, CODEC.encode("Notification", _notification())),
+        _Msg(t.NOTIFICATIONS, 3, b"\x00not avro"),
+        _Msg(t.AUTOMATIONS_RUNS, 4, CODEC.encode("AutomationFired", _fired(run_id=""))),
+        _Msg(t.DEVICE_REGISTRY, 5, CODEC.encode("DeviceRegistered", registered())),
+        _Msg(t.COMMANDS_STATUS, 6, None),  # a tombstone where none is expected: ignored
+    ]
+    counters: Counter[str] = Counter()
+    bad: list[tuple[int, str]] = []
+    planned = plan(
+        CODEC, msgs, counters, lambda m, exc: bad.append((m.offset(), type(exc).__name__))
+    )
+    assert [op.script for op in planned.ops] == [
+        "command_status",
+        "notification",
+        "register",
+    ]
+    assert isinstance(planned.ops[0], SideOp) and isinstance(planned.ops[2], Op)
+    assert [offset for offset, _ in bad] == [3, 4]
+    assert counters["records"] == 6 and counters["ignored"] == 1
+    assert planned.offsets[(t.NOTIFICATIONS, 0)] == 4
+    # a rebuild reads the compacted topics only; the live sink reads the side topics too
+    assert set(TOPICS) - set(STATE_TOPICS) == {
+        t.COMMANDS_STATUS,
+        t.NOTIFICATIONS,
+        t.AUTOMATIONS_RUNS,
+    }

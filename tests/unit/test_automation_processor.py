@@ -1,0 +1,231 @@
+"""The automation engine as a processor of the fold: configuration from homes.config,
+triggers from the home processor's StateChanges (chained), device events, hub status and
+ticks; commands, notifications and run reports out; timers that survive a restore."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from typing import Any
+
+from streams.fold.automations import docs_key, state_key
+from streams.fold.config import ProcessorConfig
+from streams.fold.dispatch import Fold
+from streams.fold.store import DictStore
+from tests.unit.test_processor import CODEC, HOME, T0, discovered, eid, report, tick
+from topics import catalogue as t
+
+MOTION_LIGHT = {
+    "alias": "Hall light on motion",
+    "mode": "restart",
+    "triggers": [{"trigger": "state", "device_id": "pir", "attribute": "motion", "to": True}],
+    "actions": [
+        {"device_id": "hall", "capability": "ON_OFF", "command": "turnOn"},
+        {"wait_for_trigger": [{"trigger": "state", "device_id": "pir", "attribute": "motion",
+                               "to": False, "for": "00:02:00"}]},
+        {"device_id": "hall", "capability": "ON_OFF", "command": "turnOff"},
+    ],
+}  # fmt: skip
+
+
+def config(kind: str, doc_id: str, document: dict[str, Any] | None, ts: int = T0):
+    return "HomeConfig", {
+        "event_id": eid(),
+        "home_id": HOME,
+        "ts": ts,
+        "kind": kind,
+        "doc_id": doc_id,
+        "document": None if document is None else json.dumps(document),
+        "by": "alice",
+    }
+
+
+def new_fold(data: dict[str, Any] | None = None) -> Fold:
+    return Fold(DictStore(data if data is not None else {}), ProcessorConfig())
+
+
+def home(fold: Fold, *docs: tuple[str, dict[str, Any]]) -> list[Any]:
+    out = []
+    for name, rec in (
+        discovered("pir", ("MOTION_SENSOR", "BATTERY"), "sensor.motion"),
+        discovered("hall", ("ON_OFF",), "switch.plug"),
+        report({"motion": False, "battery": 90}, dev="pir"),
+        report({"powerState": "OFF"}, dev="hall"),
+        *(config("automation", aid, doc) for aid, doc in docs),
+    ):
+        out += fold.handle(name, rec)
+    return out
+
+
+def commands(out: list[Any]) -> list[str]:
+    return [e.record["command"] for e in out if e.record_name == "CommandRequested"] + [
+        e.record["command"] for e in out if e.record_name == "CommandDispatched"
+    ]
+
+
+def named(out: list[Any], name: str) -> list[dict[str, Any]]:
+    return [e.record for e in out if e.record_name == name]
+
+
+def motion(fold: Fold, value: bool, ts: int) -> list[Any]:
+    return fold.handle(*report({"motion": value}, dev="pir", ts=ts))
+
+
+def test_motion_turns_the_light_on_and_off_two_minutes_after_it_stops():
+    fold = new_fold()
+    home(fold, ("hall-light", MOTION_LIGHT))
+    on = motion(fold, True, T0 + 1_000)
+    # In the transaction of the motion report: the StateChange, the automation's command
+    # (dispatched to the hub) and the run's STARTED report.
+    assert "turnOn" in commands(on)
+    [started] = named(on, "AutomationFired")
+    assert started["status"] == "STARTED" and started["automation_id"] == "hall-light"
+    off = motion(fold, False, T0 + 10_000)
+    assert commands(off) == []
+    assert commands(fold.handle(*tick(T0 + 10_000 + 119_000))) == []
+    done = fold.handle(*tick(T0 + 10_000 + 121_000))
+    assert "turnOff" in commands(done)
+    [finished] = named(done, "AutomationFired")
+    assert finished["status"] == "COMPLETED" and finished["run_id"] == started["run_id"]
+    trace = json.loads(finished["trace"])
+    assert [a["action"] for a in trace["actions"]] == ["command", "wait_for_trigger", "command"]
+    assert "due_at" not in fold.store.data[state_key(HOME)]  # nothing left pending
+    for e in on + off + done:  # every output is a valid event of its topic
+        CODEC.encode(e.record_name, e.record)
+
+
+def test_motion_again_within_the_two_minutes_restarts_the_run():
+    fold = new_fold()
+    home(fold, ("hall-light", MOTION_LIGHT))
+    motion(fold, True, T0 + 1_000)
+    motion(fold, False, T0 + 2_000)
+    again = motion(fold, True, T0 + 60_000)
+    statuses = [r["status"] for r in named(again, "AutomationFired")]
+    assert statuses == ["ABORTED", "STARTED"]
+    motion(fold, False, T0 + 61_000)
+    assert commands(fold.handle(*tick(T0 + 2_000 + 121_000))) == []  # the first wait is gone
+    assert "turnOff" in commands(fold.handle(*tick(T0 + 61_000 + 121_000)))
+
+
+def test_pending_timers_survive_a_restore_and_fire_once():
+    """The state is JSON in the store: a worker rebuilt from it mid-wait carries on exactly
+    as one that never stopped, and a timer fires once (it leaves the state as it fires)."""
+    fold = new_fold()
+    home(fold, ("hall-light", MOTION_LIGHT))
+    motion(fold, True, T0 + 1_000)
+    motion(fold, False, T0 + 2_000)
+    restored = new_fold(json.loads(json.dumps(fold.store.data)))
+    late = T0 + 2_000 + 300_000  # the restart took five minutes
+    a, b = fold.handle(*tick(late)), restored.handle(*tick(late))
+    strip = [(e.topic, e.record_name, {**e.record, "event_id": ""}) for e in a]
+    assert strip == [(e.topic, e.record_name, {**e.record, "event_id": ""}) for e in b]
+    assert "turnOff" in commands(b)
+    assert commands(restored.handle(*tick(late + 1_000))) == []
+
+
+def test_time_triggers_follow_the_homes_time_zone():
+    fold = new_fold()
+    berlin = {"time_zone": "Europe/Berlin", "latitude": 52.52, "longitude": 13.405}
+    night = {
+        "alias": "Lights off at 23:00",
+        "triggers": [{"trigger": "time", "at": "23:00"}],
+        "actions": [
+            {"device_id": "hall", "capability": "ON_OFF", "command": "turnOff"},
+            {"notify": "Good night"},
+        ],
+    }
+    start = int(dt.datetime(2024, 6, 21, 12, 0, tzinfo=dt.UTC).timestamp() * 1000)
+    for name, rec in (
+        discovered("hall", ("ON_OFF",), "switch.plug", ts=start),
+        config("home", "settings", berlin, start),
+        config("automation", "night", night, start),
+    ):
+        fold.handle(name, rec)
+    at_23_berlin = int(dt.datetime(2024, 6, 21, 21, 0, tzinfo=dt.UTC).timestamp() * 1000)
+    assert fold.store.data[state_key(HOME)]["due_at"] == at_23_berlin
+    early = named(fold.handle(*tick(at_23_berlin - 1_000)), "Notification")
+    assert [n for n in early if n["kind"] == "AUTOMATION"] == []
+    out = fold.handle(*tick(at_23_berlin))
+    [note] = [n for n in named(out, "Notification") if n["kind"] == "AUTOMATION"]
+    assert note["kind"] == "AUTOMATION" and note["message"] == "Good night"
+    assert note["automation_id"] == "night"
+    # and the next one is tomorrow's 23:00
+    assert fold.store.data[state_key(HOME)]["due_at"] == at_23_berlin + 24 * 3600 * 1000
+
+
+def test_device_events_and_the_hub_going_offline_fire_their_triggers():
+    fold = new_fold()
+    doorbell = {
+        "alias": "Doorbell",
+        "triggers": [{"trigger": "event", "device_id": "bell", "event": "ring"}],
+        "actions": [{"notify": "Someone is at the door"}],
+    }
+    hub_down = {
+        "alias": "Hub offline",
+        "triggers": [{"trigger": "hub", "to": "offline"}],
+        "actions": [{"notify": "The hub went offline"}],
+    }
+    home(fold)
+    fold.handle(*discovered("bell", ("BATTERY",), "doorbell"))
+    fold.handle(*config("automation", "bell", doorbell))
+    fold.handle(*config("automation", "hub", hub_down))
+    ring = fold.handle(
+        "DeviceEvent",
+        {"event_id": eid(), "home_id": HOME, "ts": T0, "device_id": "bell", "event": "ring",
+         "data": "{}", "received_at": T0, "source": "mqtt"},
+    )  # fmt: skip
+    assert [n["message"] for n in named(ring, "Notification")] == ["Someone is at the door"]
+
+    def hub(online: bool, ts: int) -> list[Any]:
+        return fold.handle(
+            "HubStatus",
+            {"event_id": eid(), "home_id": HOME, "ts": ts, "online": online, "source": "mqtt"},
+        )
+
+    assert named(hub(True, T0 + 1), "Notification") == []
+    assert [n["message"] for n in named(hub(False, T0 + 2), "Notification")] == [
+        "The hub went offline"
+    ]
+
+
+def test_removing_an_automation_ends_its_runs_and_timers():
+    fold = new_fold()
+    home(fold, ("hall-light", MOTION_LIGHT))
+    motion(fold, True, T0 + 1_000)
+    motion(fold, False, T0 + 2_000)
+    assert fold.store.data[state_key(HOME)]["due_at"] == T0 + 2_000 + 120_000
+    out = fold.handle(*config("automation", "hall-light", None, T0 + 3_000))
+    assert [r["status"] for r in named(out, "AutomationFired")] == ["ABORTED"]
+    assert "due_at" not in fold.store.data[state_key(HOME)]
+    assert fold.store.data[docs_key(HOME)]["automations"] == {}
+    assert commands(fold.handle(*tick(T0 + 500_000))) == []
+
+
+def test_an_invalid_document_is_dead_lettered_and_runs_nothing():
+    fold = new_fold()
+    home(fold)
+    out = fold.handle(*config("automation", "bad", {"alias": "x", "triggers": []}))
+    [dl] = named(out, "DeadLetter")
+    assert dl["reason"] == "SCHEMA_VIOLATION" and "triggers" in dl["message"]
+    CODEC.encode("DeadLetter", dl)
+    assert fold.store.data.get(docs_key(HOME), {"automations": {}})["automations"] == {}
+
+
+def test_a_home_without_automations_reads_one_key_and_writes_none():
+    fold = new_fold()
+    home(fold)
+    before = copy.deepcopy(fold.store.data)
+    out = motion(fold, True, T0 + 1_000)
+    assert named(out, "AutomationFired") == []
+    changed = {k for k in fold.store.data if fold.store.data[k] != before.get(k)}
+    assert changed == {f"{HOME}/pir", HOME} or changed == {f"{HOME}/pir"}
+    assert state_key(HOME) not in fold.store.data
+
+
+def test_automation_outputs_go_to_their_topics():
+    fold = new_fold()
+    home(fold, ("hall-light", MOTION_LIGHT))
+    out = motion(fold, True, T0 + 1_000)
+    topics = {e.record_name: e.topic for e in out}
+    assert topics["AutomationFired"] == t.AUTOMATIONS_RUNS
