@@ -411,3 +411,35 @@ def test_a_replayed_request_does_not_start_a_second_run(fold):
     pump(fold, name, rec)
     out = pump(fold, name, {**rec, "event_id": str(uuid.uuid4())})
     assert out == []
+
+
+def test_an_automations_scene_and_group_command_are_handed_over_in_its_transaction(fold):
+    automation = {
+        "alias": "Lamp on: the rest too",
+        "triggers": [{"trigger": "state", "device_id": "lamp", "attribute": "powerState",
+                      "to": "ON"}],
+        "actions": [
+            {"scene": "plug-on"},
+            {"group_id": "all", "capability": "BRIGHTNESS", "command": "setBrightness",
+             "parameters": {"brightness": 5}},
+        ],
+    }  # fmt: skip
+    home(
+        fold,
+        config("scene", "plug-on", {"name": "Plug", "actions": [PLUG]}),
+        config("group", "all", {"name": "All", "devices": ["lamp", "plug"]}),
+        config("automation", "rest", automation),
+    )
+    fold.handle(*report({"powerState": "OFF"}, ts=T0 - 1_000))
+    out = fold.handle(*report({"powerState": "ON"}, ts=T0))
+    # The automation's scene run started and its group command went out, in the
+    # transaction of the report that fired it; no request records on the way.
+    assert runs(out) == [("STARTED", 0, 0, 0)]
+    assert of(out, "SceneRequested") == [] and of(out, "CommandRequested") == []
+    assert sent(out) == ["plug", "lamp"]  # the scene's plug, the group's lamp
+    (run,) = of(out, "SceneRun")
+    assert run["requested_by"] == "automation:rest"
+    group = [s for s in of(out, "CommandStatus") if s["device_id"] is None]
+    assert [(s["group_id"], s["status"]) for s in group][:1] == [("all", "PENDING")]
+    for e in out:
+        CODEC.encode(e.record_name, e.record)
