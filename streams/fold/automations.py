@@ -172,7 +172,10 @@ def on_state_change(ctx: Context, rec: dict[str, Any]) -> None:
             old.pop(attr, None)
         else:
             old[attr] = before
-    _event(ctx, StateChanged(str(rec["event_id"]), str(rec["device_id"]), old, new))
+    device = str(rec["device_id"])
+    if st.changed.get("contact") == "open":
+        _security(ctx, device, "opened")
+    _event(ctx, StateChanged(str(rec["event_id"]), device, old, new))
 
 
 def on_device_event(ctx: Context, rec: dict[str, Any]) -> None:
@@ -187,6 +190,8 @@ def on_device_event(ctx: Context, rec: dict[str, Any]) -> None:
         str(rec.get("event") or ""),
         parsed if isinstance(parsed, dict) else {},
     )
+    if event.event in SECURITY_EVENTS:
+        _security(ctx, event.device_id, SECURITY_EVENTS[event.event])
     _event(ctx, event)
 
 
@@ -196,6 +201,13 @@ def on_hub_status(ctx: Context, rec: dict[str, Any]) -> None:
     was = h.state.get("hub_online")
     h.state["hub_online"] = online
     h.dirty = True
+    if was is not False and not online:  # a hub going offline is news; a repeat is not
+        _notice(ctx, "SYSTEM", "WARNING", "The hub is offline",
+                "The hub lost its connection: devices cannot be controlled or heard from "
+                "until it is back.", None)  # fmt: skip
+    elif was is False and online:
+        _notice(ctx, "SYSTEM", "INFO", "The hub is back online", "The hub is connected again.",
+                None)  # fmt: skip
     _deliver(h, HubStatus(str(rec["event_id"]), online, was))
     h.save()
 
@@ -229,6 +241,34 @@ def on_tick(ctx: Context, rec: dict[str, Any]) -> None:
                     automation = automations[run["automation_id"]]
                     _apply(h, *runner.resume(run, automation, fired, ctx.now, h.view()))
         h.save()
+
+
+# -- security ----------------------------------------------------------------------------
+# Device events that are news when nobody should be home: event -> what the device saw.
+SECURITY_EVENTS = {"person_detected": "saw a person"}
+
+
+def _security(ctx: Context, device: str, what: str) -> None:
+    """A door opened or a person seen while the home is in away mode: a SECURITY alert."""
+    docs = ctx.store.get(docs_key(ctx.home)) or {}
+    if docs.get("mode") != "away":
+        return
+    found = ctx.device_state(ctx.home, device) or {}
+    name = (found.get("descriptor") or {}).get("name") or device
+    _notice(ctx, "SECURITY", "CRITICAL", f"{name} {what}",
+            f"{name} {what} while the home is in away mode.", device)  # fmt: skip
+
+
+def _notice(
+    ctx: Context, kind: str, severity: str, title: str, message: str, device: str | None
+) -> None:
+    ctx.emit(
+        t.NOTIFICATIONS,
+        ctx.home,
+        "Notification",
+        {"kind": kind, "severity": severity, "title": title, "message": message,
+         "device_id": device, "automation_id": None, "data": None},
+    )  # fmt: skip
 
 
 # -- the pipeline ------------------------------------------------------------------------

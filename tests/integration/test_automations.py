@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.request
 from collections import Counter
 
 import pytest
 
+from compose.process import free_port
 from tests.integration.streams_support import Feed, read_all
 from tests.integration.test_streams import home_ids, wait_members, workers  # noqa: F401
 from topics import catalogue as t
@@ -121,11 +123,14 @@ def test_a_thousand_pending_delays_survive_a_sigkill_and_each_fires_once(setting
     assert Counter(r["status"] for _n, r in started) == {"STARTED": total}
     assert int(time.time() * 1000) < min(pressed.values()) + DELAY_MS, "too slow to test a kill"
 
-    killed_at = time.monotonic()
+    # Down until every delay is overdue, so each fires late, after the restart.
     w.kill(signal.SIGKILL)
-    workers("auto-victim")  # same name, same RocksDB dir
-    wait_members(settings, 1)
-    restart_ms = (time.monotonic() - killed_at) * 1000
+    down_until = max(pressed.values()) + DELAY_MS + 2_000
+    time.sleep(max(0.0, down_until / 1000 - time.time()))
+    port = free_port()
+    workers("auto-victim", metrics_port=port)  # same name, same RocksDB dir
+    _wait_ready(port)
+    ready_at = int(time.time() * 1000)
 
     def finished(records) -> bool:
         return sum(1 for n, r in records if n == "Notification") >= total
@@ -150,8 +155,25 @@ def test_a_thousand_pending_delays_survive_a_sigkill_and_each_fires_once(setting
         if n == "AutomationFired" and r["status"] == "COMPLETED"
     )
     assert len(completed) == total and set(completed.values()) == {1}
-    # Late by no more than the restart took (plus a tick, which comes every second).
+    # Late by no more than the restart took: each fires as soon as the restarted worker
+    # works again (its process ready, then the group's rebalance hands it the partitions,
+    # then the next tick: ticks come every second), never before it was due. Measured
+    # here: 2.4 s after ready on a busy 2-core machine; the bound leaves room for CI.
     lateness = [r["ts"] - (pressed[r["home_id"]] + DELAY_MS) for r in notes]
-    print(f"restart {restart_ms:.0f} ms; lateness p50 {sorted(lateness)[len(lateness) // 2]} ms, max {max(lateness)} ms")  # noqa: E501
+    after_ready = [r["ts"] - ready_at for r in notes]
+    print(f"lateness {min(lateness)}..{max(lateness)} ms; after ready {max(after_ready)} ms")
     assert min(lateness) >= 0
-    assert max(lateness) <= restart_ms + 2_000, (max(lateness), restart_ms)
+    assert max(after_ready) <= 6_000, max(after_ready)
+
+
+def _wait_ready(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the restarted worker never became ready")

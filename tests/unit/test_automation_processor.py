@@ -184,9 +184,17 @@ def test_device_events_and_the_hub_going_offline_fire_their_triggers():
         )
 
     assert named(hub(True, T0 + 1), "Notification") == []
-    assert [n["message"] for n in named(hub(False, T0 + 2), "Notification")] == [
-        "The hub went offline"
+    down = named(hub(False, T0 + 2), "Notification")
+    assert [(n["kind"], n["message"]) for n in down if n["kind"] == "AUTOMATION"] == [
+        ("AUTOMATION", "The hub went offline")
     ]
+    # The system's own notice too, once per transition
+    assert [(n["kind"], n["severity"]) for n in down if n["kind"] != "AUTOMATION"] == [
+        ("SYSTEM", "WARNING")
+    ]
+    assert [n["kind"] for n in named(hub(False, T0 + 3), "Notification")] == []
+    back = named(hub(True, T0 + 4), "Notification")
+    assert [(n["kind"], n["title"]) for n in back] == [("SYSTEM", "The hub is back online")]
 
 
 def test_removing_an_automation_ends_its_runs_and_timers():
@@ -229,3 +237,35 @@ def test_automation_outputs_go_to_their_topics():
     out = motion(fold, True, T0 + 1_000)
     topics = {e.record_name: e.topic for e in out}
     assert topics["AutomationFired"] == t.AUTOMATIONS_RUNS
+
+
+def test_a_door_opened_or_a_person_seen_while_away_is_a_security_alert():
+    fold = new_fold()
+    home(fold)
+    fold.handle(*discovered("front", ("CONTACT_SENSOR", "BATTERY"), "sensor.contact",
+                            name="Front door"))  # fmt: skip
+    fold.handle(*discovered("cam", ("BATTERY",), "camera", name="Porch camera"))
+    fold.handle(*report({"contact": "closed", "battery": 80}, dev="front"))
+
+    def door(value: str, ts: int) -> list[dict[str, Any]]:
+        out = fold.handle(*report({"contact": value}, dev="front", ts=ts))
+        return [n for n in named(out, "Notification") if n["kind"] == "SECURITY"]
+
+    def person(ts: int) -> list[dict[str, Any]]:
+        out = fold.handle(
+            "DeviceEvent",
+            {"event_id": eid(), "home_id": HOME, "ts": ts, "device_id": "cam",
+             "event": "person_detected", "data": "{}", "received_at": ts, "source": "mqtt"},
+        )  # fmt: skip
+        return [n for n in named(out, "Notification") if n["kind"] == "SECURITY"]
+
+    assert door("open", T0 + 1) == [] and person(T0 + 2) == []  # at home: nothing
+    door("closed", T0 + 3)
+    fold.handle(*config("home", "mode", {"mode": "away"}, T0 + 4))
+    [alert] = door("open", T0 + 5)
+    assert alert["severity"] == "CRITICAL" and alert["device_id"] == "front"
+    assert alert["title"] == "Front door opened"
+    [seen] = person(T0 + 6)
+    assert seen["title"] == "Porch camera saw a person"
+    CODEC.encode("Notification", seen)
+    assert door("closed", T0 + 7) == []
