@@ -296,3 +296,23 @@ def _condition_refs(condition: Condition) -> list[Reference]:
     if isinstance(condition, StateCondition | NumericStateCondition):
         return _device_refs(condition.path, condition.device_ids)
     return []
+
+
+def watched_devices(automation: Automation) -> frozenset[str] | None:
+    """The devices whose state changes and events can matter to the automation's triggers
+    or its waits; None when any device's can (an event trigger naming no device). A
+    processor hands a device's events only to the automations watching it: most events
+    concern few of a home's automations."""
+    found: set[str] = set()
+    triggers = list(automation.triggers)
+    for action in automation.actions:
+        if isinstance(action, WaitAction):
+            triggers += action.triggers
+    for trigger in triggers:
+        if isinstance(trigger, StateTrigger | NumericStateTrigger):
+            found.update(trigger.device_ids)
+        elif isinstance(trigger, EventTrigger):
+            if trigger.device_ids is None:
+                return None
+            found.update(trigger.device_ids)
+    return frozenset(found)

@@ -90,7 +90,7 @@ def test_motion_turns_the_light_on_and_off_two_minutes_after_it_stops():
     assert finished["status"] == "COMPLETED" and finished["run_id"] == started["run_id"]
     trace = json.loads(finished["trace"])
     assert [a["action"] for a in trace["actions"]] == ["command", "wait_for_trigger", "command"]
-    assert "due_at" not in fold.store.data[state_key(HOME)]  # nothing left pending
+    assert "due_at" not in fold.store.data[state_key(HOME, "hall-light")]  # nothing pending
     for e in on + off + done:  # every output is a valid event of its topic
         CODEC.encode(e.record_name, e.record)
 
@@ -143,7 +143,7 @@ def test_time_triggers_follow_the_homes_time_zone():
     ):
         fold.handle(name, rec)
     at_23_berlin = int(dt.datetime(2024, 6, 21, 21, 0, tzinfo=dt.UTC).timestamp() * 1000)
-    assert fold.store.data[state_key(HOME)]["due_at"] == at_23_berlin
+    assert fold.store.data[state_key(HOME, "night")]["due_at"] == at_23_berlin
     early = named(fold.handle(*tick(at_23_berlin - 1_000)), "Notification")
     assert [n for n in early if n["kind"] == "AUTOMATION"] == []
     out = fold.handle(*tick(at_23_berlin))
@@ -151,7 +151,7 @@ def test_time_triggers_follow_the_homes_time_zone():
     assert note["kind"] == "AUTOMATION" and note["message"] == "Good night"
     assert note["automation_id"] == "night"
     # and the next one is tomorrow's 23:00
-    assert fold.store.data[state_key(HOME)]["due_at"] == at_23_berlin + 24 * 3600 * 1000
+    assert fold.store.data[state_key(HOME, "night")]["due_at"] == at_23_berlin + 24 * 3600 * 1000
 
 
 def test_device_events_and_the_hub_going_offline_fire_their_triggers():
@@ -202,10 +202,10 @@ def test_removing_an_automation_ends_its_runs_and_timers():
     home(fold, ("hall-light", MOTION_LIGHT))
     motion(fold, True, T0 + 1_000)
     motion(fold, False, T0 + 2_000)
-    assert fold.store.data[state_key(HOME)]["due_at"] == T0 + 2_000 + 120_000
+    assert fold.store.data[state_key(HOME, "hall-light")]["due_at"] == T0 + 2_000 + 120_000
     out = fold.handle(*config("automation", "hall-light", None, T0 + 3_000))
     assert [r["status"] for r in named(out, "AutomationFired")] == ["ABORTED"]
-    assert "due_at" not in fold.store.data[state_key(HOME)]
+    assert state_key(HOME, "hall-light") not in fold.store.data  # nothing of it is kept
     assert fold.store.data[docs_key(HOME)]["automations"] == {}
     assert commands(fold.handle(*tick(T0 + 500_000))) == []
 
@@ -228,7 +228,7 @@ def test_a_home_without_automations_reads_one_key_and_writes_none():
     assert named(out, "AutomationFired") == []
     changed = {k for k in fold.store.data if fold.store.data[k] != before.get(k)}
     assert changed == {f"{HOME}/pir", HOME} or changed == {f"{HOME}/pir"}
-    assert state_key(HOME) not in fold.store.data
+    assert not any("#automation/" in key for key in fold.store.data)
 
 
 def test_automation_outputs_go_to_their_topics():
@@ -269,3 +269,24 @@ def test_a_door_opened_or_a_person_seen_while_away_is_a_security_alert():
     assert seen["title"] == "Porch camera saw a person"
     CODEC.encode("Notification", seen)
     assert door("closed", T0 + 7) == []
+
+
+def test_a_device_event_reaches_only_the_automations_watching_it():
+    """watched_devices: trigger and wait devices; an event trigger without a device
+    watches every device."""
+    from domain.automation.model import watched_devices
+    from domain.automation.parse import parse
+
+    assert watched_devices(parse(MOTION_LIGHT)) == {"pir"}
+    any_button = {
+        "alias": "Any button",
+        "triggers": [{"trigger": "event", "event": "press"}],
+        "actions": [{"notify": "pressed"}],
+    }
+    assert watched_devices(parse(any_button)) is None
+    timed = {
+        "alias": "t",
+        "triggers": [{"trigger": "time", "at": "07:00"}],
+        "actions": [{"device_id": "hall", "capability": "ON_OFF", "command": "turnOn"}],
+    }
+    assert watched_devices(parse(timed)) == frozenset()
