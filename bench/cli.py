@@ -71,6 +71,15 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_scenes(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.scenes import print_result, run_bench
+
+    require_kafka(settings)
+    result = run_bench(settings, devices=args.devices, runs=args.runs, say=_say)
+    print_result(result, args.json)
+    return 0
+
+
 def cmd_automations(args: argparse.Namespace, settings: Settings) -> int:
     from bench.automations import print_result, run_fold, run_latency
 
@@ -156,4 +165,15 @@ def register(commands: Commands) -> None:
     p.add_argument("--attributes", type=int, default=3, help="changed attributes each [3]")
     p.add_argument("--rate", type=int, default=5_000, help="changes/s for the lag phase [5000]")
     p.add_argument("--seconds", type=float, default=20.0, help="lag phase length [20]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "scenes",
+        cmd_scenes,
+        "scene runs through the stream worker: a scene switching N devices at once, run "
+        "after run, with the bench acking every command on Kafka; request -> commands "
+        "dispatched and request -> final SceneRun; needs `homestream up`",
+    )
+    p.add_argument("--devices", type=int, default=10, help="devices in the scene [10]")
+    p.add_argument("--runs", type=int, default=200, help="runs, one after the other [200]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from domain.commands import CommandRejected, validate_command
-from domain.lifecycle import FINAL, STATUSES, rank
+from domain.lifecycle import STATUSES
 from gateway.api import Ctx
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
@@ -177,19 +177,6 @@ async def wait_all(
         *(backend.fanout.wait_status(cid, timeout_s) for cid in command_ids)
     )
     return dict(zip(command_ids, results, strict=True))
-
-
-def aggregate(statuses: list[str | None]) -> str:
-    """One status for several commands: COMPLETED when all are, the least advanced while
-    some are still running, else FAILED (or TIMEOUT when none failed outright)."""
-    if not statuses:
-        return "FAILED"
-    if all(s == "COMPLETED" for s in statuses):
-        return "COMPLETED"
-    running = [s for s in statuses if s not in FINAL]
-    if running:
-        return min(running, key=lambda s: rank(s)) or "PENDING"
-    return "FAILED" if any(s == "FAILED" for s in statuses) else "TIMEOUT"
 
 
 def wait_budget(backend: Backend, timeout_ms: int | None) -> float:

@@ -17,7 +17,8 @@ keeps their state and carries out what they decide. Per home, two state keys:
 
 Inputs: the StateChanges the home processor emits (chained: the trigger sees the state the
 change came from), device events, hub status, configuration, ticks. Outputs: commands
-(handed to the home processor's command handler in the same transaction), scene runs,
+and scene runs (handed over in the same transaction, ``fold.handover``: to the home
+processor's command handler, or the scenes processor's for a group or a scene run),
 notifications and an AutomationFired per run as it starts and ends (its trace).
 """
 
@@ -33,6 +34,7 @@ from domain.automation.model import Automation, watched_devices
 from domain.automation.parse import AutomationInvalid, parse
 from domain.automation.triggers import DeviceEvent, Event, HubStatus, StateChanged, TimerFired
 from streams.due import timer_key
+from streams.fold import handover
 from streams.fold.context import Context
 from streams.fold.declaration import Processor, Table
 from topics import catalogue as t
@@ -520,10 +522,8 @@ def _command(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
 
 
 def _scene(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
-    a.ctx.emit(
-        t.COMMANDS_REQUESTED,
-        a.h.home,
-        "SceneRequested",
+    handover.request_scene(
+        a.ctx,
         {
             "scene_id": effect["scene_id"],
             "run_id": effect["request_id"],
@@ -553,9 +553,9 @@ def _notify(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
 
 
 def send_command(ctx: Context, record: dict[str, Any]) -> None:
-    """A command of an automation: emitted for the home processor (replaced below once the
-    scenes processor's in-transaction hand-over is in)."""
-    ctx.emit(t.COMMANDS_REQUESTED, ctx.home, "CommandRequested", record)
+    """A command of an automation, handed over in this transaction (``fold.handover``): to
+    the home processor's command handler, or the scenes processor's for a group."""
+    handover.send_command(ctx, record)
 
 
 AUTOMATIONS = Processor(
