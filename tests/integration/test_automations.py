@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 AUTOMATIONS_PER_HOME = 50
 HOMES = 20  # 1,000 runs in all, each waiting in a delay when the worker is killed
-DELAY_MS = 20_000
+DELAY_MS = 30_000  # long enough that all 1,000 are pending at the kill, even on a slow CI box
 
 
 def _configure(feed: Feed, home: str, aid: str, document: dict) -> None:
@@ -158,12 +158,13 @@ def test_a_thousand_pending_delays_survive_a_sigkill_and_each_fires_once(setting
     # Late by no more than the restart took: each fires as soon as the restarted worker
     # works again (its process ready, then the group's rebalance hands it the partitions,
     # then the next tick: ticks come every second), never before it was due. Measured
-    # here: 2.4 s after ready on a busy 2-core machine; the bound leaves room for CI.
+    # here: 2.4 s after ready on a busy 2-core machine; the bound leaves room for a CI box
+    # whose first tick after a restart also scans every home earlier tests left behind.
     lateness = [r["ts"] - (pressed[r["home_id"]] + DELAY_MS) for r in notes]
     after_ready = [r["ts"] - ready_at for r in notes]
     print(f"lateness {min(lateness)}..{max(lateness)} ms; after ready {max(after_ready)} ms")
     assert min(lateness) >= 0
-    assert max(after_ready) <= 6_000, max(after_ready)
+    assert max(after_ready) <= 15_000, max(after_ready)
 
 
 def _wait_ready(port: int, timeout: float = 60) -> None:
