@@ -428,6 +428,12 @@ def _apply(a: _Auto, run: dict[str, Any], effects: list[dict[str, Any]]) -> None
             _notify(a, run, effect)
         elif kind == "finished":
             _finished(a, run)
+    if run["status"] in _SUSPENDED and any(e["kind"] in ("wait", "arm_timer") for e in effects):
+        _report(a, run)  # it waits now: apps see the trace so far, not only at the end
+
+
+# A run's statuses while it waits for a delay or a trigger.
+_SUSPENDED = frozenset({"delayed", "waiting"})
 
 
 def _finished(a: _Auto, run: dict[str, Any]) -> None:

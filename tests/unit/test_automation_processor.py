@@ -79,8 +79,14 @@ def test_motion_turns_the_light_on_and_off_two_minutes_after_it_stops():
     # In the transaction of the motion report: the StateChange, the automation's command
     # (dispatched to the hub) and the run's STARTED report.
     assert "turnOn" in commands(on)
-    [started] = named(on, "AutomationFired")
+    # It started, then reported its trace so far as it began to wait.
+    started, waiting = named(on, "AutomationFired")
     assert started["status"] == "STARTED" and started["automation_id"] == "hall-light"
+    assert waiting["status"] == "STARTED" and waiting["run_id"] == started["run_id"]
+    assert [a["action"] for a in json.loads(waiting["trace"])["actions"]] == [
+        "command",
+        "wait_for_trigger",
+    ]
     off = motion(fold, False, T0 + 10_000)
     assert commands(off) == []
     assert commands(fold.handle(*tick(T0 + 10_000 + 119_000))) == []
@@ -102,7 +108,7 @@ def test_motion_again_within_the_two_minutes_restarts_the_run():
     motion(fold, False, T0 + 2_000)
     again = motion(fold, True, T0 + 60_000)
     statuses = [r["status"] for r in named(again, "AutomationFired")]
-    assert statuses == ["ABORTED", "STARTED"]
+    assert statuses == ["ABORTED", "STARTED", "STARTED"]  # the new run started, then waits
     motion(fold, False, T0 + 61_000)
     assert commands(fold.handle(*tick(T0 + 2_000 + 121_000))) == []  # the first wait is gone
     assert "turnOff" in commands(fold.handle(*tick(T0 + 61_000 + 121_000)))
