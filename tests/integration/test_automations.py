@@ -95,8 +95,11 @@ def test_a_report_fires_an_automation_whose_command_reaches_the_hub(settings, wo
 def test_a_thousand_pending_delays_survive_a_sigkill_and_each_fires_once(settings, workers):  # noqa: F811
     homes = home_ids(HOMES, settings.partitions)
     feed = Feed(settings)
-    w = workers("auto-victim")
-    wait_members(settings, 1)
+    port = free_port()
+    w = workers("auto-victim", metrics_port=port)
+    # Ready = its partitions restored from the changelog, which holds what earlier tests
+    # left: only then do the delays start when the presses are produced.
+    _wait_ready(port, timeout=180)
     for home in homes:
         for i in range(AUTOMATIONS_PER_HOME):
             _configure(
