@@ -71,12 +71,41 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_scenes(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.scenes import print_result, run_bench
+
+    require_kafka(settings)
+    result = run_bench(settings, devices=args.devices, runs=args.runs, say=_say)
+    print_result(result, args.json)
+    return 0
+
+
 def cmd_notifications(args: argparse.Namespace, settings: Settings) -> int:
     from bench.notifications import print_result, run_bench
 
     require_kafka(settings)
     result = run_bench(settings, events=args.events, rate=args.rate, burst=args.burst, say=_say)
     print_result(result, args.json)
+    return 0
+
+
+def cmd_automations(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.automations import print_result, run_fold, run_latency
+
+    results = {}
+    if not args.latency_only:
+        results["fold"] = run_fold(
+            homes=args.homes, reports=args.reports, motion_share=args.motion_share, say=_say
+        )
+    if not args.fold_only:
+        require_kafka(settings)
+        results["latency"] = run_latency(
+            settings, homes=args.latency_homes, rate=args.rate, seconds=args.seconds, say=_say
+        )
+    for name, result in results.items():
+        if not args.json:
+            print(f"-- {name}")
+        print_result(result, args.json)
     return 0
 
 
@@ -119,6 +148,23 @@ def register(commands: Commands) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(
+        "automations",
+        cmd_automations,
+        "the automation engine: trigger evaluations/s of one worker's fold (15 automations "
+        "per home, in this process) and motion report -> automation command published "
+        "latency at a steady rate (needs `homestream up`)",
+    )
+    p.add_argument("--homes", type=int, default=10_000, help="homes in the fold [10000]")
+    p.add_argument("--reports", type=int, default=50_000, help="reports folded [50000]")
+    p.add_argument("--motion-share", type=float, default=0.2, help="share of motion reports [0.2]")
+    p.add_argument("--latency-homes", type=int, default=1_000, help="homes for latency [1000]")
+    p.add_argument("--rate", type=int, default=1_000, help="motion reports/s [1000]")
+    p.add_argument("--seconds", type=float, default=15.0, help="latency phase length [15]")
+    p.add_argument("--fold-only", action="store_true", help="only the in-process fold")
+    p.add_argument("--latency-only", action="store_true", help="only the latency phase")
+    p.add_argument("--json", action="store_true", help="print the result(s) as JSON")
+
+    p = bench.add(
         "history",
         cmd_history,
         "the history sink: rows/s into PostgreSQL of one sink process (a backlog of "
@@ -140,4 +186,15 @@ def register(commands: Commands) -> None:
     p.add_argument("--events", type=int, default=2000, help="notifications for latency [2000]")
     p.add_argument("--rate", type=float, default=100.0, help="notifications/s [100]")
     p.add_argument("--burst", type=int, default=2000, help="notifications at once [2000]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "scenes",
+        cmd_scenes,
+        "scene runs through the stream worker: a scene switching N devices at once, run "
+        "after run, with the bench acking every command on Kafka; request -> commands "
+        "dispatched and request -> final SceneRun; needs `homestream up`",
+    )
+    p.add_argument("--devices", type=int, default=10, help="devices in the scene [10]")
+    p.add_argument("--runs", type=int, default=200, help="runs, one after the other [200]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -22,7 +22,10 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     out(f"  PostgreSQL  postgresql://{s.pg_user}@{s.host}:{s.ports.postgres}/{s.pg_database}")
     out(f"  Redis       redis://{s.host}:{s.ports.redis}/0")
     out(f"  Secrets     {s.secrets_file} (database, Redis and broker passwords)")
+    if s.gateway:
+        out(f"  Dashboard   http://{s.host}:{s.ports.gateway}/  (REST and WebSocket: /v1)")
     if not args.no_demo:
+        out(f"  Webhook     http://{s.host}:{s.ports.demo_webhook}/demo-webhook  (demo alerts)")
         out(f"\nDemo login:  {DEMO_USER} / {secrets.demo_password}   (home {DEMO_HOME!r})")
     return 0
 

@@ -2,8 +2,10 @@
 
 `up` installs what is missing, starts each server from the state directory, waits
 for a real health check of each, then prepares the data plane (database and
-migrations, Kafka topics, MQTT logins, the demo account). Every step is idempotent:
-a second `up` finds everything running and changes nothing.
+migrations, Kafka topics, MQTT logins, the demo account), starts homestream's own
+processes and gives the demo home its scenes and automations (``compose.demo_seed``,
+through the gateway). Every step is idempotent: a second `up` finds everything running
+and changes nothing.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Stack:
         from compose.services.simulator import DemoSimulatorService
         from compose.services.sink import HistorySinkService
         from compose.services.streams import StreamWorkerService
+        from compose.services.webhook import DemoWebhookService
 
         s = self.settings
         out: list[Service] = [
@@ -82,9 +85,9 @@ class Stack:
             ),
             *([GatewayService(s, secrets)] if s.gateway else []),
         ]
-        sim = DemoSimulatorService(s, secrets)
-        if demo or (demo is None and sim.pid() is not None):
-            out.append(sim)
+        for extra in (DemoWebhookService(s, secrets), DemoSimulatorService(s, secrets)):
+            if demo or (demo is None and extra.pid() is not None):
+                out.append(extra)
         return out
 
     def _forget_retired_bridges(self) -> None:
@@ -128,6 +131,8 @@ class Stack:
             self.say("[5/5] homestream processes")
             self._start_all(self.app_services(secrets, demo=demo))
             self._forget_retired_bridges()
+            if demo:
+                self._seed_demo(secrets)
         self.say(f"ready in {time.monotonic() - t0:.1f} s")
         return secrets
 
@@ -201,6 +206,37 @@ class Stack:
             accounts.add_home(conn, DEMO_HOME, DEMO_USER, name="Demo Home")
             self._step(f"created demo home {DEMO_HOME!r}")
         conn.commit()
+
+    def _seed_demo(self, secrets: Secrets) -> None:
+        """The demo home's place, scenes, automations and webhook channel, through the
+        gateway. A failure is a warning: the stack is up, and the next `up` tries again."""
+        from compose.demo_seed import HttpApi, SeedError, seed_demo
+
+        s = self.settings
+        off = [
+            var
+            for var, on in (
+                ("HOMESTREAM_GATEWAY", s.gateway),
+                ("HOMESTREAM_SINKS", s.sinks),
+                ("HOMESTREAM_BRIDGES", s.bridges),
+                ("HOMESTREAM_STREAM_WORKERS", s.stream_workers),
+            )
+            if not on
+        ]
+        if off:  # the demo's devices would never reach the gateway
+            self._step(f"demo home: not seeded ({', '.join(off)} off)")
+            return
+        api = HttpApi(f"http://{s.host}:{s.ports.gateway}")
+        try:
+            api.sign_in(DEMO_USER, secrets.demo_password)
+            done = seed_demo(api, DEMO_HOME, webhook_port=s.ports.demo_webhook)
+        except SeedError as exc:
+            self._step(f"WARNING demo home not seeded: {exc}")
+            return
+        made = ", ".join(done.created) if done.created else "nothing new"
+        self._step(f"demo home: {made} ({len(done.kept)} already there)")
+        for note in done.notes:
+            self._step(f"demo home: {note}")
 
     # -- down / status ------------------------------------------------------------------
     def down(self, *, purge: bool = False) -> list[str]:

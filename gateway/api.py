@@ -6,7 +6,13 @@ the role checks and /openapi.json, so what is documented is what is enforced.
 
 A request goes: token (401) -> rate limit (429) -> role in the home of the path (404 when
 the caller is not a member, 403 when the role lacks the permission) -> query parameters and
-body (400 malformed, 413 too large, 422 invalid, naming the field path) -> handler.
+body (400 malformed, 413 too large, 415 a content type it does not take, 422 invalid,
+naming the field path) -> handler.
+
+A body is JSON, or one of the route's ``body_content_types``: raw bytes for the handler
+(``audio/wav``), or, with a reader in ``body_readers``, parsed into the same structure
+(an automation in YAML) and then validated exactly as JSON would be. A reader may also
+say where each field path stands in the text; 422 details then carry its ``line``.
 """
 
 from __future__ import annotations
@@ -110,6 +116,18 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
+class ParsedBody:
+    """What a body reader made of a text body: the value (validated next, as JSON is),
+    and optionally where a field path stands in the text (a line number, 1-based)."""
+
+    value: Any
+    locate: Callable[[str], int | None] | None = None
+
+
+BodyReader = Callable[[bytes], ParsedBody]
+
+
+@dataclass(frozen=True)
 class Endpoint:
     method: str
     path: str
@@ -121,6 +139,8 @@ class Endpoint:
     body: dict[str, Any] | None = None
     body_required: bool = True
     body_content_types: tuple[str, ...] = ("application/json",)
+    # Content type -> reader, for text bodies parsed into the body schema's structure.
+    body_readers: dict[str, BodyReader] = field(default_factory=dict)
     query: tuple[Param, ...] = ()
     description: str = ""
     operation_id: str = ""
@@ -217,18 +237,28 @@ async def read_body(endpoint: Endpoint, request: Request, limit: int) -> Any:
             raise ApiError(413, f"request body over {limit} bytes")
         chunks.append(chunk)
     raw = b"".join(chunks)
+    reader = endpoint.body_readers.get(ctype)
     if not raw:
         if endpoint.body_required:
-            raise validation_error([("", "a JSON body is required")])
+            kind = "a" if reader is not None else "a JSON"
+            raise validation_error([("", f"{kind} body is required")])
         return None
-    if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+    if reader is not None:
+        parsed = reader(raw)  # raises ApiError (400) for text it cannot read
+        body = parsed.value
+        request.state.locate = parsed.locate  # for the 422s to come (see _serve)
+    elif ctype and ctype != "application/json" and not ctype.endswith("+json"):
         if ctype in endpoint.body_content_types:
             return raw  # e.g. audio/wav for voice
-        raise ApiError(415, f"send the body as application/json, not {ctype}")
-    try:
-        body = strictjson.loads(raw)
-    except strictjson.JsonRejected as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc.message}", "invalid_json") from None
+        accepted = " or ".join(endpoint.body_content_types)
+        raise ApiError(415, f"send the body as {accepted}, not {ctype}")
+    else:
+        try:
+            body = strictjson.loads(raw)
+        except strictjson.JsonRejected as exc:
+            raise ApiError(
+                400, f"the body is not valid JSON: {exc.message}", "invalid_json"
+            ) from None
     problems = validate(body, endpoint.body)
     if problems:
         raise validation_error(problems)
@@ -299,11 +329,21 @@ async def _serve(endpoint: Endpoint, request: Request) -> Response:
         ctx = Ctx(request, backend, user, role, path, query, body)
         response = await endpoint.handler(ctx)
     except ApiError as exc:
+        _add_lines(exc, getattr(request.state, "locate", None))
         response = exc.response()
     backend.metrics.observe(
         endpoint.method, endpoint.path, response.status_code, time.perf_counter() - started
     )
     return response
+
+
+def _add_lines(exc: ApiError, locate: Callable[[str], int | None] | None) -> None:
+    """A body read from text (YAML): each problem's detail also says its line."""
+    if locate is None or exc.status != 422 or not exc.details:
+        return
+    for detail in exc.details:
+        if "line" not in detail and (line := locate(str(detail.get("path", "")))) is not None:
+            detail["line"] = line
 
 
 def make_routes(endpoints: list[Endpoint]) -> list[Route]:
@@ -341,7 +381,15 @@ ERROR_SCHEMA: dict[str, Any] = {
                     "items": {
                         "type": "object",
                         "required": ["path", "message"],
-                        "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                        "properties": {
+                            "path": {"type": "string"},
+                            "message": {"type": "string"},
+                            "line": {
+                                "type": "integer",
+                                "description": "where it is in a text body (YAML), 1-based",
+                            },
+                            "column": {"type": "integer"},
+                        },
                     },
                 },
             },
@@ -350,7 +398,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 ERROR_DESCRIPTIONS = {
-    400: "Malformed request (e.g. the body is not JSON)",
+    400: "Malformed request (e.g. the body is not JSON, or not YAML)",
     401: "No token, or a bad or expired one",
     403: "Your role in this home does not allow this",
     404: "Not found (or not a home of yours)",

@@ -57,6 +57,8 @@ class Backend:
     recent: RecentEvents | None = None  # None: no Redis (memory backends), empty lists
     command_wait_max_s: float = 10.0
     command_timeout_ms: int = default_of("command_timeout_ms")
+    # How long a scene run request waits, beyond the scene's delays, for the stream
+    # worker's final SceneRun (its commands time out after command_timeout_ms).
     scene_wait_s: float = 10.0
     max_body_bytes: int = 64 * 1024
     metrics: Metrics = field(default_factory=Metrics)

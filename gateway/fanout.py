@@ -5,7 +5,8 @@ It wires the parts, each in its own module:
 - ``gateway.feed``: the Kafka consumer thread (records -> events);
 - ``gateway.frames``: record -> WebSocket frame, one table entry per record type;
 - ``gateway.subscriptions``: per-home bounded queues, overflow -> resync;
-- ``gateway.command_statuses``: this process's latest statuses over the command log.
+- ``gateway.command_statuses``: this process's latest statuses over the command log;
+- ``gateway.scene_waits``: requests waiting for a scene run's final ``scene.status``.
 
 API for the WebSocket endpoint and the routes::
 
@@ -16,6 +17,7 @@ API for the WebSocket endpoint and the routes::
     fanout.unsubscribe(sub)
     status = await fanout.wait_status(command_id, timeout=5.0)   # final status or latest
     fanout.add_status_listener(fn) / remove_status_listener(fn)  # every CommandStatus
+    fanout.scenes.expect(run_id); frame = await fanout.scenes.wait(run_id, timeout)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from gateway.command_statuses import CommandLog, CommandStatuses
 from gateway.feed import KafkaFeed
 from gateway.frames import Event
+from gateway.scene_waits import SceneWaits
 from gateway.subscriptions import Subscription, Subscriptions
 
 
@@ -58,6 +61,7 @@ class Fanout:
         self.stats = FanoutStats()
         self.subscriptions = Subscriptions(queue_size)
         self.statuses = CommandStatuses(self.commands, latest_kept=latest_kept)
+        self.scenes = SceneWaits()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # lifecycle
@@ -103,6 +107,8 @@ class Fanout:
             self.stats.by_type[event.type] += 1
             if event.type == "command.status":
                 self.statuses.note(event.frame)
+            elif event.type == "scene.status":
+                self.scenes.note(event.frame)
             delivered, dropped = self.subscriptions.deliver(event)
             self.stats.delivered += delivered
             self.stats.dropped += dropped

@@ -81,6 +81,10 @@ SCENE_RUN_FIELDS = fields(
     "request_id",
     "error",
     "ts",
+    # added with SceneRun v2 (a v1 record has none: 0 and empty lists)
+    ("actions_skipped", lambda r: int(r.get("actions_skipped") or 0)),
+    ("command_ids", lambda r: list(r.get("command_ids") or [])),
+    ("errors", lambda r: [dict(e) for e in r.get("errors") or []]),
 )
 # What device.state and device.desired share.
 STATE_FIELDS = fields(("home_id", _home), "device_id", "version", "ts", "source", "command_id")

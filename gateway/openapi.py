@@ -60,7 +60,8 @@ def operation(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.body is not None:
         content: dict[str, Any] = {}
         for ctype in endpoint.body_content_types:
-            if ctype == "application/json":
+            if ctype == "application/json" or ctype in endpoint.body_readers:
+                # A text body a reader parses has the JSON body's structure and rules.
                 content.update(_media(ctype, endpoint.body))
             else:
                 content.update(_media(ctype, {"type": "string", "format": "binary"}))

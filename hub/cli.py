@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hub.sim import cli as sim_cli
 from hub.sim.provision import Launcher
-from runtime.cli import Commands, add_loglevel
+from runtime.cli import CliError, Commands, add_loglevel
 from runtime.config import Settings
 
 
@@ -21,6 +21,30 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
         loglevel=args.loglevel,
         data_dir=args.data_dir,
     )
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from hub.sim.provision import ProvisionError
+    from hub.sim.report import report_message, send
+
+    try:
+        state = json.loads(args.state) if args.state else None
+        data = json.loads(args.data) if args.data else None
+    except ValueError as exc:
+        raise CliError(f"--state and --data take JSON: {exc}") from None
+    if state is not None and not isinstance(state, dict):
+        raise CliError("--state takes a JSON object of attributes, e.g. '{\"motion\": true}'")
+    topic, payload = report_message(
+        args.home, args.device, state=state, event=args.event, data=data
+    )
+    try:
+        send(settings, args.home, topic, payload)
+    except ProvisionError as exc:
+        raise CliError(str(exc)) from None
+    print(f"sent {topic} {json.dumps(payload)}")
+    return 0
 
 
 def register(commands: Commands, *, launcher: type[Launcher] | None = None) -> None:
@@ -41,3 +65,17 @@ def register(commands: Commands, *, launcher: type[Launcher] | None = None) -> N
     p = commands.add("simulate", sim_cli.cmd_simulate, sim_cli.HELP)
     sim_cli.add_arguments(p)
     p.set_defaults(launcher=launcher)
+
+    p = commands.add(
+        "report",
+        cmd_report,
+        "send one state report or event of a simulated device, as its hub would (to try an "
+        "automation now): e.g. `homestream report --device hallway-motion --state "
+        "'{\"motion\": true}'`; the device's next own report says what it holds again",
+    )
+    p.add_argument("--home", default="demo-home", help="the simulated home [demo-home]")
+    p.add_argument("--device", required=True, help="device id, e.g. front-door-contact")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--state", help='attributes as JSON, e.g. \'{"contact": "open"}\'')
+    what.add_argument("--event", help="an event name, e.g. press")
+    p.add_argument("--data", help="the event's data as JSON")

@@ -59,6 +59,7 @@ class Ports:
     sink_metrics: int = 9421
     redis_sink_metrics: int = 9431
     notify_metrics: int = 9441
+    demo_webhook: int = 8090
 
 
 # Which settings source a Settings() reads: os.environ, or the mapping from_env was given.
@@ -119,6 +120,9 @@ class Settings(BaseSettings):
     )
     notify_metrics_port: int = _port(
         "HOMESTREAM_NOTIFY_METRICS_PORT", 9441, "notification delivery's Prometheus /metrics"
+    )
+    demo_webhook_port: int = _port(
+        "HOMESTREAM_DEMO_WEBHOOK_PORT", 8090, "the demo's webhook receiver (notifications)"
     )
     # -- the stack -------------------------------------------------------------------------
     mqtt_tls_bind: str = _var(

@@ -174,9 +174,10 @@ _SPECS = (
     ),
     _stream(
         COMMANDS_REQUESTED,
-        ("CommandRequested",),
+        ("CommandRequested", "SceneRequested"),
         RAW_RETENTION_MS,
-        "Commands as requested by apps, groups, scenes, automations and voice.",
+        "Commands as requested by apps, groups, scenes, automations and voice, and scene "
+        "runs asked for; the stream worker expands group commands and runs scenes.",
     ),
     _stream(
         COMMANDS_DISPATCHED,
@@ -207,7 +208,7 @@ _SPECS = (
         SCENES_RUNS,
         ("SceneRun",),
         HISTORY_RETENTION_MS,
-        "Scene runs: started and finished, with action counts.",
+        "Scene runs (the stream worker runs them): started and finished, with action counts.",
     ),
     _stream(
         AUTOMATIONS_RUNS,

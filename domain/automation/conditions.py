@@ -10,7 +10,8 @@ Times are the home's local wall-clock times (``Place``): ``time`` takes ``after`
 inclusive and ``before`` exclusive, wrapping midnight when after > before (22:00-06:00),
 and ``weekday`` is the local day of ``now``. ``sun`` compares with today's (local)
 sunrise and sunset, except that ``after: sunset`` with ``before: sunrise`` means "after
-today's sunset OR before today's sunrise", the night, as in Home Assistant.
+today's sunset OR before today's sunrise", the night, as in Home Assistant. ``mode``
+holds when the home's mode (``PUT .../mode``: home, away, night) is one of those given.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from domain.automation.home import HomeView, to_ms
 from domain.automation.model import (
     Condition,
     LogicCondition,
+    ModeCondition,
     NumericStateCondition,
     StateCondition,
     SunCondition,
@@ -66,6 +68,10 @@ def _evaluate(condition: Condition, home: HomeView, now_ms: int, trace: Trace) -
     elif isinstance(condition, TimeCondition):
         entry["condition"] = "time"
         result = _time(condition, home, now_ms, entry)
+    elif isinstance(condition, ModeCondition):
+        entry["condition"] = "mode"
+        entry["mode"] = home.mode
+        result = home.mode in condition.modes
     else:
         entry["condition"] = "sun"
         result = _sun(condition, home, now_ms, entry)

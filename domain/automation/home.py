@@ -135,11 +135,13 @@ States = Mapping[str, Mapping[str, Any]] | Callable[[str], Mapping[str, Any] | N
 
 @dataclass(frozen=True)
 class HomeView:
-    """Read-only: the home's place and its devices' reported attributes. ``states`` is a
-    mapping device id -> attributes, or a function answering the same (None: unknown)."""
+    """Read-only: the home's place, its devices' reported attributes and its mode.
+    ``states`` is a mapping device id -> attributes, or a function answering the same
+    (None: unknown); ``mode`` is what ``PUT .../mode`` last set (home, away, night)."""
 
     place: Place
     states: States
+    mode: str = "home"
 
     def attributes(self, device_id: str) -> Mapping[str, Any] | None:
         if callable(self.states):

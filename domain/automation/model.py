@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 SunEvent = Literal["sunrise", "sunset"]
+# The home's modes (``PUT .../mode``, CONTRACT.md section 5), which a mode condition reads.
+HOME_MODES: tuple[str, ...] = ("home", "away", "night")
 Mode = Literal["single", "restart", "queued", "parallel"]
 MODES: tuple[Mode, ...] = ("single", "restart", "queued", "parallel")
 DEFAULT_MAX_RUNS = 10  # queued and parallel, as in Home Assistant
@@ -154,6 +156,14 @@ class SunCondition:
 
 
 @dataclass(frozen=True)
+class ModeCondition:
+    """The home's mode is one of ``modes`` ("front door opened while we are away")."""
+
+    path: str
+    modes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LogicCondition:
     """``and``: all true; ``or``: any true; ``not``: none true (Home Assistant's not)."""
 
@@ -162,7 +172,14 @@ class LogicCondition:
     conditions: tuple[Condition, ...]
 
 
-Condition = StateCondition | NumericStateCondition | TimeCondition | SunCondition | LogicCondition
+Condition = (
+    StateCondition
+    | NumericStateCondition
+    | TimeCondition
+    | SunCondition
+    | ModeCondition
+    | LogicCondition
+)
 
 
 # -- actions -------------------------------------------------------------------------------
@@ -296,3 +313,23 @@ def _condition_refs(condition: Condition) -> list[Reference]:
     if isinstance(condition, StateCondition | NumericStateCondition):
         return _device_refs(condition.path, condition.device_ids)
     return []
+
+
+def watched_devices(automation: Automation) -> frozenset[str] | None:
+    """The devices whose state changes and events can matter to the automation's triggers
+    or its waits; None when any device's can (an event trigger naming no device). A
+    processor hands a device's events only to the automations watching it: most events
+    concern few of a home's automations."""
+    found: set[str] = set()
+    triggers = list(automation.triggers)
+    for action in automation.actions:
+        if isinstance(action, WaitAction):
+            triggers += action.triggers
+    for trigger in triggers:
+        if isinstance(trigger, StateTrigger | NumericStateTrigger):
+            found.update(trigger.device_ids)
+        elif isinstance(trigger, EventTrigger):
+            if trigger.device_ids is None:
+                return None
+            found.update(trigger.device_ids)
+    return frozenset(found)

@@ -11,13 +11,14 @@ from domain.automation.fields import Problems
 from domain.strictjson import short
 from domain.validate import did_you_mean
 
-CONDITIONS: Final = ("state", "numeric_state", "time", "sun", "and", "or", "not")
+CONDITIONS: Final = ("state", "numeric_state", "time", "sun", "mode", "and", "or", "not")
 MAX_NESTING: Final = 10  # and/or/not inside each other
 _CONDITION_FIELDS: Final = {
     "state": ("device_id", "attribute", "state"),
     "numeric_state": ("device_id", "attribute", "above", "below"),
     "time": ("after", "before", "weekday"),
     "sun": ("after", "after_offset", "before", "before_offset"),
+    "mode": ("mode",),
     "and": ("conditions",),
     "or": ("conditions",),
     "not": ("conditions",),
@@ -27,6 +28,7 @@ _CONDITION_NEEDS: Final = {
     "numeric_state": ("device_id", "attribute"),
     "time": (),
     "sun": (),
+    "mode": ("mode",),
     "and": ("conditions",),
     "or": ("conditions",),
     "not": ("conditions",),
@@ -100,7 +102,28 @@ def _of_kind(
         )
     if kind == "time":
         return _time_condition(raw, path, problems)
+    if kind == "mode":
+        return _mode_condition(raw, path, problems)
     return _sun_condition(raw, path, problems)
+
+
+def _mode_condition(raw: dict[str, Any], path: str, problems: Problems) -> m.Condition | None:
+    if "mode" not in raw:
+        return None  # reported as required
+    value = raw["mode"]
+    many = value if isinstance(value, list) else [value]
+    wrong = [v for v in many if v not in m.HOME_MODES]
+    if not many or wrong:
+        got = short(wrong[0]) if wrong else "an empty list"
+        hint = did_you_mean(wrong[0], m.HOME_MODES) if wrong and isinstance(wrong[0], str) else ""
+        problems.append(
+            (
+                f"{path}.mode",
+                f"must be {', '.join(m.HOME_MODES)} or a list of them, got {got}{hint}",
+            )
+        )
+        return None
+    return m.ModeCondition(path=path, modes=tuple(dict.fromkeys(many)))
 
 
 def _time_condition(raw: dict[str, Any], path: str, problems: Problems) -> m.Condition | None:

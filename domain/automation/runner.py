@@ -39,13 +39,13 @@ that was left), ``suspended`` (what it waits for), ``trace`` (``conditions``,
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
 from domain.automation import conditions, triggers
 from domain.automation.home import HomeView
+from domain.automation.jsoncopy import copy_json
 from domain.automation.model import (
     Action,
     Automation,
@@ -131,7 +131,7 @@ def start(
         "alias": automation.alias,
         "status": "pending",
         "pointer": [0],
-        "trigger": copy.deepcopy(dict(fired)),
+        "trigger": copy_json(dict(fired)),
         "variables": {},
         "suspended": None,
         "trace": {"conditions": trace, "actions": [], "warnings": [], "stopped": None},
@@ -148,7 +148,7 @@ def queue(run: Run, now: int) -> tuple[Run, Effects]:
     """Held back by mode queued until ``modes.dequeue`` names it."""
     if run["status"] != "pending":
         return run, []
-    run = copy.deepcopy(run)
+    run = copy_json(run)
     run["status"] = "queued"
     return run, []
 
@@ -157,7 +157,7 @@ def skip(run: Run, now: int, reason: str, *, warn: bool = True) -> tuple[Run, Ef
     """Not run at all (its mode's limit): over, with the reason as a warning."""
     if run["status"] not in ("pending", "queued"):
         return run, []
-    run = copy.deepcopy(run)
+    run = copy_json(run)
     if warn:
         run["trace"]["warnings"].append({"at": now, "message": reason})
     run["trace"]["stopped"] = reason
@@ -169,7 +169,7 @@ def abort(run: Run, now: int, reason: str) -> tuple[Run, Effects]:
     timers cancelled, over."""
     if run["status"] in FINISHED:
         return run, []
-    run = copy.deepcopy(run)
+    run = copy_json(run)
     effects = _cancel_suspension(run)
     run["trace"]["stopped"] = reason
     run, done = _finish(run, now, "aborted")
@@ -181,7 +181,7 @@ def fail(run: Run, now: int, error: str) -> tuple[Run, Effects]:
     gone): its timers cancelled, over."""
     if run["status"] in FINISHED:
         return run, []
-    run = copy.deepcopy(run)
+    run = copy_json(run)
     effects = _cancel_suspension(run)
     run["error"] = error
     run, done = _finish(run, now, "failed")
@@ -193,7 +193,7 @@ def advance(run: Run, automation: Automation, now: int, home: HomeView) -> tuple
     """Run actions from the pointer until one suspends the run or none is left."""
     if run["status"] not in ("pending", "queued", "running"):
         return run, []
-    run = copy.deepcopy(run)
+    run = copy_json(run)
     if run["revision"] != automation.revision:
         return abort(run, now, "the automation changed")
     run["status"] = "running"
@@ -230,7 +230,7 @@ def resume(
             return run, []
         if now < pending["until"]:
             return run, []
-        run = copy.deepcopy(run)
+        run = copy_json(run)
         _close_step(run, now, "done")
         return _go_on(run, automation, now, home)
     action = automation.actions[run["pointer"][0]]
@@ -244,7 +244,7 @@ def resume(
     )
     if not out.fired and not out.arm and not out.cancel and out.state == pending["state"]:
         return run, []
-    run = copy.deepcopy(run)
+    run = copy_json(run)
     run["suspended"]["state"] = out.state
     cancelled = [_timer_effect(run, "cancel_timer", key) for key in out.cancel]
     if not out.fired:
@@ -272,11 +272,11 @@ def _wait_over(
     now: int,
     home: HomeView,
 ) -> tuple[Run, Effects]:
-    run = copy.deepcopy(run)
+    run = copy_json(run)
     effects = _cancel_suspension(run)
     timeout_at = run["suspended"]["timeout_at"]
     run["variables"]["wait"] = {
-        "trigger": None if fired is None else copy.deepcopy(dict(fired)),
+        "trigger": None if fired is None else copy_json(dict(fired)),
         "remaining": None if timeout_at is None else max(0, timeout_at - now),
     }
     if fired is None:
@@ -286,7 +286,7 @@ def _wait_over(
             run, done = _finish(run, now, "completed")
             return run, effects + done
     else:
-        _close_step(run, now, "triggered", trigger=copy.deepcopy(dict(fired)))
+        _close_step(run, now, "triggered", trigger=copy_json(dict(fired)))
     run, more = _go_on(run, automation, now, home)
     return run, effects + more
 
@@ -311,7 +311,7 @@ def _execute(run: Run, action: Action, step: int, now: int, home: HomeView) -> E
                 group_id=action.group_id,
                 capability=action.capability,
                 command=action.command,
-                parameters=copy.deepcopy(action.parameters),
+                parameters=copy_json(action.parameters),
             )
         )
     elif isinstance(action, SceneAction):

@@ -34,13 +34,13 @@ time: what run ids derive from) and the platform's details (``device_id``,
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from domain.automation.conditions import in_range
 from domain.automation.home import HomeView, attribute_value
+from domain.automation.jsoncopy import copy_json
 from domain.automation.model import (
     EventTrigger,
     HubTrigger,
@@ -167,7 +167,7 @@ def handle(
     """What ``event`` at ``now`` does to the triggers: which fire, the new state, timers."""
     if not _concerns(triggers, state, event):  # most events: no copy, no work
         return Outcome(fired=(), state=dict(state) if state else empty_state())
-    work = _Work(copy.deepcopy(dict(state)) if state else empty_state(), scope, now)
+    work = _Work(copy_json(dict(state)) if state else empty_state(), scope, now)
     work.state.setdefault("armed", {})
     work.state.setdefault("timers", {})
     if isinstance(event, TimerFired):
@@ -199,7 +199,7 @@ class _Work:
 
     # -- timers --------------------------------------------------------------------------
     def set_timer(self, key: str, entry: dict[str, Any]) -> None:
-        self.state["timers"][key] = copy.deepcopy(entry)
+        self.state["timers"][key] = copy_json(entry)
         self.armed.append((key, int(entry["at"])))
 
     def drop_timer(self, key: str) -> None:
@@ -217,7 +217,7 @@ class _Work:
                 "path": trigger.path,
                 "at": at,
                 "source": source,
-                **copy.deepcopy(dict(details)),  # the caller's values stay the caller's
+                **copy_json(dict(details)),  # the caller's values stay the caller's
             }
         )
 
@@ -310,7 +310,7 @@ class _Work:
         details = {
             "device_id": event.device_id,
             "event": event.event,
-            "data": copy.deepcopy(dict(data)),
+            "data": copy_json(dict(data)),
         }
         self.fire(trigger, idx, event.event_id, self.now, details)
 

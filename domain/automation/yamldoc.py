@@ -9,7 +9,13 @@ nothing a JSON document could not say gets through:
 - aliases (``*name``) are refused: they can make a small text expand without bound or
   refer to themselves, and automations do not need them;
 - what JSON has no form for (non-text keys, NaN, infinities, dates, binary, sets) is
-  refused with its path.
+  refused with its path, and a key given twice in one mapping is refused (as the JSON
+  reader does: which one did the author mean?).
+
+Text that is not YAML raises :class:`YamlSyntaxError` with the line and column (1-based)
+where the parser gave up, so an API can answer 400 pointing there. :func:`locate` finds
+the line of a field path (``triggers[0].at``) in the text, so problems found later (by
+``parse``) can point at the line too.
 
 Pure except for the parser itself (no files, no network: the text is given).
 """
@@ -28,8 +34,20 @@ from domain.strictjson import MAX_DEPTH, JsonRejected, join, scan, short
 MAX_YAML_CHARS: Final = 256 * 1024
 
 
+class YamlSyntaxError(AutomationInvalid):
+    """The text is not YAML (or uses what is refused while reading: aliases, a repeated
+    key); ``line`` and ``column`` are 1-based, None when the parser did not say."""
+
+    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+        where = f"line {line}, column {column}: " if line is not None else ""
+        super().__init__([("", f"not YAML: {where}{message}")])
+        self.message = message
+        self.line = line
+        self.column = column
+
+
 class _AutomationLoader(yaml.SafeLoader):
-    """SafeLoader without sexagesimal numbers, timestamps and aliases."""
+    """SafeLoader without sexagesimal numbers, timestamps, aliases and repeated keys."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -41,6 +59,17 @@ class _AutomationLoader(yaml.SafeLoader):
                 event.start_mark,
             )
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{short(key)} is given twice in this mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 # Resolvers are class-level lists shared with SafeLoader: build our own table. Numbers
@@ -88,7 +117,7 @@ def parse_yaml(text: str) -> dict[str, Any]:
     try:
         doc = yaml.load(text, Loader=_AutomationLoader)
     except yaml.YAMLError as exc:
-        raise AutomationInvalid([("", f"not YAML: {_first_line(exc)}")]) from None
+        raise _syntax_error(exc) from None
     except RecursionError:
         raise AutomationInvalid([("", f"nests more than {MAX_DEPTH} levels deep")]) from None
     if isinstance(doc, list):
@@ -149,6 +178,60 @@ def _yaml_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _first_line(exc: yaml.YAMLError) -> str:
-    text = str(exc).strip().splitlines()
-    return " ".join(line.strip() for line in text[:4])[:300]
+def _syntax_error(exc: yaml.YAMLError) -> YamlSyntaxError:
+    """The parser's complaint in one line, with where it was (1-based)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        what = exc.problem or ""
+        if exc.context:
+            # Where the construct it was reading began: often the line with the mistake
+            # ("at: [22:00" is only found wanting at the next key).
+            began = exc.context_mark
+            at = f" at line {began.line + 1}" if began and began is not mark else ""
+            what = f"{what} ({exc.context}{at})".strip()
+        if mark is not None:
+            return YamlSyntaxError(what[:300] or "unreadable", mark.line + 1, mark.column + 1)
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines()[:4])
+    return YamlSyntaxError(text[:300], None, None)
+
+
+# -- where a field path stands in the text --------------------------------------------------
+_STEP = re.compile(r"\.?([A-Za-z0-9_-]+)|\[(\d+)\]")
+
+
+def locate(text: str, path: str) -> int | None:
+    """The 1-based line of ``path`` (``actions[2].parameters.brightness``) in YAML ``text``;
+    the nearest enclosing field's line when the path goes further than the text (a missing
+    field), None when the text is not YAML. ``[0]`` on a mapping is the mapping itself (a
+    single object where a list is expected counts as a list of one)."""
+    try:
+        node = yaml.compose(text, Loader=_AutomationLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    if node is None:
+        return None
+    line: int = node.start_mark.line + 1
+    pos = 0
+    while pos < len(path):
+        step = _STEP.match(path, pos)
+        if step is None:
+            break  # an odd key ['a b']: the line reached so far
+        pos = step.end()
+        key, index = step.group(1), step.group(2)
+        found: Any = None
+        if index is not None and isinstance(node, yaml.SequenceNode):
+            found = node.value[int(index)] if int(index) < len(node.value) else None
+        elif index == "0" and isinstance(node, yaml.MappingNode):
+            found = node
+        elif key is not None and isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                    line = key_node.start_mark.line + 1
+                    found = value_node
+                    break
+        if found is None:
+            break
+        node = found
+        if not isinstance(node, yaml.MappingNode) or index is not None:
+            line = node.start_mark.line + 1
+    return line

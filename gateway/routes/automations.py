@@ -7,27 +7,45 @@ commands the capability table has). Here the home is checked too: every device, 
 and scene the automation names must exist, and a command must suit its device. Errors
 name the path (``triggers[1].attribute``).
 
+A PUT takes JSON or YAML (``application/yaml``, ``text/yaml``): one entry of Home
+Assistant's automations.yaml pastes in, older spellings (``trigger:``, ``platform:``,
+``initial_state``) and all. YAML that does not parse is a 400 naming the line and column;
+a YAML body's 422 details carry each problem's line. What is stored (and published, and
+shown) is the contract's spelling (``domain.automation.canonical``).
+
 Running them is the automation engine's job; ``GET .../automations/{a}/runs`` lists the
 runs it reported on ``homestream.automations.runs`` (kept in Redis by the fan-out).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.responses import Response
 
+from domain.automation.canonical import canonical
 from domain.automation.model import CommandAction, references
 from domain.automation.parse import LOG_LEVELS, AutomationInvalid, parse
-from gateway.api import Ctx, Endpoint, Param, Reply, ok
+from domain.automation.yamldoc import YamlSyntaxError, locate, parse_yaml
+from gateway.api import Ctx, Endpoint, Param, ParsedBody, Reply, ok
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
 from gateway.routes.common import check_command, doc_endpoints
 
 OBJECT_LIST = {"type": "array", "maxItems": 100, "items": {"type": "object"}}
+# Home Assistant's older spelling of a list: an array, or one object for a list of one.
+OLDER_LIST = {
+    "type": ["array", "object"],
+    "maxItems": 100,
+    "items": {"type": "object"},
+    "description": "Home Assistant's older spelling; stored as the plural",
+}
+YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 AUTOMATION_BODY = {
     "type": "object",
-    "required": ["alias", "triggers", "actions"],
+    # triggers and actions are required too, in either spelling (check_automation)
+    "required": ["alias"],
     "additionalProperties": False,
     "properties": {
         "alias": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -39,6 +57,12 @@ AUTOMATION_BODY = {
         "triggers": {**OBJECT_LIST, "minItems": 1},
         "conditions": OBJECT_LIST,
         "actions": {**OBJECT_LIST, "minItems": 1},
+        # an automations.yaml entry's own id (the URL names the automation here)
+        "id": {"type": ["string", "integer"], "description": "kept as written; not the URL's id"},
+        "trigger": OLDER_LIST,
+        "condition": OLDER_LIST,
+        "action": OLDER_LIST,
+        "initial_state": {"type": "boolean", "description": "Home Assistant's enabled"},
     },
 }
 RUNS_REPLY = {
@@ -52,10 +76,49 @@ RUNS_REPLY = {
 }
 
 
-async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> None:
+def read_yaml(raw: bytes) -> ParsedBody:
+    """A YAML body -> the document (then validated as a JSON one is). 400 when it is not
+    YAML, with the line and column; 422 for YAML no JSON document could be (a list of
+    automations, NaN, non-text keys), with the line of each problem."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400, f"the body is not UTF-8 text: byte {exc.start}", "invalid_yaml"
+        ) from None
+    try:
+        doc = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        where = f"line {exc.line}, column {exc.column}: " if exc.line is not None else ""
+        detail: dict[str, Any] = {"path": "", "message": exc.message}
+        if exc.line is not None:
+            detail.update(line=exc.line, column=exc.column)
+        raise ApiError(
+            400,
+            f"the body is not valid YAML: {where}{exc.message}",
+            "invalid_yaml",
+            details=[detail],
+        ) from None
+    except AutomationInvalid as exc:
+        error = validation_error(exc.problems)
+        for d in error.details or []:
+            if (line := locate(text, d["path"])) is not None:
+                d["line"] = line
+        raise error from None
+    return ParsedBody(doc, lambda path: locate(text, path))
+
+
+async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
     """422 for what the schema cannot say: the document's own rules (domain.automation),
     then devices, groups and scenes it names that the home does not have, and commands a
-    named device cannot take."""
+    named device cannot take. Returns the document to store: the contract's spelling."""
+    missing = [
+        (plural, "is required")
+        for plural, singular in (("triggers", "trigger"), ("actions", "action"))
+        if plural not in doc and singular not in doc
+    ]
+    if missing:
+        raise validation_error(missing)
     try:
         automation = parse(doc)
     except AutomationInvalid as exc:
@@ -81,6 +144,23 @@ async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> None:
                 problems += [(d["path"], d["message"]) for d in exc.details or []]
     if problems:
         raise validation_error(problems)
+    return canonical(doc)
+
+
+def _takes_yaml(endpoint: Endpoint) -> Endpoint:
+    """The PUT of an automation also reads YAML bodies."""
+    if endpoint.method != "PUT":
+        return endpoint
+    return dataclasses.replace(
+        endpoint,
+        body_content_types=("application/json", *YAML_TYPES),
+        body_readers=dict.fromkeys(YAML_TYPES, read_yaml),
+        description="The body is JSON, or YAML (application/yaml, text/yaml): one entry of "
+        "Home Assistant's automations.yaml, whose older spellings (trigger:, platform:, "
+        "initial_state) are read and stored in the contract's. A 422's details name each "
+        "field path, and for YAML its line; YAML that does not parse is a 400 with the "
+        "line and column.",
+    )
 
 
 async def list_runs(ctx: Ctx) -> Response:
@@ -96,7 +176,10 @@ async def list_runs(ctx: Ctx) -> Response:
 
 
 ENDPOINTS = [
-    *doc_endpoints("automation", "automations", AUTOMATION_BODY, check_automation, "automation"),
+    *map(
+        _takes_yaml,
+        doc_endpoints("automation", "automations", AUTOMATION_BODY, check_automation, "automation"),
+    ),
     Endpoint(
         "GET",
         "/v1/homes/{home_id}/automations/{automation_id}/runs",

@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from domain.lifecycle import FINAL, aggregate
 from gateway.api import Ctx, Endpoint, Reply, ok
 from gateway.errors import ApiError
 from gateway.roles import Permission
@@ -23,7 +24,6 @@ from gateway.routes.common import (
     COMMAND_STATUS_SCHEMA,
     DEVICE_REF,
     PARAMETERS,
-    aggregate,
     check_command,
     device_or_404,
     send_command,
@@ -84,9 +84,12 @@ async def command_status(ctx: Ctx, command_id: str) -> dict[str, Any] | None:
         for child in children:
             st = await b.fanout.status(str(child.get("command_id")))
             commands.append({**child, **(st or {})})
+        # The worker's own final status of the group command is the word on it (it knows
+        # members the gateway could not see); until then, what the members say.
+        own = current.get("status")
         current = {
             **{k: v for k, v in current.items() if k != "children"},
-            "status": aggregate([c.get("status") for c in commands]),
+            "status": own if own in FINAL else aggregate([c.get("status") for c in commands]),
             "commands": commands,
         }
     return current

@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from domain.commands import CommandRejected, validate_command
-from domain.lifecycle import FINAL, STATUSES, rank
+from domain.lifecycle import STATUSES
 from gateway.api import Ctx
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
@@ -179,19 +179,6 @@ async def wait_all(
     return dict(zip(command_ids, results, strict=True))
 
 
-def aggregate(statuses: list[str | None]) -> str:
-    """One status for several commands: COMPLETED when all are, the least advanced while
-    some are still running, else FAILED (or TIMEOUT when none failed outright)."""
-    if not statuses:
-        return "FAILED"
-    if all(s == "COMPLETED" for s in statuses):
-        return "COMPLETED"
-    running = [s for s in statuses if s not in FINAL]
-    if running:
-        return min(running, key=lambda s: rank(s)) or "PENDING"
-    return "FAILED" if any(s == "FAILED" for s in statuses) else "TIMEOUT"
-
-
 def wait_budget(backend: Backend, timeout_ms: int | None) -> float:
     """How long a ``"wait": true`` request waits: the command's timeout plus a second for
     the TIMEOUT status to arrive, at most ``command_wait_max_s``."""
@@ -246,7 +233,8 @@ def doc_endpoints(
     """List, GET, PUT and DELETE of one kind of stored document.
 
     ``check(ctx, document)`` is awaited before a PUT stores the body; it raises a 422 for
-    what the schema cannot say (e.g. a device that is not in the home)."""
+    what the schema cannot say (e.g. a device that is not in the home), and may return
+    the document to store instead (automations: in the contract's spelling)."""
     from gateway.api import Endpoint, Reply, no_content, ok
     from gateway.roles import Permission
 
@@ -270,7 +258,7 @@ def doc_endpoints(
         b = ctx.backend
         doc_id = ctx.path[f"{kind}_id"]
         document = dict(ctx.body)
-        await check(ctx, document)
+        document = await check(ctx, document) or document
         created = await b.run(b.store.put_doc, ctx.home_id, kind, doc_id, document, ctx.user)
         stored = await b.run(b.store.get_doc, ctx.home_id, kind, doc_id)
         await b.run(publish_config, b, ctx.home_id, kind, doc_id, document, ctx.user)

@@ -1,27 +1,35 @@
 """Groups of devices ("all lights", "living room lights") and commands to a whole group.
 
 A group is a stored document ``{"name", "devices": [device ids], "room"?}``. A group
-command fans out: one ``CommandRequested`` per member device that has the capability,
-each with ``group_id`` and ``parent_command_id`` = the group command's id. Members without
-the capability (or gone from the home) are listed under ``skipped``.
-``GET .../commands/{id}`` of the group command shows every member command and one
-overall status (COMPLETED when all completed).
+command is one ``CommandRequested`` with ``group_id`` and no ``device_id``: the stream
+worker fans it out (``streams.fold.groups``), one command per member device that has the
+capability, each with ``group_id``, ``parent_command_id`` = the group command's id and an
+id derived from it (``domain.groups.child_command_id``), and reports the group command's
+own status: COMPLETED when all members completed, else FAILED (TIMEOUT when none failed
+outright). The gateway expands the group the same way (``domain.groups.plan_group``) over
+its view of the devices, to refuse a command no member can take (422) and to answer at once
+with the members' commands; members without the capability (or gone from the home) are
+listed under ``skipped``. ``GET .../commands/{id}`` of the group command shows every member
+command and one overall status; ``"wait": true`` waits for the worker's final status.
 
-The group command's own entry in the command log (``stores.command_log``, with its
-``children``) is written here: no record on ``homestream.commands.status`` carries it, so
-the Redis sink never does. Its member commands' PENDING are written ahead of the sink like
-any command's (``gateway.routes.common.send_command``).
+The group command's entry in the command log (``stores.command_log``) lists its
+``children``: no record on ``homestream.commands.status`` carries them, so the Redis sink,
+which writes the worker's statuses of it there, never does. The gateway writes that entry
+and the members' PENDING before the request goes out, so a status of the worker's that
+comes back at once merges into an entry that already has them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
 from starlette.responses import Response
 
+from domain.groups import child_command_id, plan_group
+from domain.lifecycle import FINAL, aggregate
 from gateway.api import Ctx, Endpoint, Reply, ok
-from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
 from gateway.routes.common import (
@@ -29,15 +37,13 @@ from gateway.routes.common import (
     DEVICE_REF,
     NAME,
     PARAMETERS,
-    aggregate,
     check_command,
     check_devices_exist,
     doc_endpoints,
     now_ms,
-    send_command,
-    wait_all,
     wait_budget,
 )
+from topics import catalogue as t
 
 GROUP_BODY = {
     "type": "object",
@@ -77,110 +83,96 @@ async def check_group(ctx: Ctx, doc: dict[str, Any]) -> None:
     await check_devices_exist(ctx, [(f"devices[{i}]", d) for i, d in enumerate(devices)])
 
 
-async def fan_out(
-    backend: Backend,
-    home: str,
-    group_id: str,
-    *,
-    capability: str,
-    command: str,
-    parameters: dict[str, Any] | None,
-    requested_by: str,
-    timeout_ms: int | None = None,
-    request_id: str | None = None,
-    parent_command_id: str | None = None,
-    source: str = "group",
-) -> dict[str, Any]:
-    """Send a group command; returns the group command's record (not yet waited for).
-
-    404 when the group does not exist; 422 when no member can take the command."""
-    group = await backend.run(backend.store.get_doc, home, "group", group_id)
+async def post_group_command(ctx: Ctx) -> Response:
+    b, home, body = ctx.backend, ctx.home_id, ctx.body
+    group_id = ctx.path["group_id"]
+    group = await b.run(b.store.get_doc, home, "group", group_id)
     if group is None:
         raise ApiError(404, f"group {group_id!r} not found")
-    devices = {d["device_id"]: d for d in await backend.run(backend.devices.devices, home)}
-    parent = parent_command_id or str(uuid.uuid4())
-    targets: list[str] = []
-    skipped: list[dict[str, Any]] = []
-    first_problem: ApiError | None = None
-    for device_id in group.get("devices") or []:
-        device = devices.get(device_id)
-        if device is None:
-            skipped.append({"device_id": device_id, "reason": "no longer in the home"})
-            continue
-        try:
-            check_command(device, capability, command, parameters)
-        except ApiError as exc:
-            first_problem = first_problem or exc
-            skipped.append({"device_id": device_id, "reason": exc.message})
-            continue
-        targets.append(device_id)
-    if not targets:
-        if first_problem is not None:
-            raise first_problem
+    devices = {d["device_id"]: d for d in await b.run(b.devices.devices, home)}
+    capability, command = body["capability"], body["command"]
+    parameters = body.get("parameters")
+    plan = plan_group(
+        group.get("devices") or [],
+        lambda d: devices[d].get("capabilities") or [] if d in devices else None,
+        capability,
+        command,
+        parameters,
+    )
+    if not plan.targets:
+        first = next((devices[d] for d in group.get("devices") or [] if d in devices), None)
+        if first is not None and plan.first_rejection is not None:
+            check_command(first, capability, command, parameters)  # raises its 422
         raise validation_error([("group_id", f"group {group_id!r} has no devices to command")])
-
-    def send_all() -> list[dict[str, Any]]:
-        return [
-            send_command(
-                backend,
-                home,
-                device_id=device_id,
-                capability=capability,
-                command=command,
-                parameters=parameters,
-                requested_by=requested_by,
-                timeout_ms=timeout_ms,
-                request_id=request_id,
-                group_id=group_id,
-                parent_command_id=parent,
-                source=source,
-            )
-            for device_id in targets
-        ]
-
-    children = await backend.run(send_all)
-    for child in children:
-        backend.fanout.note_status(child)
-    record = {
-        "command_id": parent,
+    parent = str(uuid.uuid4())
+    issued = now_ms()
+    timeout_ms = int(body.get("timeout_ms") or b.command_timeout_ms)
+    common = {
         "home_id": home,
         "group_id": group_id,
-        "device_id": None,
         "capability": capability,
         "command": command,
         "status": "PENDING",
-        "request_id": request_id,
-        "ts": now_ms(),
-        "children": [
-            {"device_id": c["device_id"], "command_id": c["command_id"]} for c in children
-        ],
+        "reason": None,
+        "request_id": body.get("request_id"),
+        "ts": issued,
     }
-    await backend.run(backend.fanout.commands.record, record)
-    return {**record, "skipped": skipped, "commands": children}
+    children = [
+        {
+            **common,
+            "command_id": child_command_id(parent, device),
+            "device_id": device,
+            "parent_command_id": parent,
+        }
+        for device in plan.targets
+    ]
+    record = {
+        **common,
+        "command_id": parent,
+        "device_id": None,
+        "parent_command_id": None,
+        "children": [{k: c[k] for k in ("device_id", "command_id")} for c in children],
+    }
 
+    def send() -> None:
+        # The log first: the worker's statuses of the group command, which may come back
+        # at once, merge into a record that already lists its members.
+        with contextlib.suppress(Exception):  # best effort; Kafka has the command
+            for status in (record, *children):
+                b.fanout.commands.record(status)
+        b.producer.send(
+            t.COMMANDS_REQUESTED,
+            "CommandRequested",
+            home,
+            command_id=parent,
+            device_id=None,
+            group_id=group_id,
+            capability=capability,
+            command=command,
+            parameters=dict(parameters or {}),
+            requested_by=ctx.user or "",
+            timeout_ms=timeout_ms,
+            issued_at=issued,
+            request_id=body.get("request_id"),
+            parent_command_id=None,
+        )
+        b.metrics.count_command("group")
 
-async def post_group_command(ctx: Ctx) -> Response:
-    b = ctx.backend
-    body = ctx.body
-    record = await fan_out(
-        b,
-        ctx.home_id,
-        ctx.path["group_id"],
-        capability=body["capability"],
-        command=body["command"],
-        parameters=body.get("parameters"),
-        requested_by=ctx.user or "",
-        timeout_ms=body.get("timeout_ms"),
-        request_id=body.get("request_id"),
-    )
-    record.pop("children", None)
+    await b.run(send)
+    for status in (record, *children):
+        b.fanout.note_status(status)
+    skipped = [{"device_id": d, "reason": why} for d, why in plan.skipped]
+    reply = {k: v for k, v in record.items() if k != "children"}
+    reply |= {"skipped": skipped, "commands": children}
     if not body.get("wait"):
-        return ok(record, 202)
-    ids = [c["command_id"] for c in record["commands"]]
-    final = await wait_all(b, ids, wait_budget(b, body.get("timeout_ms")))
-    commands = [{**c, **(final.get(c["command_id"]) or {})} for c in record["commands"]]
-    status = aggregate([c.get("status") for c in commands])
-    return ok({**record, "status": status, "commands": commands}, 200)
+        return ok(reply, 202)
+    final = await b.fanout.wait_status(parent, wait_budget(b, timeout_ms))
+    commands = [{**c, **(await b.fanout.status(c["command_id"]) or {})} for c in children]
+    status = (final or {}).get("status")
+    if status not in FINAL:  # the worker's end did not come in time: what the members say
+        status = aggregate([c.get("status") for c in commands])
+    reason = (final or {}).get("reason")
+    return ok({**reply, "status": status, "reason": reason, "commands": commands}, 200)
 
 
 ENDPOINTS = [

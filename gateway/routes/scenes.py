@@ -1,27 +1,32 @@
 """Scenes: stored lists of actions, and running them.
 
 A scene is ``{"name", "actions": [{"device_id" | "group_id", "capability", "command",
-"parameters"?, "delay_ms"?}]}``. ``delay_ms`` waits before that action (relative to the
-previous one); all delays of a scene add up to at most 60 s.
+"parameters"?, "delay_ms"?, "conditions"?}], "conditions"?}``. ``delay_ms`` waits before
+that action (relative to the previous one); all delays of a scene add up to at most 60 s.
+``conditions`` (the automations' language, CONTRACT.md section 5) say when the scene's
+actions, or one action, are sent: an action whose conditions do not hold is skipped.
 
-``POST .../scenes/{s}/run`` (also used by the WebSocket's ``scene.run``, through
-:func:`run_scene`): a ``SceneRun`` STARTED event, then the actions in order, each one
-command (or a group's fan-out) with ``parent_command_id`` = the run id; then it waits for
-the commands' final statuses (at most 10 s after the last action) and produces the
-finishing ``SceneRun``. An action succeeded when all its commands COMPLETED. The reply:
+``POST .../scenes/{s}/run`` (also the WebSocket's ``scene.run``, through :func:`run_scene`)
+produces a ``SceneRequested``; the stream worker runs the scene (``streams.fold.scene_runs``):
+a ``SceneRun`` STARTED, the actions' commands (those due at the same time together), and
+the final ``SceneRun`` once every command is final. The request waits for that final
+SceneRun on the fan-out, up to the scene's delays plus ``scene_wait_s``, and answers 200
 ``{"status": COMPLETED | PARTIAL | FAILED, "actions_succeeded", "actions_failed",
-"execution_time_ms", "run_id", "scene_id", "command_ids"}``.
+"actions_skipped", "execution_time_ms", "run_id", "scene_id", "command_ids", "errors"}``.
+An action succeeded when all its commands COMPLETED. If the run has not ended by then
+(no worker running), 202 with status STARTED: the run is the worker's, and its
+``scene.status`` follows on the WebSocket. A gateway restarting mid-run loses nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Any
 
 from starlette.responses import Response
 
+from domain.scene_conditions import read_conditions
+from domain.scenes import MAX_TOTAL_DELAY_MS
 from gateway.api import Ctx, Endpoint, Reply, ok
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
@@ -32,15 +37,11 @@ from gateway.routes.common import (
     PARAMETERS,
     check_command,
     doc_endpoints,
-    send_command,
-    wait_all,
 )
-from gateway.routes.groups import fan_out
 from topics import catalogue as t
 
-MAX_TOTAL_DELAY_MS = 60_000
-RUN_WAIT_S = 10.0
-
+# The automations' conditions (checked by domain.scene_conditions.read_conditions).
+CONDITION_LIST = {"type": "array", "maxItems": 100, "items": {"type": "object"}}
 ACTION = {
     "type": "object",
     "required": ["capability", "command"],
@@ -52,6 +53,7 @@ ACTION = {
         "command": {"type": "string", "minLength": 1, "maxLength": 64},
         "parameters": PARAMETERS,
         "delay_ms": {"type": "integer", "minimum": 0, "maximum": MAX_TOTAL_DELAY_MS},
+        "conditions": CONDITION_LIST,
     },
 }
 SCENE_BODY = {
@@ -63,6 +65,7 @@ SCENE_BODY = {
         "actions": {"type": "array", "minItems": 1, "maxItems": 100, "items": ACTION},
         "icon": {"type": "string", "maxLength": 64},
         "description": {"type": "string", "maxLength": 1000},
+        "conditions": CONDITION_LIST,
     },
 }
 RUN_BODY = {
@@ -72,11 +75,18 @@ RUN_BODY = {
 }
 RUN_REPLY = {
     "type": "object",
-    "required": ["status", "actions_succeeded", "actions_failed", "execution_time_ms"],
+    "required": [
+        "status",
+        "actions_succeeded",
+        "actions_failed",
+        "actions_skipped",
+        "execution_time_ms",
+    ],
     "properties": {
         "status": {"type": "string", "enum": ["COMPLETED", "PARTIAL", "FAILED"]},
         "actions_succeeded": {"type": "integer"},
         "actions_failed": {"type": "integer"},
+        "actions_skipped": {"type": "integer"},
         "execution_time_ms": {"type": "integer"},
         "run_id": {"type": "string"},
         "scene_id": {"type": "string"},
@@ -84,15 +94,43 @@ RUN_REPLY = {
         "errors": {"type": "array", "items": {"type": "object"}},
     },
 }
+RUN_STARTED = {
+    "type": "object",
+    "required": ["status", "run_id", "scene_id"],
+    "properties": {
+        "status": {"type": "string", "enum": ["STARTED"]},
+        "run_id": {"type": "string"},
+        "scene_id": {"type": "string"},
+        "actions_succeeded": {"type": "integer"},
+        "actions_failed": {"type": "integer"},
+        "actions_skipped": {"type": "integer"},
+        "execution_time_ms": {"type": "integer", "nullable": True},
+        "command_ids": {"type": "array", "items": {"type": "string"}},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+RESULT_FIELDS = (
+    "status",
+    "actions_succeeded",
+    "actions_failed",
+    "actions_skipped",
+    "execution_time_ms",
+    "run_id",
+    "scene_id",
+    "command_ids",
+    "errors",
+)
 
 
 async def check_scene(ctx: Ctx, doc: dict[str, Any]) -> None:
     b = ctx.backend
     problems: list[tuple[str, str]] = []
+    problems += read_conditions(doc.get("conditions"), "conditions")[1]
     devices = {d["device_id"]: d for d in await b.run(b.devices.devices, ctx.home_id)}
     total = 0
     for i, action in enumerate(doc["actions"]):
         path = f"actions[{i}]"
+        problems += read_conditions(action.get("conditions"), f"{path}.conditions")[1]
         total += int(action.get("delay_ms") or 0)
         has_dev, has_group = "device_id" in action, "group_id" in action
         if has_dev == has_group:
@@ -119,8 +157,8 @@ async def check_scene(ctx: Ctx, doc: dict[str, Any]) -> None:
         raise validation_error(problems)
 
 
-def _scene_run(backend: Backend, home: str, **fields: Any) -> None:
-    backend.producer.send(t.SCENES_RUNS, "SceneRun", home, **fields)
+def _total_delay_ms(scene: dict[str, Any]) -> int:
+    return sum(int(a.get("delay_ms") or 0) for a in scene.get("actions") or [])
 
 
 async def run_scene(
@@ -129,111 +167,44 @@ async def run_scene(
     scene_id: str,
     requested_by: str,
     request_id: str | None = None,
-    *,
-    wait_s: float | None = None,
 ) -> dict[str, Any]:
-    """Run a scene of ``home`` (404 when there is none); returns the run's outcome."""
+    """Ask the stream worker to run a scene of ``home`` (404 when there is none) and wait
+    for its end; the reply's fields (status STARTED when the end did not come in time)."""
     scene = await backend.run(backend.store.get_doc, home, "scene", scene_id)
     if scene is None:
         raise ApiError(404, f"scene {scene_id!r} not found")
     run_id = str(uuid.uuid4())
-    started = time.monotonic()
-    common = {
-        "scene_id": scene_id,
-        "run_id": run_id,
-        "requested_by": requested_by,
-        "request_id": request_id,
-    }
-    await backend.run(
-        _scene_run,
-        backend,
-        home,
-        status="STARTED",
-        actions_succeeded=0,
-        actions_failed=0,
-        execution_time_ms=None,
-        command_ids=[],
-        error=None,
-        **common,
-    )
-    per_action: list[list[str]] = []
-    errors: list[dict[str, Any]] = []
-    for i, action in enumerate(scene.get("actions") or []):
-        delay = int(action.get("delay_ms") or 0)
-        if delay:
-            await asyncio.sleep(delay / 1000)
-        try:
-            if action.get("group_id"):
-                record = await fan_out(
-                    backend,
-                    home,
-                    action["group_id"],
-                    capability=action["capability"],
-                    command=action["command"],
-                    parameters=action.get("parameters"),
-                    requested_by=requested_by,
-                    request_id=request_id,
-                    source="scene",
-                )
-                per_action.append([c["command_id"] for c in record["commands"]])
-            else:
-                device = await backend.run(backend.devices.device, home, action["device_id"])
-                if device is None:
-                    raise ApiError(404, f"device {action['device_id']!r} is not in the home")
-                check_command(
-                    device, action["capability"], action["command"], action.get("parameters")
-                )
-                status = await backend.run(
-                    send_command,
-                    backend,
-                    home,
-                    device_id=action["device_id"],
-                    capability=action["capability"],
-                    command=action["command"],
-                    parameters=action.get("parameters"),
-                    requested_by=requested_by,
-                    request_id=request_id,
-                    parent_command_id=run_id,
-                    source="scene",
-                )
-                backend.fanout.note_status(status)
-                per_action.append([status["command_id"]])
-        except ApiError as exc:
-            per_action.append([])
-            errors.append({"action": i, "message": exc.message})
-    ids = [cid for group in per_action for cid in group]
-    budget = backend.scene_wait_s if wait_s is None else wait_s
-    final = await wait_all(backend, ids, budget) if ids else {}
-    succeeded = sum(
-        1
-        for group in per_action
-        if group and all((final.get(c) or {}).get("status") == "COMPLETED" for c in group)
-    )
-    failed = len(per_action) - succeeded
-    outcome = "COMPLETED" if failed == 0 else ("PARTIAL" if succeeded else "FAILED")
-    elapsed = int((time.monotonic() - started) * 1000)
-    await backend.run(
-        _scene_run,
-        backend,
-        home,
-        status=outcome,
-        actions_succeeded=succeeded,
-        actions_failed=failed,
-        execution_time_ms=elapsed,
-        command_ids=ids,
-        error="; ".join(e["message"] for e in errors) or None,
-        **common,
-    )
-    return {
-        "status": outcome,
-        "actions_succeeded": succeeded,
-        "actions_failed": failed,
-        "execution_time_ms": elapsed,
-        "run_id": run_id,
-        "scene_id": scene_id,
-        "command_ids": ids,
-        "errors": errors,
-    }
+    waits = backend.fanout.scenes
+    waits.expect(run_id)  # before the request: an end that comes at once is not missed
+    try:
+        await backend.run(
+            backend.producer.send,
+            t.COMMANDS_REQUESTED,
+            "SceneRequested",
+            home,
+            scene_id=scene_id,
+            run_id=run_id,
+            requested_by=requested_by,
+            request_id=request_id,
+        )
+    except Exception:
+        waits.forget(run_id)
+        raise
+    budget = _total_delay_ms(scene) / 1000 + backend.scene_wait_s
+    final = await waits.wait(run_id, budget)
+    if final is None:
+        return {
+            "status": "STARTED",
+            "run_id": run_id,
+            "scene_id": scene_id,
+            "actions_succeeded": 0,
+            "actions_failed": 0,
+            "actions_skipped": 0,
+            "execution_time_ms": None,
+            "command_ids": [],
+            "errors": [],
+        }
+    return {k: final.get(k) for k in RESULT_FIELDS}
 
 
 async def post_scene_run(ctx: Ctx) -> Response:
@@ -241,7 +212,7 @@ async def post_scene_run(ctx: Ctx) -> Response:
     result = await run_scene(
         ctx.backend, ctx.home_id, ctx.path["scene_id"], ctx.user or "", body.get("request_id")
     )
-    return ok(result)
+    return ok(result, 202 if result["status"] == "STARTED" else 200)
 
 
 ENDPOINTS = [
@@ -251,9 +222,16 @@ ENDPOINTS = [
         "/v1/homes/{home_id}/scenes/{scene_id}/run",
         post_scene_run,
         Permission.CONTROL,
-        "Run a scene: its actions in order, with their delays; waits for the outcome",
+        "Run a scene: the stream worker sends its actions by their delays; waits for the outcome",
         "scenes",
-        {200: Reply("The run's outcome", RUN_REPLY)},
+        {
+            200: Reply("The run's outcome", RUN_REPLY),
+            202: Reply(
+                "The run did not end in time (is a stream worker running?); it is the "
+                "worker's, and its scene.status follows on the WebSocket",
+                RUN_STARTED,
+            ),
+        },
         body=RUN_BODY,
         body_required=False,
     ),

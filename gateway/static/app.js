@@ -1,6 +1,8 @@
 // homestream dashboard: plain JS, served by the gateway, no build step and no CDN.
 // REST for sign-in, homes, scenes, automations, notifications and history; the
 // WebSocket (/v1/ws) for the snapshot, live device events and commands.
+// automations.js (loaded after this file) has the automation editor, run traces and
+// the home's mode switch; it uses the helpers here (api, el, homePath, state).
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -25,21 +27,31 @@ const state = {
 };
 
 // ---- REST -------------------------------------------------------------------------
-async function api(path, { method = "GET", body } = {}) {
-  const res = await fetch(path, {
-    method,
-    headers: {
-      ...(state.token ? { Authorization: `Bearer ${state.token}` } : {}),
-      ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
-    },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
+// `body` is sent as JSON; `text` as it is, with `contentType` (a YAML automation).
+// A failed request throws an Error with `status` and the error's `details` (422: one
+// entry per problem, with its field path and, for YAML, its line).
+async function api(path, { method = "GET", body, text, contentType } = {}) {
+  const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
+  let payload;
+  if (text !== undefined) {
+    headers["Content-Type"] = contentType || "text/plain";
+    payload = text;
+  } else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const res = await fetch(path, { method, headers, body: payload });
   if (res.status === 401 && state.token) {
     signOut("Your session has expired: sign in again.");
     throw new Error("unauthorised");
   }
   const data = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
-  if (!res.ok) throw new Error(data?.error?.message || `${res.status} ${res.statusText}`);
+  if (!res.ok) {
+    const err = new Error(data?.error?.message || `${res.status} ${res.statusText}`);
+    err.status = res.status;
+    err.details = data?.error?.details || [];
+    throw err;
+  }
   return data;
 }
 
@@ -101,6 +113,7 @@ function openHome(home) {
   $("#rooms").replaceChildren(el("p", { class: "muted" }, "Loading devices..."));
   connect();
   loadScenes();
+  loadMode();
   loadAutomations();
   loadNotifications();
 }
@@ -183,6 +196,9 @@ const handlers = {
   },
   notification(msg) {
     addNotification(msg);
+  },
+  "automation.run"(msg) {
+    onAutomationRun(msg); // automations.js
   },
   "scene.status"(msg) {
     const btn = document.querySelector(`[data-scene="${CSS.escape(msg.scene_id || "")}"]`);
@@ -377,31 +393,6 @@ function runScene(sceneId) {
   }
 }
 
-async function loadAutomations() {
-  const list = $("#automations");
-  try {
-    const items = listOf(await api(homePath("automations")), "automations");
-    if (!items.length) return;
-    list.replaceChildren(...items.map((a) => {
-      const id = a.automation_id ?? a.id;
-      const box = el("input", { type: "checkbox", "aria-label": `enable ${a.alias ?? id}` });
-      box.checked = a.enabled !== false;
-      box.addEventListener("change", async () => {
-        const doc = { ...(a.document ?? a), enabled: box.checked };
-        try {
-          await api(homePath(`automations/${encodeURIComponent(id)}`), { method: "PUT", body: doc });
-        } catch (err) {
-          box.checked = !box.checked;
-          alert(err.message);
-        }
-      });
-      return el("li", { class: "switch" }, el("span", {}, a.alias ?? id), box);
-    }));
-  } catch (err) {
-    list.replaceChildren(el("li", { class: "muted" }, `Automations unavailable: ${err.message}`));
-  }
-}
-
 async function loadNotifications() {
   const list = $("#notifications");
   try {
@@ -417,7 +408,9 @@ function addNotification(n) {
   const list = $("#notifications");
   list.querySelector(".muted")?.remove();
   const when = n.ts ? new Date(n.ts).toLocaleTimeString() : "";
-  list.prepend(el("li", {}, el("span", { class: "muted" }, `${when} `), n.message ?? n.title ?? n.kind ?? "notification"));
+  const title = n.title && n.title !== n.message ? el("strong", {}, `${n.title}: `) : "";
+  list.prepend(el("li", { class: `notification ${(n.kind || "").toLowerCase()}`, title: n.kind || "" },
+    el("span", { class: "muted" }, `${when} `), title, n.message ?? n.kind ?? "notification"));
   while (list.children.length > 30) list.lastChild.remove();
 }
 

@@ -4,6 +4,8 @@
   declared for it, and ``PROCESSORS``; ``fold`` is the reference fold;
 - ``declaration``: how a processor is declared (inputs, tables, timers);
 - ``home``: the home processor, declared over the concerns below;
+- ``scenes``: the scenes processor: scene runs (``scene_runs``) and group commands
+  (``groups``) over the home's documents (``home_docs``) and its agenda (``agenda``);
 - ``registry``: discovery, removal, reports (parking, availability, battery);
 - ``commands``: commands, acks and their status lifecycle;
 - ``health``: the tick (timeouts, silence -> offline, parked reports expiring);

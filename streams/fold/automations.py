@@ -5,16 +5,20 @@ The rules are ``domain.automation``'s (triggers, conditions, runs, modes); this 
 keeps their state and carries out what they decide. Per home, two state keys:
 
 - ``<home>/#automation-docs``: the automation documents (JSON text, as the gateway stored
-  them on ``homestream.homes.config``), the home's mode and place (time zone, location);
-- ``<home>/#automations``: each automation's trigger state, the runs in flight, the
-  queues, and every pending timer (``for:``, delays, waits, schedules) with ``due_at``,
+  them on ``homestream.homes.config``), the home's mode and place (time zone, location),
+  the hub's last status;
+- ``<home>/#automation/<id>``, one per automation: its trigger state, its runs in flight,
+  its queue, and every pending timer (``for:``, delays, waits, schedules) with ``due_at``,
   the earliest, so the partition's ticks visit the home when one comes due
-  (``streams.due``). All of it is JSON in the partition's store and changelog, so a worker
-  killed with timers pending resumes them, each firing once.
+  (``streams.due``). One key per automation keeps what an event copies and writes (and the
+  changelog carries) to the automations it touches. All of it is JSON in the partition's
+  store and changelog, so a worker killed with timers pending resumes them, each firing
+  once.
 
 Inputs: the StateChanges the home processor emits (chained: the trigger sees the state the
 change came from), device events, hub status, configuration, ticks. Outputs: commands
-(handed to the home processor's command handler in the same transaction), scene runs,
+and scene runs (handed over in the same transaction, ``fold.handover``: to the home
+processor's command handler, or the scenes processor's for a group or a scene run),
 notifications and an AutomationFired per run as it starts and ends (its trace).
 """
 
@@ -26,17 +30,18 @@ from typing import Any
 
 from domain.automation import modes, runner, triggers
 from domain.automation.home import HomeView, Place, PlaceError, parse_place
-from domain.automation.model import Automation
+from domain.automation.model import Automation, watched_devices
 from domain.automation.parse import AutomationInvalid, parse
 from domain.automation.triggers import DeviceEvent, Event, HubStatus, StateChanged, TimerFired
 from streams.due import timer_key
+from streams.fold import handover
 from streams.fold.context import Context
 from streams.fold.declaration import Processor, Table
 from topics import catalogue as t
 from topics.state_change import state_of
 
-# A tick delivers at most this many timers per home; the rest wait for the next tick (a
-# home cannot hold up the partition).
+# A tick delivers at most this many timers per automation; the rest wait for the next tick
+# (one automation cannot hold up the partition).
 MAX_TIMERS_PER_TICK = 1_000
 
 
@@ -44,8 +49,8 @@ def docs_key(home: str) -> str:
     return timer_key(home, "automation-docs")
 
 
-def state_key(home: str) -> str:
-    return timer_key(home, "automations")
+def state_key(home: str, automation_id: str) -> str:
+    return timer_key(home, f"automation/{automation_id}")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -54,30 +59,41 @@ def _parsed(text: str) -> Automation:
     return parse(json.loads(text))
 
 
-# -- the home's view ---------------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)
+def _watched(text: str) -> frozenset[str] | None:
+    return watched_devices(_parsed(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _place(zone: str | None, latitude: float | None, longitude: float | None) -> Place:
+    try:
+        doc = {"time_zone": zone or "UTC", "latitude": latitude, "longitude": longitude}
+        return parse_place(doc)
+    except PlaceError:
+        return Place()
+
+
+# -- state -------------------------------------------------------------------------------
 class _Home:
-    """One home's automation state while one input is handled; ``save`` writes back what
-    changed."""
+    """One home while one input is handled: its documents, mode and place, and the state of
+    the automations the input touches."""
 
     def __init__(self, ctx: Context, home: str) -> None:
         self.ctx, self.home = ctx, home
-        self.docs = ctx.store.get(docs_key(home)) or {"automations": {}}
-        stored = ctx.store.get(state_key(home))
-        self.state: dict[str, Any] = (
-            json.loads(json.dumps(stored))  # a copy: handlers never change stored values
-            if stored
-            else {"triggers": {}, "runs": {}, "queues": {}, "timers": {}, "hub_online": None}
-        )
-        self.dirty = False
-
-    def place(self) -> Place:
-        try:
-            return parse_place(self.docs.get("place") or {})
-        except PlaceError:
-            return Place()
+        self.docs: dict[str, Any] = ctx.store.get(docs_key(home)) or {"automations": {}}
+        self._view: HomeView | None = None
+        self._automations: dict[str, Automation] | None = None
+        self._states: dict[str, _Auto] = {}
 
     def view(self) -> HomeView:
-        return HomeView(self.place(), self._reported)
+        if self._view is None:
+            place = self.docs.get("place") or {}
+            self._view = HomeView(
+                _place(place.get("time_zone"), place.get("latitude"), place.get("longitude")),
+                self._reported,
+                str(self.docs.get("mode") or "home"),  # what PUT .../mode last set
+            )
+        return self._view
 
     def _reported(self, device: str) -> dict[str, Any] | None:
         found = self.ctx.device_state(self.home, device)
@@ -87,74 +103,127 @@ class _Home:
         return reported
 
     def automations(self) -> dict[str, Automation]:
-        out = {}
-        for aid, text in sorted(self.docs["automations"].items()):
-            automation = _parsed(text)
-            if automation.enabled:
-                out[aid] = automation
-        return out
+        """The enabled automations, by id."""
+        if self._automations is None:
+            self._automations = {}
+            for aid, text in sorted((self.docs.get("automations") or {}).items()):
+                automation = _parsed(text)
+                if automation.enabled:
+                    self._automations[aid] = automation
+        return self._automations
+
+    def auto(self, aid: str) -> _Auto:
+        if aid not in self._states:
+            self._states[aid] = _Auto(self, aid)
+        return self._states[aid]
+
+    def put_docs(self, docs: dict[str, Any]) -> None:
+        self.docs = docs
+        self._automations = None
+        self._view = None
+        self.ctx.store.put(docs_key(self.home), docs)
 
     def save(self) -> None:
+        for a in self._states.values():
+            a.save()
+
+
+class _Auto:
+    """One automation's state: its trigger state, runs in flight, queue, pending timers and
+    ``due_at`` (``streams.due``). Read in place; ``edit`` copies it before the first change
+    (most events change nothing); ``save`` writes back what changed."""
+
+    def __init__(self, h: _Home, aid: str) -> None:
+        self.h, self.aid = h, aid
+        self.key = state_key(h.home, aid)
+        self.state: dict[str, Any] = h.ctx.store.get(self.key) or _fresh()
+        self.dirty = False
+        self.gone = False
+
+    @property
+    def ctx(self) -> Context:
+        return self.h.ctx
+
+    def edit(self) -> dict[str, Any]:
         if not self.dirty:
-            return
-        timers = self.state["timers"]
-        if timers:
-            self.state["due_at"] = min(timers.values())
-        else:
-            self.state.pop("due_at", None)
-        self.ctx.store.put(state_key(self.home), self.state)
+            # A copy: the stored value is the committed state until the batch commits.
+            self.state = json.loads(json.dumps(self.state))
+            self.dirty = True
+        return self.state
+
+    def save(self) -> None:
+        if self.gone:
+            self.ctx.store.put(self.key, None)
+        elif self.dirty:
+            timers = self.state["timers"]
+            if timers:
+                self.state["due_at"] = min(timers.values())
+            else:
+                self.state.pop("due_at", None)
+            self.ctx.store.put(self.key, self.state)
+        self.dirty = False
+
+
+def _fresh() -> dict[str, Any]:
+    return {"triggers": triggers.empty_state(), "runs": {}, "queue": [], "timers": {}}
 
 
 # -- inputs ------------------------------------------------------------------------------
 def on_config(ctx: Context, rec: dict[str, Any]) -> None:
     """An automation saved or deleted, or the home's mode or place changed."""
     kind, doc_id, text = rec.get("kind"), str(rec.get("doc_id") or ""), rec.get("document")
-    if kind not in ("automation", "home"):
+    if kind == "automation":
+        _configure(ctx, rec, doc_id, text)
+        return
+    if kind != "home" or doc_id not in ("mode", "settings"):
         return
     h = _Home(ctx, ctx.home)
-    docs = {**h.docs, "automations": dict(h.docs.get("automations") or {})}
-    if kind == "automation":
-        if text is not None:
-            try:
-                _parsed(text)
-            except (AutomationInvalid, ValueError) as exc:
-                problems = getattr(exc, "problems", None) or [("", str(exc))]
-                ctx.dead_letter(
-                    rec,
-                    "HomeConfig",
-                    "SCHEMA_VIOLATION",
-                    [f"{p or 'document'}: {m}" for p, m in problems],
-                )
-                text = None
-        old = docs["automations"].get(doc_id)
-        if old == text:
-            return
-        _stop(h, doc_id, "the automation was changed" if text else "the automation was removed")
-        if text is None:
-            docs["automations"].pop(doc_id, None)
-        else:
-            docs["automations"][doc_id] = text
-        h.docs = docs
-        ctx.store.put(docs_key(ctx.home), docs)
-        automation = h.automations().get(doc_id)
-        if automation is not None:
-            _arm(h, doc_id, automation)
+    document = json.loads(text) if text else {}
+    docs = dict(h.docs)
+    if doc_id == "mode":
+        docs["mode"] = document.get("mode", "home")
+        h.put_docs(docs)
+        return
+    docs["place"] = {k: document.get(k) for k in ("time_zone", "latitude", "longitude")}
+    h.put_docs(docs)
+    # Schedules depend on the zone and the sun on the place: every trigger listens anew.
+    for aid, automation in h.automations().items():
+        a = h.auto(aid)
+        _disarm(a)
+        _arm(a, automation)
+    h.save()
+
+
+def _configure(ctx: Context, rec: dict[str, Any], aid: str, text: str | None) -> None:
+    if text is not None:
+        try:
+            _parsed(text)
+        except (AutomationInvalid, ValueError) as exc:
+            problems = getattr(exc, "problems", None) or [("", str(exc))]
+            ctx.dead_letter(
+                rec,
+                "HomeConfig",
+                "SCHEMA_VIOLATION",
+                [f"{p or 'document'}: {m}" for p, m in problems],
+            )
+            text = None
+    h = _Home(ctx, ctx.home)
+    texts = dict(h.docs.get("automations") or {})
+    if texts.get(aid) == text:
+        return
+    a = h.auto(aid)
+    _stop(a, "the automation was changed" if text else "the automation was removed")
+    if text is None:
+        texts.pop(aid, None)
     else:
-        document = json.loads(text) if text else {}
-        if doc_id == "mode":
-            docs["mode"] = document.get("mode", "home")
-            h.docs = docs
-            ctx.store.put(docs_key(ctx.home), docs)
-            return
-        if doc_id != "settings":
-            return
-        docs["place"] = {k: document.get(k) for k in ("time_zone", "latitude", "longitude")}
-        h.docs = docs
-        ctx.store.put(docs_key(ctx.home), docs)
-        # Schedules depend on the zone and the sun on the place: arm every trigger anew.
-        for aid, automation in h.automations().items():
-            _disarm(h, aid)
-            _arm(h, aid, automation)
+        texts[aid] = text
+    h.put_docs({**h.docs, "automations": texts})
+    automation = h.automations().get(aid)
+    if automation is None:
+        a.gone = True  # deleted or disabled: nothing of it is kept
+    else:
+        a.state, a.dirty, a.gone = _fresh(), True, False
+        _arm(a, automation)
     h.save()
 
 
@@ -170,7 +239,10 @@ def on_state_change(ctx: Context, rec: dict[str, Any]) -> None:
             old.pop(attr, None)
         else:
             old[attr] = before
-    _event(ctx, StateChanged(str(rec["event_id"]), str(rec["device_id"]), old, new))
+    device = str(rec["device_id"])
+    if st.changed.get("contact") == "open":
+        _security(ctx, device, "opened")
+    _event(ctx, StateChanged(str(rec["event_id"]), device, old, new))
 
 
 def on_device_event(ctx: Context, rec: dict[str, Any]) -> None:
@@ -185,15 +257,24 @@ def on_device_event(ctx: Context, rec: dict[str, Any]) -> None:
         str(rec.get("event") or ""),
         parsed if isinstance(parsed, dict) else {},
     )
+    if event.event in SECURITY_EVENTS:
+        _security(ctx, event.device_id, SECURITY_EVENTS[event.event])
     _event(ctx, event)
 
 
 def on_hub_status(ctx: Context, rec: dict[str, Any]) -> None:
     h = _Home(ctx, ctx.home)
     online = bool(rec.get("online"))
-    was = h.state.get("hub_online")
-    h.state["hub_online"] = online
-    h.dirty = True
+    was = h.docs.get("hub_online")
+    if was != online:
+        h.put_docs({**h.docs, "hub_online": online})
+    if was is not False and not online:  # a hub going offline is news; a repeat is not
+        _notice(ctx, "SYSTEM", "WARNING", "The hub is offline",
+                "The hub lost its connection: devices cannot be controlled or heard from "
+                "until it is back.", None)  # fmt: skip
+    elif was is False and online:
+        _notice(ctx, "SYSTEM", "INFO", "The hub is back online", "The hub is connected again.",
+                None)  # fmt: skip
     _deliver(h, HubStatus(str(rec["event_id"]), online, was))
     h.save()
 
@@ -202,187 +283,218 @@ def on_tick(ctx: Context, rec: dict[str, Any]) -> None:
     """Timers that came due: ``for:`` holds, delays, wait timeouts, schedules. Each fires
     once: it leaves the stored state in the transaction that fires it."""
     for home in sorted(ctx.store.due_homes(ctx.now, ctx.now)):
-        stored = ctx.store.get(state_key(home))
-        if not stored or int(stored.get("due_at") or ctx.now + 1) > ctx.now:
+        docs = ctx.store.get(docs_key(home))
+        if not docs or not docs.get("automations"):
             continue
-        ctx.home = home
-        h = _Home(ctx, home)
-        automations = h.automations()
-        timers = h.state["timers"]
-        for _ in range(MAX_TIMERS_PER_TICK):
-            due = [(at, key) for key, at in timers.items() if at <= ctx.now]
-            if not due:
-                break
-            at, key = min(due)
-            del timers[key]
-            h.dirty = True
-            owner, ident = runner.timer_owner(key)
-            fired = TimerFired(key, at)
-            if owner == "automation":
-                if ident in automations:
-                    _triggers(h, ident, automations[ident], fired)
-            else:
-                run = h.state["runs"].get(ident)
-                if run is not None and run["automation_id"] in automations:
-                    automation = automations[run["automation_id"]]
-                    _apply(h, *runner.resume(run, automation, fired, ctx.now, h.view()))
-        h.save()
+        h = None
+        for aid in sorted(docs["automations"]):
+            stored = ctx.store.get(state_key(home, aid))
+            if not stored or int(stored.get("due_at") or ctx.now + 1) > ctx.now:
+                continue
+            if h is None:
+                ctx.home = home
+                h = _Home(ctx, home)
+            automation = h.automations().get(aid)
+            if automation is not None:
+                _due_timers(h.auto(aid), automation)
+        if h is not None:
+            h.save()
+
+
+def _due_timers(a: _Auto, automation: Automation) -> None:
+    now = a.ctx.now
+    for _ in range(MAX_TIMERS_PER_TICK):
+        due = [(at, key) for key, at in a.state["timers"].items() if at <= now]
+        if not due:
+            return
+        at, key = min(due)
+        del a.edit()["timers"][key]
+        owner, ident = runner.timer_owner(key)
+        fired = TimerFired(key, at)
+        if owner == "automation":
+            _triggers(a, automation, fired)
+        elif (run := a.state["runs"].get(ident)) is not None:
+            _apply(a, *runner.resume(run, automation, fired, now, a.h.view()))
+
+
+# -- security ----------------------------------------------------------------------------
+# Device events that are news when nobody should be home: event -> what the device saw.
+SECURITY_EVENTS = {"person_detected": "saw a person"}
+
+
+def _security(ctx: Context, device: str, what: str) -> None:
+    """A door opened or a person seen while the home is in away mode: a SECURITY alert."""
+    docs = ctx.store.get(docs_key(ctx.home)) or {}
+    if docs.get("mode") != "away":
+        return
+    found = ctx.device_state(ctx.home, device) or {}
+    name = (found.get("descriptor") or {}).get("name") or device
+    _notice(ctx, "SECURITY", "CRITICAL", f"{name} {what}",
+            f"{name} {what} while the home is in away mode.", device)  # fmt: skip
+
+
+def _notice(
+    ctx: Context, kind: str, severity: str, title: str, message: str, device: str | None
+) -> None:
+    ctx.emit(
+        t.NOTIFICATIONS,
+        ctx.home,
+        "Notification",
+        {"kind": kind, "severity": severity, "title": title, "message": message,
+         "device_id": device, "automation_id": None, "data": None},
+    )  # fmt: skip
 
 
 # -- the pipeline ------------------------------------------------------------------------
 def _event(ctx: Context, event: Event) -> None:
     h = _Home(ctx, ctx.home)
-    if not h.docs["automations"]:
+    if not h.docs.get("automations"):
         return  # the common case: a home without automations costs one read
     _deliver(h, event)
     h.save()
 
 
 def _deliver(h: _Home, event: Event) -> None:
-    """An event to every automation's triggers, then to every run waiting for one."""
-    automations = h.automations()
-    for aid, automation in automations.items():
-        _triggers(h, aid, automation, event)
-    for run_id in sorted(h.state["runs"]):
-        run = h.state["runs"].get(run_id)
-        if run is None or run["status"] != "waiting":
-            continue
-        waiting_for = automations.get(run["automation_id"])
-        if waiting_for is not None:
-            _apply(h, *runner.resume(run, waiting_for, event, h.ctx.now, h.view()))
+    """An event to every automation's triggers, then to its runs waiting for one; a
+    device's state change or event only to the automations watching that device."""
+    device = event.device_id if isinstance(event, StateChanged | DeviceEvent) else None
+    for aid, automation in h.automations().items():
+        if device is not None:
+            watched = _watched(h.docs["automations"][aid])
+            if watched is not None and device not in watched:
+                continue
+        a = h.auto(aid)
+        _triggers(a, automation, event)
+        for run_id in sorted(a.state["runs"]):
+            run = a.state["runs"].get(run_id)
+            if run is not None and run["status"] == "waiting":
+                _apply(a, *runner.resume(run, automation, event, h.ctx.now, h.view()))
 
 
-def _triggers(h: _Home, aid: str, automation: Automation, event: Event) -> None:
-    state = h.state["triggers"].get(aid) or triggers.empty_state()
+def _triggers(a: _Auto, automation: Automation, event: Event) -> None:
+    state = a.state["triggers"]
     out = triggers.handle(
         automation.triggers,
         state,
         event,
-        scope=runner.automation_scope(aid),
-        now=h.ctx.now,
-        home=h.view(),
+        scope=runner.automation_scope(a.aid),
+        now=a.ctx.now,
+        home=a.h.view(),
     )
-    if out.state != state or out.arm or out.cancel:
-        h.state["triggers"][aid] = out.state
-        _retime(h, out.cancel, out.arm)
+    if out.arm or out.cancel or out.state != state:
+        a.edit()["triggers"] = out.state
+        _retime(a, out.cancel, out.arm)
     for fired in out.fired:
-        _fire(h, aid, automation, fired)
+        _fire(a, automation, fired)
 
 
-def _fire(h: _Home, aid: str, automation: Automation, fired: dict[str, Any]) -> None:
-    now = h.ctx.now
-    run, effects = runner.start(automation, aid, fired, now, h.view())
+def _fire(a: _Auto, automation: Automation, fired: dict[str, Any]) -> None:
+    now = a.ctx.now
+    run, effects = runner.start(automation, a.aid, fired, now, a.h.view())
     if effects:  # its conditions did not hold: over before it began
-        _apply(h, run, effects)
+        _apply(a, run, effects)
         return
-    runs = h.state["runs"]
-    queue = h.state["queues"].setdefault(aid, [])
-    active = [
-        r for r in runs.values() if r["automation_id"] == aid and r["status"] in runner.ACTIVE
-    ]
-    queued = [runs[r] for r in queue if r in runs]
-    decision = modes.admit(automation, active, queued, run)
+    runs = a.edit()["runs"]
+    queue = a.state["queue"]
+    decision = modes.admit(automation, _active(runs), [runs[r] for r in queue if r in runs], run)
     for other in decision.cancel:
         if other in runs:
-            _apply(h, *runner.abort(runs[other], now, "restarted"))
+            _apply(a, *runner.abort(runs[other], now, "restarted"))
     if decision.drop:
-        _apply(h, *runner.skip(run, now, decision.drop, warn=decision.warn))
+        _apply(a, *runner.skip(run, now, decision.drop, warn=decision.warn))
     elif decision.queue:
         queue.append(run["run_id"])
-        _apply(h, *runner.queue(run, now))
-        _report(h, run)
+        _apply(a, *runner.queue(run, now))
+        _report(a, run)
     else:
-        _report(h, run, started=True)
-        _apply(h, *runner.advance(run, automation, now, h.view()))
+        _report(a, run, started=True)
+        _apply(a, *runner.advance(run, automation, now, a.h.view()))
 
 
-def _apply(h: _Home, run: dict[str, Any], effects: list[dict[str, Any]]) -> None:
+def _apply(a: _Auto, run: dict[str, Any], effects: list[dict[str, Any]]) -> None:
     """Keep the run and carry out its effects."""
-    h.dirty = True
-    h.state["runs"][run["run_id"]] = run
+    a.edit()["runs"][run["run_id"]] = run
     for effect in effects:
         kind = effect["kind"]
         if kind == "arm_timer":
-            _retime(h, (), ((effect["key"], int(effect["at"])),))
+            _retime(a, (), ((effect["key"], int(effect["at"])),))
         elif kind == "cancel_timer":
-            _retime(h, (effect["key"],), ())
+            _retime(a, (effect["key"],), ())
         elif kind == "command":
-            _command(h, run, effect)
+            _command(a, run, effect)
         elif kind == "scene":
-            _scene(h, run, effect)
+            _scene(a, run, effect)
         elif kind == "notify":
-            _notify(h, run, effect)
+            _notify(a, run, effect)
         elif kind == "finished":
-            _finished(h, run)
+            _finished(a, run)
+    if run["status"] in _SUSPENDED and any(e["kind"] in ("wait", "arm_timer") for e in effects):
+        _report(a, run)  # it waits now: apps see the trace so far, not only at the end
 
 
-def _finished(h: _Home, run: dict[str, Any]) -> None:
-    aid = run["automation_id"]
-    h.state["runs"].pop(run["run_id"], None)
-    queue = h.state["queues"].get(aid) or []
-    if run["run_id"] in queue:
-        queue.remove(run["run_id"])
+# A run's statuses while it waits for a delay or a trigger.
+_SUSPENDED = frozenset({"delayed", "waiting"})
+
+
+def _finished(a: _Auto, run: dict[str, Any]) -> None:
+    state = a.edit()
+    state["runs"].pop(run["run_id"], None)
+    if run["run_id"] in state["queue"]:
+        state["queue"].remove(run["run_id"])
     for key in runner.timers(run):
-        h.state["timers"].pop(key, None)
-    _report(h, run)
-    automation = h.automations().get(aid)
+        state["timers"].pop(key, None)
+    _report(a, run)
+    automation = a.h.automations().get(a.aid)
     if automation is None:
         return
-    runs = h.state["runs"]
-    active = [
-        r for r in runs.values() if r["automation_id"] == aid and r["status"] in runner.ACTIVE
-    ]
-    nxt = modes.dequeue(automation, active, [runs[r] for r in queue if r in runs])
+    runs = state["runs"]
+    nxt = modes.dequeue(automation, _active(runs), [runs[r] for r in state["queue"] if r in runs])
     if nxt is not None:
-        queue.remove(nxt)
-        _report(h, runs[nxt], started=True)
-        _apply(h, *runner.advance(runs[nxt], automation, h.ctx.now, h.view()))
+        state["queue"].remove(nxt)
+        _report(a, runs[nxt], started=True)
+        _apply(a, *runner.advance(runs[nxt], automation, a.ctx.now, a.h.view()))
 
 
-def _active(runs: dict[str, Any], aid: str) -> list[dict[str, Any]]:
-    return [r for r in runs.values() if r["automation_id"] == aid and r["status"] in runner.ACTIVE]
+def _active(runs: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in runs.values() if r["status"] in runner.ACTIVE]
 
 
-def _retime(h: _Home, cancel: Any, arm: Any) -> None:
-    timers = h.state["timers"]
+def _retime(a: _Auto, cancel: Any, arm: Any) -> None:
+    timers = a.edit()["timers"]
     for key in cancel:
         timers.pop(key, None)
     for key, at in arm:
         timers[key] = int(at)
-    h.dirty = True
 
 
-def _arm(h: _Home, aid: str, automation: Automation) -> None:
-    out = triggers.arm(automation.triggers, runner.automation_scope(aid), h.ctx.now, h.view())
-    h.state["triggers"][aid] = out.state
-    _retime(h, out.cancel, out.arm)
+def _arm(a: _Auto, automation: Automation) -> None:
+    out = triggers.arm(automation.triggers, runner.automation_scope(a.aid), a.ctx.now, a.h.view())
+    a.edit()["triggers"] = out.state
+    _retime(a, out.cancel, out.arm)
 
 
-def _disarm(h: _Home, aid: str) -> None:
-    state = h.state["triggers"].pop(aid, None)
-    if state is not None:
-        _retime(h, triggers.disarm(state), ())
+def _disarm(a: _Auto) -> None:
+    _retime(a, triggers.disarm(a.state["triggers"]), ())
+    a.edit()["triggers"] = triggers.empty_state()
 
 
-def _stop(h: _Home, aid: str, why: str) -> None:
+def _stop(a: _Auto, why: str) -> None:
     """An automation changed or went: its triggers stop listening, its runs end."""
-    _disarm(h, aid)
-    for _run_id, run in sorted(h.state["runs"].items()):
-        if run["automation_id"] == aid:
-            _apply(h, *runner.abort(run, h.ctx.now, why))
-    h.state["queues"].pop(aid, None)
-    h.dirty = True
+    _disarm(a)
+    for _run_id, run in sorted(a.state["runs"].items()):
+        _apply(a, *runner.abort(run, a.ctx.now, why))
+    a.edit()["queue"] = []
 
 
 # -- effects -----------------------------------------------------------------------------
-def _report(h: _Home, run: dict[str, Any], *, started: bool = False) -> None:
+def _report(a: _Auto, run: dict[str, Any], *, started: bool = False) -> None:
     """An AutomationFired: the run's status and trace so far (apps see runs as they go)."""
-    fields = runner.report(run, h.ctx.now)
+    fields = runner.report(run, a.ctx.now)
     if started:
         fields["status"] = "STARTED"
-    h.ctx.emit(
+    a.ctx.emit(
         t.AUTOMATIONS_RUNS,
-        h.home,
+        a.h.home,
         "AutomationFired",
         {
             "automation_id": fields["automation_id"],
@@ -396,9 +508,9 @@ def _report(h: _Home, run: dict[str, Any], *, started: bool = False) -> None:
     )
 
 
-def _command(h: _Home, run: dict[str, Any], effect: dict[str, Any]) -> None:
+def _command(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
     send_command(
-        h.ctx,
+        a.ctx,
         {
             "command_id": effect["command_id"],
             "device_id": effect.get("device_id"),
@@ -407,19 +519,17 @@ def _command(h: _Home, run: dict[str, Any], effect: dict[str, Any]) -> None:
             "command": effect["command"],
             "parameters": effect.get("parameters") or {},
             "requested_by": f"automation:{run['automation_id']}",
-            "timeout_ms": h.ctx.config.default_timeout_ms,
-            "issued_at": h.ctx.now,
+            "timeout_ms": a.ctx.config.default_timeout_ms,
+            "issued_at": a.ctx.now,
             "request_id": None,
             "parent_command_id": None,
         },
     )
 
 
-def _scene(h: _Home, run: dict[str, Any], effect: dict[str, Any]) -> None:
-    h.ctx.emit(
-        t.COMMANDS_REQUESTED,
-        h.home,
-        "SceneRequested",
+def _scene(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
+    handover.request_scene(
+        a.ctx,
         {
             "scene_id": effect["scene_id"],
             "run_id": effect["request_id"],
@@ -429,10 +539,10 @@ def _scene(h: _Home, run: dict[str, Any], effect: dict[str, Any]) -> None:
     )
 
 
-def _notify(h: _Home, run: dict[str, Any], effect: dict[str, Any]) -> None:
-    h.ctx.emit(
+def _notify(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
+    a.ctx.emit(
         t.NOTIFICATIONS,
-        h.home,
+        a.h.home,
         "Notification",
         {
             "kind": "AUTOMATION",
@@ -449,9 +559,9 @@ def _notify(h: _Home, run: dict[str, Any], effect: dict[str, Any]) -> None:
 
 
 def send_command(ctx: Context, record: dict[str, Any]) -> None:
-    """A command of an automation: emitted for the home processor (replaced below once the
-    scenes processor's in-transaction hand-over is in)."""
-    ctx.emit(t.COMMANDS_REQUESTED, ctx.home, "CommandRequested", record)
+    """A command of an automation, handed over in this transaction (``fold.handover``): to
+    the home processor's command handler, or the scenes processor's for a group."""
+    handover.send_command(ctx, record)
 
 
 AUTOMATIONS = Processor(
@@ -465,8 +575,8 @@ AUTOMATIONS = Processor(
     tables=(
         Table("<home>/#automation-docs", "the home's automations (JSON text), mode and place"),
         Table(
-            "<home>/#automations",
-            "trigger states, runs in flight, queues, pending timers and due_at",
+            "<home>/#automation/<id>",
+            "its trigger state, runs in flight, queue, pending timers and due_at",
         ),
     ),
     timers=(on_tick,),

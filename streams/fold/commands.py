@@ -19,15 +19,21 @@ from streams.fold.shadows import emit_state_change, load_shadow, shadow_state
 from topics import catalogue as t
 from topics.keys import device_key
 
+# A request's fields every status of it repeats: a group's or a scene's share of a command
+# names its parent, so whoever tracks the parent finds it by the status alone.
+SHOWN = ("command_id", "capability", "command", "request_id", "group_id", "parent_command_id")
+
 
 def on_command(ctx: Context, rec: dict[str, Any]) -> None:
     home, dev, cid = rec["home_id"], rec.get("device_id"), rec["command_id"]
+    if not dev and rec.get("group_id"):
+        return  # a whole group's: the scenes processor sends one per member (fold.groups)
     h = ctx.home_state(home)
     if cid in h["pending"]:
         return  # a replayed request: already handled
     ctx.now = int(rec.get("issued_at") or ctx.now)
     ctx.counters["commands"] += 1
-    base = {k: rec.get(k) for k in ("command_id", "capability", "command", "request_id")}
+    base = {k: rec.get(k) for k in SHOWN}
     base["device_id"] = dev
     device = ctx.device_state(home, dev) if dev else None
     if dev is None or device is None:
@@ -131,5 +137,7 @@ def emit_status(ctx: Context, entry: dict[str, Any], status: str, reason: str | 
             "capability": entry.get("capability"),
             "command": entry.get("command"),
             "request_id": entry.get("request_id"),
+            "group_id": entry.get("group_id"),
+            "parent_command_id": entry.get("parent_command_id"),
         },
     )

@@ -19,11 +19,13 @@ from streams.fold.config import ProcessorConfig
 from streams.fold.context import Context, Emit
 from streams.fold.declaration import TICK_RECORD, TICK_TOPIC, Handler, Processor
 from streams.fold.home import HOME
+from streams.fold.scenes import SCENES
 from streams.fold.store import DictStore, Store
 
 # The processors a worker runs. An event reaches those that handle it in this order,
-# and their outputs share one sequence of derived event ids.
-PROCESSORS: tuple[Processor, ...] = (HOME, AUTOMATIONS)
+# and their outputs share one sequence of derived event ids. Scenes come after the home
+# processor: they read the devices it holds and follow the statuses it emits.
+PROCESSORS: tuple[Processor, ...] = (HOME, AUTOMATIONS, SCENES)
 
 # A chain that keeps emitting what it takes is a bug; stop it rather than spin.
 _MAX_CHAINED_OUTPUTS = 100_000

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -85,6 +87,79 @@ class Feed(EventProducer):
             state=state,
             received_at=received_at or _now(),
         )
+
+    def config(self, home: str, kind: str, doc_id: str, document: dict | None) -> dict:
+        """A scene, group or settings document, as the gateway publishes it."""
+        return self.send(
+            t.HOME_CONFIG,
+            "HomeConfig",
+            home,
+            key=f"{home}/{kind}:{doc_id}",
+            kind=kind,
+            doc_id=doc_id,
+            document=None if document is None else json.dumps(document),
+        )
+
+
+class Hub:
+    """A hub for some homes that completes every command dispatched to them (read
+    committed, from now on), except to the devices in ``silent``."""
+
+    def __init__(self, settings: Settings, homes: set[str], silent: Iterable[str] = ()):
+        self.settings, self.homes, self.silent = settings, homes, set(silent)
+        self.acked: list[tuple[float, dict]] = []  # (wall time, CommandDispatched)
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(30), "the hub could not assign its partitions"
+
+    def _run(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap,
+                "group.id": f"hub-{uuid.uuid4().hex}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
+        feed = Feed(self.settings)
+        parts = sorted({partition_for(h, self.settings.partitions) for h in self.homes})
+        ends = []
+        for p in parts:  # from the end as it is now: nothing dispatched later is missed
+            _low, high = consumer.get_watermark_offsets(
+                TopicPartition(t.COMMANDS_DISPATCHED, p), timeout=10
+            )
+            ends.append(TopicPartition(t.COMMANDS_DISPATCHED, p, high))
+        consumer.assign(ends)
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                for msg in consumer.consume(num_messages=100, timeout=0.2):
+                    if msg.error() or msg.value() is None:
+                        continue
+                    try:
+                        rec = CODEC.decode(msg.value()).record
+                    except CodecError:
+                        continue
+                    if rec["home_id"] not in self.homes or rec["device_id"] in self.silent:
+                        continue
+                    self.acked.append((time.time(), rec))
+                    feed.send(
+                        t.COMMANDS_ACKS,
+                        "HubAck",
+                        rec["home_id"],
+                        device_id=rec["device_id"],
+                        command_id=rec["command_id"],
+                        status="COMPLETED",
+                    )
+                    feed.flush()
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def read_all(

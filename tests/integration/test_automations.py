@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 AUTOMATIONS_PER_HOME = 50
 HOMES = 20  # 1,000 runs in all, each waiting in a delay when the worker is killed
-DELAY_MS = 20_000
+DELAY_MS = 30_000  # long enough that all 1,000 are pending at the kill, even on a slow CI box
 
 
 def _configure(feed: Feed, home: str, aid: str, document: dict) -> None:
@@ -95,8 +95,11 @@ def test_a_report_fires_an_automation_whose_command_reaches_the_hub(settings, wo
 def test_a_thousand_pending_delays_survive_a_sigkill_and_each_fires_once(settings, workers):  # noqa: F811
     homes = home_ids(HOMES, settings.partitions)
     feed = Feed(settings)
-    w = workers("auto-victim")
-    wait_members(settings, 1)
+    port = free_port()
+    w = workers("auto-victim", metrics_port=port)
+    # Ready = its partitions restored from the changelog, which holds what earlier tests
+    # left: only then do the delays start when the presses are produced.
+    _wait_ready(port, timeout=180)
     for home in homes:
         for i in range(AUTOMATIONS_PER_HOME):
             _configure(
@@ -117,10 +120,12 @@ def test_a_thousand_pending_delays_survive_a_sigkill_and_each_fires_once(setting
         settings,
         [t.AUTOMATIONS_RUNS],
         set(homes),
-        until=lambda r: len(r) >= total,
+        until=lambda r: len({x["run_id"] for _n, x in r}) >= total,
         timeout=120,
     )
-    assert Counter(r["status"] for _n, r in started) == {"STARTED": total}
+    # each run reported as it started and again as it began its delay
+    assert {r["status"] for _n, r in started} == {"STARTED"}
+    assert len({r["run_id"] for _n, r in started}) == total
     assert int(time.time() * 1000) < min(pressed.values()) + DELAY_MS, "too slow to test a kill"
 
     # Down until every delay is overdue, so each fires late, after the restart.
@@ -158,12 +163,13 @@ def test_a_thousand_pending_delays_survive_a_sigkill_and_each_fires_once(setting
     # Late by no more than the restart took: each fires as soon as the restarted worker
     # works again (its process ready, then the group's rebalance hands it the partitions,
     # then the next tick: ticks come every second), never before it was due. Measured
-    # here: 2.4 s after ready on a busy 2-core machine; the bound leaves room for CI.
+    # here: 2.4 s after ready on a busy 2-core machine; the bound leaves room for a CI box
+    # whose first tick after a restart also scans every home earlier tests left behind.
     lateness = [r["ts"] - (pressed[r["home_id"]] + DELAY_MS) for r in notes]
     after_ready = [r["ts"] - ready_at for r in notes]
     print(f"lateness {min(lateness)}..{max(lateness)} ms; after ready {max(after_ready)} ms")
     assert min(lateness) >= 0
-    assert max(after_ready) <= 6_000, max(after_ready)
+    assert max(after_ready) <= 15_000, max(after_ready)
 
 
 def _wait_ready(port: int, timeout: float = 60) -> None:

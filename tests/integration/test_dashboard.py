@@ -13,15 +13,18 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
+from compose.demo_seed import HttpApi, seed_demo
 from compose.process import free_port
 from gateway.service import gateway_argv
 from hub.bridge import forget_session
+from hub.sim import demo_docs
 from sinks.redis_sink import redis_sink_argv
 from tests.integration.bridge_support import BridgeProc
 from tests.integration.streams_support import Worker
@@ -46,6 +49,18 @@ def _get(url: str, token: str | None = None) -> dict:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
         return json.loads(r.read())
+
+
+def _call(base: str, token: str, method: str, path: str, body=None) -> tuple[int, dict | None]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    req = urllib.request.Request(base + path, data, headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
 
 
 def _token(base: str, user: str) -> str:
@@ -121,7 +136,15 @@ def live(stack_env, settings, tmp_path_factory):
         else:
             logs = {p.name: p.read_text()[-1500:] for p in tmp.glob("*.log")}
             raise AssertionError(f"the pipeline never showed the lamp: {logs}")
-        yield {"base": base, "user": user, "home": home, "token": token, "tmp": tmp}
+        # What `homestream up` gives the demo home, through this real gateway.
+        api = HttpApi(base)
+        api.sign_in(user, PASSWORD)
+        seeded = seed_demo(api, home, wait_s=60)
+        assert len(seeded.created) == 1 + len(demo_docs.SCENES) + len(demo_docs.AUTOMATIONS)
+        yield {
+            "base": base, "user": user, "home": home, "token": token, "tmp": tmp,
+            "env": stack_env,
+        }  # fmt: skip
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -231,3 +254,187 @@ def test_dashboard_in_chromium(live):
             page.screenshot(path=str(live["tmp"] / "dashboard.png"), full_page=True)
         finally:
             browser.close()
+
+
+def _browser(p):
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--headless=new", "--no-sandbox", "--disable-background-networking"],
+    )
+
+
+def _signed_in(browser, live):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(live["base"] + "/")
+    page.fill("#username", live["user"])
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.locator(f"#tile-{LAMP}").wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#conn').textContent === 'live'")
+    return page
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_mode_switch_and_the_demo_automations_in_chromium(live):
+    from playwright.sync_api import sync_playwright
+
+    mode = f"/v1/homes/{live['home']}/mode"
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = _signed_in(browser, live)
+            # the seeded demo automations and scenes are listed
+            for aid in demo_docs.AUTOMATIONS:
+                page.locator(f"[data-automation='{aid}']").wait_for(timeout=10_000)
+            for scene in demo_docs.SCENES.values():
+                page.locator("#scenes button", has_text=scene["name"]).wait_for(timeout=10_000)
+            assert page.input_value("#mode-select") == "home"
+            page.select_option("#mode-select", "away")
+            deadline = time.monotonic() + 10
+            while _call(live["base"], live["token"], "GET", mode)[1]["mode"] != "away":
+                assert time.monotonic() < deadline, "the mode switch did not reach the gateway"
+                time.sleep(0.2)
+            page.reload()  # the page reads the mode back
+            page.wait_for_function("() => document.querySelector('#mode-select').value === 'away'")
+            page.select_option("#mode-select", "home")
+        finally:
+            browser.close()
+    deadline = time.monotonic() + 10
+    while _call(live["base"], live["token"], "GET", mode)[1]["mode"] != "home":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_automation_editor_errors_runs_and_notifications_in_chromium(live):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = _signed_in(browser, live)
+            page.on("dialog", lambda d: d.accept())  # the delete confirmation
+            # A bad one in the form: the 422's path lands on the field.
+            page.click("#new-automation")
+            page.fill("#auto-id", "dash-bad")
+            page.fill("#auto-alias", "Bad time")
+            page.select_option("#trigger-kind", "time")
+            page.fill("input[data-path='triggers[0].at']", "25:00")
+            page.fill("input[data-path='actions[0].message']", "never")
+            page.click("#auto-save")
+            page.locator("input.invalid[data-path='triggers[0].at']").wait_for(timeout=10_000)
+            assert "triggers[0].at" in page.inner_text("#editor-errors")
+            # ... and as YAML: path and line
+            page.click("#auto-tab-raw")
+            page.select_option("#auto-format", "yaml")
+            page.fill(
+                "#auto-raw",
+                "alias: Ghost\ntriggers:\n  - trigger: state\n    device_id: ghost\n"
+                "actions:\n  - notify: boo\n",
+            )
+            page.click("#auto-save")
+            page.wait_for_function(
+                "() => document.querySelector('#editor-errors').textContent.includes('line 4')"
+            )
+            assert "triggers[0].device_id" in page.inner_text("#editor-errors")
+            page.click("#auto-cancel")
+            status, _ = _call(
+                live["base"], live["token"], "GET", f"/v1/homes/{live['home']}/automations/dash-bad"
+            )
+            assert status == 404  # nothing bad was stored
+
+            # A good one from the form: every 5 s, a notification.
+            page.click("#new-automation")
+            page.fill("#auto-id", "dash-tick")
+            page.fill("#auto-alias", "Tick")
+            page.select_option("#trigger-kind", "time_pattern")
+            page.fill("input[data-path='triggers[0].seconds']", "/5")
+            page.fill("input[data-path='actions[0].message']", "tick from the editor")
+            page.click("#auto-save")
+            page.locator("#automation-dialog").wait_for(state="hidden", timeout=10_000)
+            page.locator("[data-automation='dash-tick']").wait_for(timeout=10_000)
+            status, stored = _call(
+                live["base"],
+                live["token"],
+                "GET",
+                f"/v1/homes/{live['home']}/automations/dash-tick",
+            )
+            assert status == 200
+            assert stored["triggers"] == [{"trigger": "time_pattern", "seconds": "/5"}]
+            assert stored["actions"] == [{"action": "notify", "message": "tick from the editor"}]
+            # Its runs come live (automation.run frames), with their trace; the
+            # notification comes live too (notification frames).
+            page.click("[data-automation='dash-tick'] button:has-text('Runs')")
+            page.locator("#runs-list li.run.completed").first.wait_for(timeout=30_000)
+            trace = page.locator("#runs-list li.run.completed .trace").first
+            trace.locator("summary").click()
+            assert "actions[0]  notify: sent" in trace.inner_text()
+            page.locator("#notifications li", has_text="tick from the editor").first.wait_for(
+                timeout=30_000
+            )
+            page.screenshot(path=str(live["tmp"] / "automations.png"), full_page=True)
+            page.click("#runs-dialog button[value=close]")
+            page.click("[data-automation='dash-tick'] button:has-text('Edit')")
+            page.click("#auto-delete")
+            page.locator("[data-automation='dash-tick']").wait_for(state="detached", timeout=10_000)
+        finally:
+            browser.close()
+
+
+def _report(live, device: str, state: dict) -> None:
+    """`homestream report`: the device's hub sends this state (as the README shows)."""
+    cli = [sys.executable, "-m", "homestream.cli", "report", "--home", live["home"],
+           "--device", device, "--state", json.dumps(state)]  # fmt: skip
+    done = subprocess.run(cli, env={**os.environ, **live["env"]}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_demo_automations_do_what_they_say(live):
+    """Hall motion turns the hall light on (a run waits for two minutes without motion);
+    the front door opening notifies only while the home is away."""
+    from websockets.sync.client import connect
+
+    home, base, token = live["home"], live["base"], live["token"]
+    runs = f"/v1/homes/{home}/automations/hall-motion-light/runs"
+    before = {r["run_id"] for r in _call(base, token, "GET", runs)[1]["runs"]}
+    _report(live, demo_docs.HALL_MOTION, {"motion": False})
+    _report(live, demo_docs.HALL_MOTION, {"motion": True})
+    deadline = time.monotonic() + 30
+    while True:
+        new = [r for r in _call(base, token, "GET", runs)[1]["runs"] if r["run_id"] not in before]
+        light = _call(base, token, "GET", f"/v1/homes/{home}/devices/{demo_docs.HALL_LIGHT}")[1]
+        if new and light["state"].get("powerState") == "ON":
+            break
+        assert time.monotonic() < deadline, f"no run or the light is off: {new} {light['state']}"
+        time.sleep(0.5)
+    # reported as it started; it ends two minutes after the motion does
+    assert new[0]["status"] == "STARTED"
+    assert new[0]["trigger"]["device_id"] == demo_docs.HALL_MOTION
+
+    ws_url = base.replace("http", "ws") + f"/v1/ws?access_token={token}"
+    with connect(ws_url, open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "subscribe", "home_id": home}))
+
+        def notes(timeout: float) -> list[str]:
+            got, deadline = [], time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+                except TimeoutError:
+                    break
+                if frame["type"] == "notification":
+                    got.append(frame["message"])
+            return got
+
+        alert = demo_docs.AUTOMATIONS["front-door-away"]["actions"][0]["notify"]["message"]
+        mode = f"/v1/homes/{home}/mode"
+        _report(live, demo_docs.FRONT_DOOR, {"contact": "closed"})
+        _report(live, demo_docs.FRONT_DOOR, {"contact": "open"})
+        assert alert not in notes(5)  # at home: the run stops at its condition
+        assert _call(base, token, "PUT", mode, {"mode": "away"})[0] == 200
+        try:
+            _report(live, demo_docs.FRONT_DOOR, {"contact": "closed"})
+            _report(live, demo_docs.FRONT_DOOR, {"contact": "open"})
+            assert alert in notes(20)
+        finally:
+            _call(base, token, "PUT", mode, {"mode": "home"})

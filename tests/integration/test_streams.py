@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from compose.process import free_port
 from compose.services.streams import GROUP
 from streams.fold.dispatch import INPUT_TOPICS, fold
-from tests.integration.streams_support import CODEC, Feed, Worker, read_all
+from tests.integration.streams_support import CODEC, Feed, Hub, Worker, read_all
 from topics import catalogue as t
 from topics.admin import group_members
 from topics.keys import device_key
@@ -522,3 +522,71 @@ def test_a_new_owner_restores_after_the_previous_owners_pending_commit(settings,
         settings, [t.STATE_CHANGES], {home}, until=lambda r: of(r, "StateChange"), timeout=60
     )
     assert [state_of(r).reported for r in of(got, "StateChange")] == [{"powerState": "ON"}]
+
+
+SCENE = {
+    "name": "Evening",
+    "actions": [
+        {"device_id": "lamp", "capability": "ON_OFF", "command": "turnOn"},
+        {"device_id": "plug", "capability": "ON_OFF", "command": "turnOn", "delay_ms": 4_000},
+    ],
+}
+
+
+def test_a_scene_run_resumes_after_its_worker_is_sigkilled_mid_scene(settings, workers):
+    """The run is the worker's state: killed between the scene's two steps, the restarted
+    worker sends the delayed step and ends the run, once (read_committed)."""
+    home = home_ids(1, settings.partitions)[0]
+    feed = Feed(settings)
+    w = workers("scene-victim")
+    wait_members(settings, 1)
+    feed.discover(home, "lamp", ["ON_OFF", "BRIGHTNESS"], "light.dimmer")
+    feed.discover(home, "plug", ["ON_OFF"], "switch.plug")
+    feed.config(home, "scene", "evening", SCENE)
+    feed.flush()
+    read_all(settings, [t.DEVICE_REGISTRY], {home}, until=lambda r: len(r) >= 2)
+    hub = Hub(settings, {home})
+    try:
+        run_id = str(uuid.uuid4())
+        feed.send(
+            t.COMMANDS_REQUESTED,
+            "SceneRequested",
+            home,
+            scene_id="evening",
+            run_id=run_id,
+            requested_by="alice",
+        )
+        feed.flush()
+        read_all(settings, [t.COMMANDS_DISPATCHED], {home}, until=lambda r: len(r) >= 1)
+        w.kill(signal.SIGKILL)  # the lamp's step is out, the plug's is 4 s away
+        killed = time.time()
+        workers("scene-victim")  # same name: its RocksDB copy and transactional id
+
+        def ended(records):
+            return any(
+                r["run_id"] == run_id and r["status"] != "STARTED" for r in of(records, "SceneRun")
+            )
+
+        got = read_all(
+            settings, [t.SCENES_RUNS, t.COMMANDS_DISPATCHED], {home}, until=ended, timeout=120
+        )
+    finally:
+        hub.stop()
+    runs = [r for r in of(got, "SceneRun") if r["run_id"] == run_id]
+    assert [r["status"] for r in runs] == ["STARTED", "COMPLETED"]
+    final = runs[-1]
+    assert (final["actions_succeeded"], final["actions_failed"], final["actions_skipped"]) == (
+        2,
+        0,
+        0,
+    )
+    dispatched = of(got, "CommandDispatched")
+    assert sorted(d["device_id"] for d in dispatched) == ["lamp", "plug"]  # each once
+    assert final["command_ids"] == [d["command_id"] for d in dispatched]
+    (plug,) = [cid for cid, when in _acked(hub) if cid == final["command_ids"][1]]
+    assert dict(_acked(hub))[plug] > killed  # sent by the restarted worker
+    assert final["execution_time_ms"] >= 4_000
+
+
+def _acked(hub: Hub) -> list[tuple[str, float]]:
+    return [(rec["command_id"], when) for when, rec in hub.acked]

@@ -182,6 +182,18 @@ def test_sun_without_a_location_or_without_the_event_is_false():
     assert not ok and trace[0]["message"] == "no sunset today"
 
 
+# -- mode ------------------------------------------------------------------------------------
+def test_mode_is_the_homes_and_home_by_default():
+    away = HomeView(BERLIN, STATES, mode="away")
+    assert holds({"condition": "mode", "mode": "away"}, home=away)
+    assert holds({"condition": "mode", "mode": ["night", "away"]}, home=away)
+    assert not holds({"condition": "mode", "mode": "away"})  # HOME has no mode set: home
+    ok, trace = evaluate(one({"condition": "mode", "mode": "night"}), away, NOON)
+    assert not ok and trace == [
+        {"path": "conditions[0]", "condition": "mode", "mode": "away", "result": False}
+    ]
+
+
 # -- logic -----------------------------------------------------------------------------------
 TRUE = {"condition": "time", "after": "00:00"}
 FALSE = {"condition": "time", "weekday": "mon"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import re
 from typing import Any
 
 import pytest
@@ -11,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.automation import model as m
+from domain.automation.canonical import canonical
 from domain.automation.durations import SpellingError, parse_duration, parse_time_of_day
 from domain.automation.home import Place, PlaceError, parse_place
 from domain.automation.parse import AutomationInvalid, parse, revision, validate
-from domain.automation.yamldoc import parse_yaml
+from domain.automation.yamldoc import YamlSyntaxError, locate, parse_yaml
 
 quick = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -490,6 +493,24 @@ def test_yaml_paste_of_a_home_assistant_automation():
     assert isinstance(a.actions[1], m.DelayAction) and a.actions[1].ms == 600_000
 
 
+def test_canonical_spelling_means_the_same_automation():
+    entry = "\n".join(line[2:] for line in HA_YAML.strip().splitlines())
+    document = {**parse_yaml(entry), "initial_state": False}
+    plain = canonical(document)
+    assert list(plain) == ["id", "alias", "mode", "triggers", "conditions", "actions", "enabled"]
+    assert [t["trigger"] for t in plain["triggers"]] == ["sun", "time"]
+    assert all("platform" not in t for t in plain["triggers"])
+
+    # the same automation, but for where each item stands (triggers[0], not trigger[0])
+    def meaning(a: m.Automation) -> str:
+        return re.sub(r"path='[^']*'", "", repr(dataclasses.replace(a, revision="")))
+
+    assert meaning(parse(plain)) == meaning(parse(document))
+    assert canonical(plain) == plain
+    one = canonical({"alias": "a", "trigger": {"platform": "hub"}, "action": {"delay": 1}})
+    assert one == {"alias": "a", "triggers": [{"trigger": "hub"}], "actions": [{"delay": 1}]}
+
+
 @pytest.mark.parametrize(
     ("text", "path", "says"),
     [
@@ -511,6 +532,59 @@ def test_yaml_refusals(text, path, says):
         parse_yaml(text)
     got = dict(caught.value.problems)
     assert path in got and says in got[path], got
+
+
+def test_mode_conditions_name_the_homes_modes():
+    assert problems(doc(conditions=[{"condition": "mode", "mode": ["away", "night"]}])) == {}
+    got = problems(doc(conditions=[{"condition": "mode", "mode": "vacation"}]))
+    assert "home, away, night" in got["conditions[0].mode"]
+    got = problems(doc(conditions=[{"condition": "mode"}]))
+    assert got == {"conditions[0].mode": "is required for a mode condition"}
+    got = problems(doc(conditions=[{"condition": "mode", "mode": "awya"}]))
+    assert "away" in got["conditions[0].mode"]  # did you mean
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "says"),
+    [
+        ("alias: x\ntriggers:\n  - at: [22:00\nactions: []", 4, 8, "flow sequence at line 3"),
+        ("alias: x\n alias: y", 2, 7, "mapping values are not allowed"),
+        ("a: 1\nb: &x 2\nc: *x", 3, 4, "aliases"),
+        ("alias: a\nmode: single\nalias: b", 3, 1, "'alias' is given twice"),
+    ],
+)
+def test_yaml_syntax_errors_say_where(text, line, column, says):
+    with pytest.raises(YamlSyntaxError) as caught:
+        parse_yaml(text)
+    assert (caught.value.line, caught.value.column) == (line, column)
+    assert says in caught.value.message
+    [(path, message)] = caught.value.problems  # still an AutomationInvalid, path ""
+    assert path == "" and message.startswith(f"not YAML: line {line}, column {column}: ")
+
+
+def test_locate_finds_the_line_of_a_field_path():
+    text = "\n".join(
+        [
+            "alias: Porch",  # 1
+            "trigger:",  # 2
+            "  platform: time",  # 3
+            "  at: 25:00",  # 4
+            "actions:",  # 5
+            "  - device_id: porch",  # 6
+            "    capability: BRIGHTNESS",  # 7
+            "    command: setBrightness",  # 8
+            "    parameters: {brightness: 300}",  # 9
+            "  - delay:",  # 10
+            "      minutes: x",  # 11
+        ]
+    )
+    assert locate(text, "alias") == 1
+    assert locate(text, "trigger[0].at") == 4  # a single trigger counts as a list of one
+    assert locate(text, "actions[0].parameters.brightness") == 9
+    assert locate(text, "actions[1].delay.minutes") == 11
+    assert locate(text, "actions[0].missing") == 6  # the nearest enclosing item
+    assert locate(text, "") == 1
+    assert locate("a: [", "a") is None
 
 
 def test_yaml_keeps_ordinary_numbers_and_dates_as_text():

@@ -79,8 +79,14 @@ def test_motion_turns_the_light_on_and_off_two_minutes_after_it_stops():
     # In the transaction of the motion report: the StateChange, the automation's command
     # (dispatched to the hub) and the run's STARTED report.
     assert "turnOn" in commands(on)
-    [started] = named(on, "AutomationFired")
+    # It started, then reported its trace so far as it began to wait.
+    started, waiting = named(on, "AutomationFired")
     assert started["status"] == "STARTED" and started["automation_id"] == "hall-light"
+    assert waiting["status"] == "STARTED" and waiting["run_id"] == started["run_id"]
+    assert [a["action"] for a in json.loads(waiting["trace"])["actions"]] == [
+        "command",
+        "wait_for_trigger",
+    ]
     off = motion(fold, False, T0 + 10_000)
     assert commands(off) == []
     assert commands(fold.handle(*tick(T0 + 10_000 + 119_000))) == []
@@ -90,7 +96,7 @@ def test_motion_turns_the_light_on_and_off_two_minutes_after_it_stops():
     assert finished["status"] == "COMPLETED" and finished["run_id"] == started["run_id"]
     trace = json.loads(finished["trace"])
     assert [a["action"] for a in trace["actions"]] == ["command", "wait_for_trigger", "command"]
-    assert "due_at" not in fold.store.data[state_key(HOME)]  # nothing left pending
+    assert "due_at" not in fold.store.data[state_key(HOME, "hall-light")]  # nothing pending
     for e in on + off + done:  # every output is a valid event of its topic
         CODEC.encode(e.record_name, e.record)
 
@@ -102,7 +108,7 @@ def test_motion_again_within_the_two_minutes_restarts_the_run():
     motion(fold, False, T0 + 2_000)
     again = motion(fold, True, T0 + 60_000)
     statuses = [r["status"] for r in named(again, "AutomationFired")]
-    assert statuses == ["ABORTED", "STARTED"]
+    assert statuses == ["ABORTED", "STARTED", "STARTED"]  # the new run started, then waits
     motion(fold, False, T0 + 61_000)
     assert commands(fold.handle(*tick(T0 + 2_000 + 121_000))) == []  # the first wait is gone
     assert "turnOff" in commands(fold.handle(*tick(T0 + 61_000 + 121_000)))
@@ -143,7 +149,7 @@ def test_time_triggers_follow_the_homes_time_zone():
     ):
         fold.handle(name, rec)
     at_23_berlin = int(dt.datetime(2024, 6, 21, 21, 0, tzinfo=dt.UTC).timestamp() * 1000)
-    assert fold.store.data[state_key(HOME)]["due_at"] == at_23_berlin
+    assert fold.store.data[state_key(HOME, "night")]["due_at"] == at_23_berlin
     early = named(fold.handle(*tick(at_23_berlin - 1_000)), "Notification")
     assert [n for n in early if n["kind"] == "AUTOMATION"] == []
     out = fold.handle(*tick(at_23_berlin))
@@ -151,7 +157,7 @@ def test_time_triggers_follow_the_homes_time_zone():
     assert note["kind"] == "AUTOMATION" and note["message"] == "Good night"
     assert note["automation_id"] == "night"
     # and the next one is tomorrow's 23:00
-    assert fold.store.data[state_key(HOME)]["due_at"] == at_23_berlin + 24 * 3600 * 1000
+    assert fold.store.data[state_key(HOME, "night")]["due_at"] == at_23_berlin + 24 * 3600 * 1000
 
 
 def test_device_events_and_the_hub_going_offline_fire_their_triggers():
@@ -184,9 +190,49 @@ def test_device_events_and_the_hub_going_offline_fire_their_triggers():
         )
 
     assert named(hub(True, T0 + 1), "Notification") == []
-    assert [n["message"] for n in named(hub(False, T0 + 2), "Notification")] == [
-        "The hub went offline"
+    down = named(hub(False, T0 + 2), "Notification")
+    assert [(n["kind"], n["message"]) for n in down if n["kind"] == "AUTOMATION"] == [
+        ("AUTOMATION", "The hub went offline")
     ]
+    # The system's own notice too, once per transition
+    assert [(n["kind"], n["severity"]) for n in down if n["kind"] != "AUTOMATION"] == [
+        ("SYSTEM", "WARNING")
+    ]
+    assert [n["kind"] for n in named(hub(False, T0 + 3), "Notification")] == []
+    back = named(hub(True, T0 + 4), "Notification")
+    assert [(n["kind"], n["title"]) for n in back] == [("SYSTEM", "The hub is back online")]
+
+
+def test_a_mode_condition_reads_the_mode_the_gateway_published():
+    fold = new_fold()
+    away_alert = {
+        "alias": "Front door while away",
+        "triggers": [{"trigger": "state", "device_id": "door", "attribute": "contact",
+                      "to": "open"}],
+        "conditions": [{"condition": "mode", "mode": "away"}],
+        "actions": [{"notify": "The front door opened while nobody is home"}],
+    }  # fmt: skip
+    home(fold)
+    fold.handle(*discovered("door", ("CONTACT_SENSOR",), "sensor.contact"))
+    fold.handle(*report({"contact": "closed"}, dev="door"))
+    fold.handle(*config("automation", "away-door", away_alert))
+
+    def door(value: str, ts: int) -> list[Any]:
+        return fold.handle(*report({"contact": value}, dev="door", ts=ts))
+
+    def automation_notes(out: list[Any]) -> list[str]:  # not the built-in SECURITY alert
+        return [n["message"] for n in named(out, "Notification") if n["kind"] == "AUTOMATION"]
+
+    # mode home (never set): the run ends at its condition
+    out = door("open", T0 + 1_000)
+    assert automation_notes(out) == []
+    [fired] = named(out, "AutomationFired")
+    assert fired["status"] == "CONDITIONS_FAILED"
+    assert json.loads(fired["trace"])["conditions"][0]["mode"] == "home"
+    door("closed", T0 + 2_000)
+    fold.handle(*config("home", "mode", {"mode": "away"}, ts=T0 + 3_000))
+    out = door("open", T0 + 4_000)
+    assert automation_notes(out) == ["The front door opened while nobody is home"]
 
 
 def test_removing_an_automation_ends_its_runs_and_timers():
@@ -194,10 +240,10 @@ def test_removing_an_automation_ends_its_runs_and_timers():
     home(fold, ("hall-light", MOTION_LIGHT))
     motion(fold, True, T0 + 1_000)
     motion(fold, False, T0 + 2_000)
-    assert fold.store.data[state_key(HOME)]["due_at"] == T0 + 2_000 + 120_000
+    assert fold.store.data[state_key(HOME, "hall-light")]["due_at"] == T0 + 2_000 + 120_000
     out = fold.handle(*config("automation", "hall-light", None, T0 + 3_000))
     assert [r["status"] for r in named(out, "AutomationFired")] == ["ABORTED"]
-    assert "due_at" not in fold.store.data[state_key(HOME)]
+    assert state_key(HOME, "hall-light") not in fold.store.data  # nothing of it is kept
     assert fold.store.data[docs_key(HOME)]["automations"] == {}
     assert commands(fold.handle(*tick(T0 + 500_000))) == []
 
@@ -220,7 +266,7 @@ def test_a_home_without_automations_reads_one_key_and_writes_none():
     assert named(out, "AutomationFired") == []
     changed = {k for k in fold.store.data if fold.store.data[k] != before.get(k)}
     assert changed == {f"{HOME}/pir", HOME} or changed == {f"{HOME}/pir"}
-    assert state_key(HOME) not in fold.store.data
+    assert not any("#automation/" in key for key in fold.store.data)
 
 
 def test_automation_outputs_go_to_their_topics():
@@ -229,3 +275,56 @@ def test_automation_outputs_go_to_their_topics():
     out = motion(fold, True, T0 + 1_000)
     topics = {e.record_name: e.topic for e in out}
     assert topics["AutomationFired"] == t.AUTOMATIONS_RUNS
+
+
+def test_a_door_opened_or_a_person_seen_while_away_is_a_security_alert():
+    fold = new_fold()
+    home(fold)
+    fold.handle(*discovered("front", ("CONTACT_SENSOR", "BATTERY"), "sensor.contact",
+                            name="Front door"))  # fmt: skip
+    fold.handle(*discovered("cam", ("BATTERY",), "camera", name="Porch camera"))
+    fold.handle(*report({"contact": "closed", "battery": 80}, dev="front"))
+
+    def door(value: str, ts: int) -> list[dict[str, Any]]:
+        out = fold.handle(*report({"contact": value}, dev="front", ts=ts))
+        return [n for n in named(out, "Notification") if n["kind"] == "SECURITY"]
+
+    def person(ts: int) -> list[dict[str, Any]]:
+        out = fold.handle(
+            "DeviceEvent",
+            {"event_id": eid(), "home_id": HOME, "ts": ts, "device_id": "cam",
+             "event": "person_detected", "data": "{}", "received_at": ts, "source": "mqtt"},
+        )  # fmt: skip
+        return [n for n in named(out, "Notification") if n["kind"] == "SECURITY"]
+
+    assert door("open", T0 + 1) == [] and person(T0 + 2) == []  # at home: nothing
+    door("closed", T0 + 3)
+    fold.handle(*config("home", "mode", {"mode": "away"}, T0 + 4))
+    [alert] = door("open", T0 + 5)
+    assert alert["severity"] == "CRITICAL" and alert["device_id"] == "front"
+    assert alert["title"] == "Front door opened"
+    [seen] = person(T0 + 6)
+    assert seen["title"] == "Porch camera saw a person"
+    CODEC.encode("Notification", seen)
+    assert door("closed", T0 + 7) == []
+
+
+def test_a_device_event_reaches_only_the_automations_watching_it():
+    """watched_devices: trigger and wait devices; an event trigger without a device
+    watches every device."""
+    from domain.automation.model import watched_devices
+    from domain.automation.parse import parse
+
+    assert watched_devices(parse(MOTION_LIGHT)) == {"pir"}
+    any_button = {
+        "alias": "Any button",
+        "triggers": [{"trigger": "event", "event": "press"}],
+        "actions": [{"notify": "pressed"}],
+    }
+    assert watched_devices(parse(any_button)) is None
+    timed = {
+        "alias": "t",
+        "triggers": [{"trigger": "time", "at": "07:00"}],
+        "actions": [{"device_id": "hall", "capability": "ON_OFF", "command": "turnOn"}],
+    }
+    assert watched_devices(parse(timed)) == frozenset()

@@ -119,7 +119,7 @@ EXPECTED = {
     "ShadowResponse", "CommandRequested", "CommandDispatched", "CommandStatus", "HubAck",
     "DeviceDiscovered", "DeviceRegistered", "DeviceRemoved", "Availability", "HubStatus",
     "DeviceEvent", "PairingRequest", "SceneRun", "AutomationFired", "Notification",
-    "VoiceUtterance", "DeadLetter", "StreamTick", "HomeConfig",
+    "VoiceUtterance", "DeadLetter", "StreamTick", "HomeConfig", "SceneRequested",
 }  # fmt: skip
 
 

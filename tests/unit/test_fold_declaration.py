@@ -53,7 +53,7 @@ def test_the_worker_consumes_what_the_processors_declare():
         t.COMMANDS_ACKS,
         t.SHADOW_REQUESTS,
         t.STREAM_TICKS,  # the home processor has a timer
-        t.HOME_CONFIG,  # the automation engine's
+        t.HOME_CONFIG,  # the automation engine's and the scenes processor's documents
         t.DEVICE_EVENTS,
         t.HUB_STATUS,
     }

@@ -350,61 +350,6 @@ async def test_wait_returns_latest_status_when_no_final_one(client):
     assert r.status_code == 200 and r.json()["status"] == "PENDING"
 
 
-async def test_group_fan_out(client, backend):
-    r = await client.put(
-        "/v1/homes/h1/groups/all", json={"name": "All", "devices": ["lamp", "ghost"]}
-    )
-    assert r.status_code == 422 and _paths(r) == ["devices[1]"]
-    r = await client.put(
-        "/v1/homes/h1/groups/all", json={"name": "All", "devices": ["lamp", "plug"]}
-    )
-    assert r.status_code == 201
-    r = await client.post(
-        "/v1/homes/h1/groups/all/commands",
-        json={
-            "capability": "BRIGHTNESS",
-            "command": "setBrightness",
-            "parameters": {"brightness": 10},
-        },
-    )
-    assert r.status_code == 202
-    body = r.json()
-    assert [c["device_id"] for c in body["commands"]] == ["lamp"]
-    assert body["skipped"][0]["device_id"] == "plug"
-    sent = [rec for (_t, n, rec) in backend.producer.sent if n == "CommandRequested"]
-    assert sent[-1]["group_id"] == "all" and sent[-1]["parent_command_id"] == body["command_id"]
-    child = body["commands"][0]["command_id"]
-    backend.fanout.commands.record({"command_id": child, "home_id": "h1", "status": "COMPLETED"})
-    parent = (await client.get(f"/v1/homes/h1/commands/{body['command_id']}")).json()
-    assert parent["status"] == "COMPLETED" and parent["commands"][0]["status"] == "COMPLETED"
-
-
-async def test_scene_run(client, backend):
-    scene = {
-        "name": "Evening",
-        "actions": [
-            {"device_id": "lamp", "capability": "ON_OFF", "command": "turnOn"},
-            {"device_id": "plug", "capability": "ON_OFF", "command": "turnOff", "delay_ms": 10},
-        ],
-    }
-    assert (await client.put("/v1/homes/h1/scenes/evening", json=scene)).status_code == 201
-
-    def complete_lamp(status):
-        if status.get("device_id") == "lamp" and status["status"] == "PENDING":
-            backend.fanout.note_status({**status, "status": "COMPLETED"})
-
-    backend.fanout.add_status_listener(complete_lamp)
-    r = await client.post("/v1/homes/h1/scenes/evening/run")
-    assert r.status_code == 200
-    body = r.json()
-    assert body["status"] == "PARTIAL"
-    assert (body["actions_succeeded"], body["actions_failed"]) == (1, 1)
-    assert body["execution_time_ms"] >= 10
-    runs = [rec for (topic, n, rec) in backend.producer.sent if n == "SceneRun"]
-    assert [x["status"] for x in runs] == ["STARTED", "PARTIAL"]
-    assert (await client.post("/v1/homes/h1/scenes/nope/run")).status_code == 404
-
-
 async def test_devices_patch_delete_add(client, backend):
     r = await client.patch("/v1/homes/h1/devices/lamp", json={"name": "Reading lamp", "room": None})
     assert r.status_code == 200 and r.json()["name"] == "Reading lamp" and r.json()["room"] is None

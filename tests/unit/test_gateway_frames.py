@@ -98,6 +98,7 @@ FRAME_KEYS = {
     "scene.status": [
         "type", "home_id", "scene_id", "run_id", "status", "actions_succeeded",
         "actions_failed", "execution_time_ms", "request_id", "error", "ts",
+        "actions_skipped", "command_ids", "errors",
     ],
     "automation.run": [
         "type", "home_id", "run_id", "automation_id", "alias", "status", "ts", "trigger",

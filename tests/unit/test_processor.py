@@ -16,6 +16,7 @@ from streams.due import scan_due, ticked_key
 from streams.fold.config import ProcessorConfig
 from streams.fold.context import TOMBSTONE
 from streams.fold.dispatch import Fold
+from streams.fold.home import HOME as HOME_PROCESSOR
 from streams.fold.store import DictStore
 from topics import catalogue as t
 from topics.codec import SingleObjectCodec
@@ -224,6 +225,21 @@ def test_command_times_out_on_the_first_tick_past_its_deadline(proc):
     (status,) = of(out, "CommandStatus")
     assert (status["status"], status["reason"]) == ("TIMEOUT", "no completion within 5000 ms")
     assert run(proc, ack("c1", "COMPLETED"), tick(T0 + 9_000)) == []
+
+
+def test_a_share_of_a_group_or_scene_names_its_parent_in_every_status():
+    proc = Fold(DictStore(), processors=(HOME_PROCESSOR,))
+    run(proc, discovered())
+    name, rec = command("turnOn", cid="c1")
+    out = run(proc, (name, {**rec, "group_id": "all", "parent_command_id": "p1"}))
+    assert {(s["group_id"], s["parent_command_id"]) for s in of(out, "CommandStatus")} == {
+        ("all", "p1")
+    }
+    out = run(proc, ack("c1", "COMPLETED"))
+    assert of(out, "CommandStatus")[0]["parent_command_id"] == "p1"
+    # A whole group's command is not the home processor's: the scenes processor expands it.
+    name, rec = command("turnOn", dev=None, cid="g1")
+    assert run(proc, (name, {**rec, "group_id": "all"})) == []
 
 
 def test_replayed_command_request_is_not_executed_twice(proc):
