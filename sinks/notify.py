@@ -41,7 +41,7 @@ from typing import Any
 from runtime import kafka
 from runtime.cli import command_line
 from runtime.config import Settings
-from runtime.deadletter import message_dead_letter
+from runtime.deadletter import DeadLetters
 from runtime.metrics import ServiceMetrics, snapshot
 from runtime.service import first_line, retry_while_running, stop_on_signals
 from sinks.notify_rows import MAX_ERROR, RetryPolicy, deliveries_for, failure_text, notify_type
@@ -173,7 +173,7 @@ class NotifyService:
         ):
             self.metrics.gauge(f"homestream_notify_{gauge}", what, self._gauge_reader(gauge))
         self._conn: Any = None
-        self._producer: Any = None
+        self.dead_letters = DeadLetters(settings, self.codec, PROCESSOR, self.counters, log)
         self.sender_error: BaseException | None = None
 
     def _gauge_reader(self, name: str) -> Callable[[], float]:
@@ -296,8 +296,7 @@ class NotifyService:
         finally:
             with contextlib.suppress(Exception):
                 consumer.close()
-            if self._producer is not None:
-                self._producer.flush(10)
+            self.dead_letters.close()
 
     def _record_batch(self, consumer: Any, msgs: list[Any]) -> dict[tuple[str, int], int] | None:
         """Record the batch's deliveries; the offsets to commit, None when stopped first."""
@@ -314,7 +313,7 @@ class NotifyService:
             try:
                 decoded = self.codec.decode(msg.value())
             except CodecError as exc:
-                self._dead_letter(msg, exc)
+                self.dead_letters.send(msg, exc)
                 continue
             if decoded.name != "Notification":
                 self.counters["ignored"] += 1
@@ -325,7 +324,7 @@ class NotifyService:
             stored = self._retrying(consumer, lambda: self._record(records))
             if stored is None:
                 return None
-        if not self._flush_dead_letters():
+        if not self.dead_letters.flush(lambda: self.running):
             return None
         return offsets
 
@@ -341,7 +340,7 @@ class NotifyService:
             try:
                 mine = deliveries_for(record, channels.get(str(record.get("home_id")), []))
             except (ValueError, TypeError) as exc:
-                self._dead_letter(msg, exc)
+                self.dead_letters.send(msg, exc)
                 continue
             if not mine:
                 self.counters["unwanted"] += 1
@@ -355,7 +354,7 @@ class NotifyService:
                 try:
                     new += outbox.record(self._conn, mine)
                 except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                    self._dead_letter(msg, exc)
+                    self.dead_letters.send(msg, exc)
         self.gauges["pg_up"] = 1
         self.counters["recorded"] += new
         self.counters["replayed"] += len(rows) - new
@@ -574,34 +573,6 @@ class NotifyService:
             else:
                 self.counters["failed"] += 1
                 log.error("delivery failed for good", extra={**where, "error": s.error})
-
-    # -- dead letters --------------------------------------------------------------------
-    def _dead_letter(self, msg: Any, exc: Exception) -> None:
-        home, record = message_dead_letter(msg, exc, int(time.time() * 1000))
-        record["processor"] = PROCESSOR
-        self.counters[f"dead_letter_{record['reason'].lower()}"] += 1
-        log.warning(
-            "dead letter",
-            extra={
-                "reason": record["reason"],
-                "partition": msg.partition(),
-                "offset": msg.offset(),
-                "error": first_line(exc)[:300],
-            },
-        )
-        if self._producer is None:
-            self._producer = kafka.producer(self.settings, {"linger.ms": 5})
-        value = self.codec.encode("DeadLetter", record, topic=t.DEADLETTER)
-        kafka.produce_to_home(self._producer, self.settings, t.DEADLETTER, home, value)
-
-    def _flush_dead_letters(self) -> bool:
-        while self._producer is not None and len(self._producer):
-            if self._producer.flush(5) == 0:
-                break
-            log.warning("dead letters not yet delivered; offsets wait")
-            if not self.running:
-                return False
-        return True
 
 
 def _tp(msg: Any) -> Any:

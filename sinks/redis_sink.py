@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as TP
 
 from runtime import kafka
 from runtime.cli import command_line
 from runtime.config import Settings
-from runtime.deadletter import message_dead_letter
+from runtime.deadletter import DeadLetters
 from runtime.metrics import ServiceMetrics
 from runtime.service import retry_while_running, stop_on_signals
 from stores.command_log import RECORD_LUA, status_write
@@ -272,7 +272,7 @@ class RedisSink:
             )
         self.running = True
         self.stopped = threading.Event()
-        self._producer: Producer | None = None
+        self.dead_letters = DeadLetters(settings, self.codec, PROCESSOR, self.counters, log)
 
     # -- lifecycle ----------------------------------------------------------------------
     def stop(self) -> None:
@@ -336,8 +336,7 @@ class RedisSink:
         finally:
             with contextlib.suppress(Exception):
                 consumer.close()
-            if self._producer is not None:
-                self._producer.flush(10)
+            self.dead_letters.close()
             log.info("redis sink stopped", extra={"sink": self.name, **self.counters})
 
     def _check_redis(self) -> None:
@@ -350,19 +349,19 @@ class RedisSink:
 
     # -- one batch ----------------------------------------------------------------------
     def _batch(self, consumer: Consumer, msgs: list[Any]) -> None:
-        planned = plan(self.codec, msgs, self.counters, self._dead_letter)
+        planned = plan(self.codec, msgs, self.counters, self.dead_letters.send)
         results = self._apply_retrying(consumer, planned)
         if results is None:  # stopping while Redis is down: nothing committed
             return
         for op, msg, r in zip(planned.ops, planned.msgs, results, strict=True):
             if isinstance(r, Exception):  # a script error for this record only
                 log.error("redis refused %s for %s: %s", op.script, _what(op), r)
-                self._dead_letter(msg, r)
+                self.dead_letters.send(msg, r)
             elif r:
                 self.counters[f"applied_{op.script}"] += 1
             else:
                 self.counters[f"stale_{op.script}"] += 1
-        if not self._flush_dead_letters():
+        if not self.dead_letters.flush(lambda: self.running):
             return
         offsets = [TP(tp, p, o) for (tp, p), o in planned.offsets.items()]
         try:
@@ -417,35 +416,6 @@ class RedisSink:
                     consumer.seek(TP(topic, part, offset))
             with contextlib.suppress(KafkaException):
                 consumer.pause(consumer.assignment())
-
-    # -- dead letters -------------------------------------------------------------------
-    def _dead_letter(self, msg: Any, exc: Exception) -> None:
-        home, record = message_dead_letter(msg, exc, int(time.time() * 1000))
-        record["processor"] = PROCESSOR
-        self.counters[f"dead_letter_{record['reason'].lower()}"] += 1
-        log.warning(
-            "dead letter",
-            extra={
-                "reason": record["reason"],
-                "topic": msg.topic(),
-                "partition": msg.partition(),
-                "offset": msg.offset(),
-                "error": str(exc)[:300],
-            },
-        )
-        if self._producer is None:
-            self._producer = kafka.producer(self.settings, {"linger.ms": 5})
-        value = self.codec.encode("DeadLetter", record, topic=t.DEADLETTER)
-        kafka.produce_to_home(self._producer, self.settings, t.DEADLETTER, home, value)
-
-    def _flush_dead_letters(self) -> bool:
-        while self._producer is not None and len(self._producer):
-            if self._producer.flush(5) == 0:
-                break
-            log.warning("dead letters not yet delivered; offsets wait")
-            if not self.running:
-                return False
-        return True
 
 
 def _what(op: Op | SideOp) -> str:
