@@ -115,6 +115,31 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if bad else 0
 
 
+def cmd_topics_republish_config(args: argparse.Namespace, settings: Settings) -> int:
+    from stores.home_documents import config_fields, config_key, stored_documents
+    from topics import catalogue as t
+    from topics.producer import EventProducer
+
+    require_kafka(settings)
+    producer = EventProducer(settings.kafka_bootstrap, settings.partitions)
+    sent = 0
+    with _conn(settings) as conn:
+        for home, kind, doc_id, document, by in stored_documents(conn, args.home):
+            producer.send(
+                t.HOME_CONFIG,
+                "HomeConfig",
+                home,
+                key=config_key(home, kind, doc_id),
+                **config_fields(kind, doc_id, document, by),
+            )
+            sent += 1
+            if sent % 1000 == 0:
+                out(f"  {sent:,} documents sent")
+    producer.flush(60)
+    out(f"{sent:,} documents republished to {t.HOME_CONFIG}")
+    return 0
+
+
 def cmd_topics_describe(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
 
@@ -316,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
         "describe", cmd_topics_describe, "compare the broker's topics with the catalogue"
     )
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p = topics.add(
+        "republish-config",
+        cmd_topics_republish_config,
+        "send every stored group, scene, automation and home setting to homestream.homes.config "
+        "again (once after upgrading from a version that did not publish them; unchanged "
+        "documents change nothing in the workers)",
+    )
+    p.add_argument("--home", help="only this home's documents")
     return parser
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -24,6 +23,7 @@ from gateway.api import Ctx
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
 from runtime.service import first_line
+from stores.home_documents import config_fields, config_key
 from topics import catalogue as t
 
 log = logging.getLogger("homestream.gateway")
@@ -207,11 +207,8 @@ def publish_config(
             t.HOME_CONFIG,
             "HomeConfig",
             home,
-            key=f"{home}/{kind}:{doc_id}",
-            kind=kind,
-            doc_id=doc_id,
-            document=None if document is None else json.dumps(document, separators=(",", ":")),
-            by=by,
+            key=config_key(home, kind, doc_id),
+            **config_fields(kind, doc_id, document, by),
         )
         backend.producer.flush(5)
     except Exception as exc:

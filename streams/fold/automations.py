@@ -209,8 +209,11 @@ def _configure(ctx: Context, rec: dict[str, Any], aid: str, text: str | None) ->
             text = None
     h = _Home(ctx, ctx.home)
     texts = dict(h.docs.get("automations") or {})
-    if texts.get(aid) == text:
-        return
+    old = texts.get(aid)
+    if old == text or (
+        old is not None and text is not None and _parsed(old).revision == _parsed(text).revision
+    ):
+        return  # the same automation (a republish, keys in another order): runs go on
     a = h.auto(aid)
     _stop(a, "the automation was changed" if text else "the automation was removed")
     if text is None:

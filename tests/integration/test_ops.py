@@ -120,3 +120,27 @@ def test_replay_moves_a_stopped_group_back(settings, run_cli):
     [tp] = c.committed([TopicPartition(t.DEVICE_EVENTS, part)], timeout=10)
     c.close()
     assert tp.offset == 0
+
+
+def test_republish_config_sends_every_stored_document(settings, run_cli):
+    """Documents stored before the gateway published them reach the workers again."""
+    from psycopg.types.json import Jsonb
+
+    from stores import accounts, db
+
+    home, user = f"h-{uuid.uuid4().hex[:8]}", f"u{uuid.uuid4().hex[:8]}"
+    scene = {"name": "Evening", "actions": [{"device_id": "lamp", "capability": "ON_OFF",
+                                             "command": "turnOn"}]}  # fmt: skip
+    with db.connect(settings) as conn:
+        accounts.add_user(conn, user, "password-1234")
+        accounts.add_home(conn, home, user)
+        conn.execute(
+            "INSERT INTO gateway_documents (home_id, kind, doc_id, document, updated_by)"
+            " VALUES (%s, 'scene', 'evening', %s, %s), (%s, 'home', 'mode', %s, %s)",
+            (home, Jsonb(scene), user, home, Jsonb({"mode": "away"}), user),
+        )
+    result = run_cli("topics", "republish-config", "--home", home)
+    assert "2 documents republished" in result.stdout
+    got = read_all(settings, [t.HOME_CONFIG], {home}, until=lambda r: len(r) >= 2, timeout=30)
+    sent = {(r["kind"], r["doc_id"]): json.loads(r["document"]) for _n, r in got}
+    assert sent == {("scene", "evening"): scene, ("home", "mode"): {"mode": "away"}}

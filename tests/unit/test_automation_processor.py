@@ -328,3 +328,16 @@ def test_a_device_event_reaches_only_the_automations_watching_it():
         "actions": [{"device_id": "hall", "capability": "ON_OFF", "command": "turnOn"}],
     }
     assert watched_devices(parse(timed)) == frozenset()
+
+
+def test_the_same_automation_sent_again_changes_nothing():
+    """A republish (homestream topics republish-config) sends the stored document, whose
+    keys PostgreSQL may have reordered: the same revision, so a waiting run goes on."""
+    fold = new_fold()
+    home(fold, ("hall-light", MOTION_LIGHT))
+    motion(fold, True, T0 + 1_000)
+    reordered = dict(reversed(list(MOTION_LIGHT.items())))
+    again = fold.handle(*config("automation", "hall-light", reordered, T0 + 2_000))
+    assert named(again, "AutomationFired") == []
+    motion(fold, False, T0 + 3_000)
+    assert "turnOff" in commands(fold.handle(*tick(T0 + 3_000 + 121_000)))
