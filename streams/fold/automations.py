@@ -29,12 +29,12 @@ import json
 from typing import Any
 
 from domain.automation import modes, runner, triggers
-from domain.automation.home import HomeView, Place, PlaceError, parse_place
+from domain.automation.home import HomeView
 from domain.automation.model import Automation, watched_devices
 from domain.automation.parse import AutomationInvalid, parse
 from domain.automation.triggers import DeviceEvent, Event, HubStatus, StateChanged, TimerFired
 from streams.due import timer_key
-from streams.fold import handover
+from streams.fold import handover, home_docs
 from streams.fold.context import Context
 from streams.fold.declaration import Processor, Table
 from topics import catalogue as t
@@ -64,15 +64,6 @@ def _watched(text: str) -> frozenset[str] | None:
     return watched_devices(_parsed(text))
 
 
-@functools.lru_cache(maxsize=1024)
-def _place(zone: str | None, latitude: float | None, longitude: float | None) -> Place:
-    try:
-        doc = {"time_zone": zone or "UTC", "latitude": latitude, "longitude": longitude}
-        return parse_place(doc)
-    except PlaceError:
-        return Place()
-
-
 # -- state -------------------------------------------------------------------------------
 class _Home:
     """One home while one input is handled: its documents, mode and place, and the state of
@@ -87,20 +78,13 @@ class _Home:
 
     def view(self) -> HomeView:
         if self._view is None:
-            place = self.docs.get("place") or {}
-            self._view = HomeView(
-                _place(place.get("time_zone"), place.get("latitude"), place.get("longitude")),
-                self._reported,
+            self._view = home_docs.home_view(
+                self.ctx,
+                self.home,
+                self.docs.get("place") or {},
                 str(self.docs.get("mode") or "home"),  # what PUT .../mode last set
             )
         return self._view
-
-    def _reported(self, device: str) -> dict[str, Any] | None:
-        found = self.ctx.device_state(self.home, device)
-        if not found or not found.get("shadow"):
-            return None
-        reported: dict[str, Any] = found["shadow"]["reported"]
-        return reported
 
     def automations(self) -> dict[str, Automation]:
         """The enabled automations, by id."""

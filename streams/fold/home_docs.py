@@ -8,6 +8,7 @@ can look like the agenda's ``due_at``. Automations are the automation engine's.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -64,24 +65,39 @@ def keep(ctx: Context, rec: dict[str, Any]) -> str | None:
     return doc_ref(kind, doc_id)
 
 
-def home_view(ctx: Context, home: str) -> HomeView:
-    """What scene conditions read: the home's place (time zone, location) from its settings
-    document, and each device's reported state as the home processor holds it."""
-    try:
-        place = parse_place(_place_fields(stored_doc(ctx, home, "home", "settings") or {}))
-    except PlaceError:  # the gateway checks settings; an odd one means UTC, no sun
-        place = Place()
+def home_view(
+    ctx: Context,
+    home: str,
+    settings: Mapping[str, Any] | None = None,
+    mode: str | None = None,
+) -> HomeView:
+    """What conditions and triggers read: the home's place (time zone, location) from its
+    settings document and its mode (this processor's copies unless given), and each
+    device's reported state as the home processor holds it."""
+    if settings is None:
+        settings = stored_doc(ctx, home, "home", "settings") or {}
+    if mode is None:
+        mode = str((stored_doc(ctx, home, "home", "mode") or {}).get("mode") or "home")
+    fields = ("time_zone", "latitude", "longitude", "elevation")
+    place = _place(*(settings.get(k) for k in fields))
 
     def reported(device_id: str) -> Mapping[str, Any] | None:
         device = ctx.device_state(home, device_id)
         return None if device is None else load_shadow(device).reported
 
-    return HomeView(place, reported)
+    return HomeView(place, reported, mode)
 
 
-def _place_fields(settings: Mapping[str, Any]) -> dict[str, Any]:
-    fields = ("time_zone", "latitude", "longitude", "elevation")
-    return {k: settings[k] for k in fields if settings.get(k) is not None}
+@functools.lru_cache(maxsize=1024)
+def _place(zone: Any, latitude: Any, longitude: Any, elevation: Any) -> Place:
+    """Parsed once per process per distinct place (it was a hot spot of the automation
+    engine's events); an odd one means UTC with no sun (the gateway checks settings)."""
+    given = {"time_zone": zone, "latitude": latitude, "longitude": longitude,
+             "elevation": elevation}  # fmt: skip
+    try:
+        return parse_place({k: v for k, v in given.items() if v is not None})
+    except PlaceError:
+        return Place()
 
 
 def capabilities(ctx: Context, home: str, device_id: str) -> list[str] | None:
