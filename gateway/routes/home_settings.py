@@ -11,11 +11,11 @@ with no location (sun triggers then cannot be saved).
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
 
 from starlette.responses import Response
 
+from domain.automation.home import PlaceError, parse_place
 from gateway.api import Ctx, Endpoint, Reply, ok
 from gateway.errors import validation_error
 from gateway.roles import Permission
@@ -76,15 +76,11 @@ async def get_settings(ctx: Ctx) -> Response:
 
 
 async def put_settings(ctx: Ctx) -> Response:
-    zone = ctx.body["time_zone"]
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise validation_error(
-            [("time_zone", f"{zone!r} is not an IANA time zone (e.g. Europe/Berlin)")]
-        ) from None
-    if (ctx.body.get("latitude") is None) != (ctx.body.get("longitude") is None):
-        raise validation_error([("latitude", "give latitude and longitude together")])
+    try:  # the same rules the stream workers read the place with
+        parse_place({k: v for k, v in ctx.body.items() if v is not None})
+    except PlaceError as exc:
+        # A missing half of the location is reported at latitude, the field it pairs with.
+        raise validation_error([(path or "latitude", why) for path, why in exc.problems]) from None
     return await _put(ctx, "settings", DEFAULT_SETTINGS)
 
 
