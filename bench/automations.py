@@ -236,10 +236,10 @@ def run_latency(
                 feed.motion(home, state[home])
                 n += 1
             feed.producer.poll(0)
-            _collect(consumer, wanted, sent, latencies)
+            _collect(consumer, feed.codec, wanted, sent, latencies)
         deadline = time.monotonic() + 10
         while any(sent.values()) and time.monotonic() < deadline:
-            _collect(consumer, wanted, sent, latencies)
+            _collect(consumer, feed.codec, wanted, sent, latencies)
     finally:
         consumer.close()
     if not latencies:
@@ -251,12 +251,12 @@ def run_latency(
 
 
 def _collect(
-    consumer: Consumer, wanted: set[str], sent: dict[str, deque[float]], out: list[float]
+    consumer: Consumer,
+    codec: Any,
+    wanted: set[str],
+    sent: dict[str, deque[float]],
+    out: list[float],
 ) -> None:
-    from topics.codec import SingleObjectCodec
-    from topics.schemas import SchemaStore
-
-    codec = _collect.__dict__.setdefault("codec", SingleObjectCodec(SchemaStore()))
     now = time.monotonic()
     for msg in consumer.consume(500, timeout=0.005):
         if msg.error() or not msg.value():
