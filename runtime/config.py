@@ -223,6 +223,21 @@ class Settings(BaseSettings):
     gateway_login_limit: str = _var(
         "HOMESTREAM_GATEWAY_LOGIN_LIMIT", "20/60", "sign-ins per username: <requests>/<seconds>"
     )
+    # -- voice (docs/voice.md) ---------------------------------------------------------------
+    voice_model: str = _var(
+        "HOMESTREAM_VOICE_MODEL",
+        "",
+        "Whisper model: a CTranslate2 model directory or a size name; empty: the bundled tiny.en",
+    )
+    voice_compute_type: str = _var(
+        "HOMESTREAM_VOICE_COMPUTE_TYPE", "int8", "CTranslate2 compute type of the model (int8 ...)"
+    )
+    voice_workers: int = _var(
+        "HOMESTREAM_VOICE_WORKERS", 1, "speech-to-text processes per gateway or voice server", ge=1
+    )
+    voice_max_audio_s: int = _var(
+        "HOMESTREAM_VOICE_MAX_AUDIO_S", 30, "longest audio a voice request may send (s)", ge=1
+    )
 
     @classmethod
     def settings_customise_sources(

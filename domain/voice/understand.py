@@ -33,7 +33,7 @@ from rapidfuzz import fuzz, process
 from text_to_num import alpha2digit
 
 from domain.voice import grammar
-from domain.voice.vocabulary import COVER_CLASSES, Device, Vocabulary, norm
+from domain.voice.vocabulary import COVER_CLASSES, Device, Vocabulary
 
 TURN_ON = "TurnOnDevice"
 TURN_OFF = "TurnOffDevice"
@@ -57,7 +57,7 @@ INTENTS = (
 )
 
 HELP = (
-    "Sorry, I didn't understand that. Try \"turn on the kitchen lights\", \"set the bedroom "
+    'Sorry, I didn\'t understand that. Try "turn on the kitchen lights", "set the bedroom '
     'to 21 degrees", "lock the front door" or "is the front door locked?".'
 )
 FUZZY_CUTOFF = 84.0  # rapidfuzz ratio (0..100) for a near name to count as the name
@@ -165,7 +165,7 @@ _PUNCT = re.compile(r"[,!?;:\"]|(?<!\d)\.|\.(?!\d)")
 def clean(text: str) -> str:
     """Lower case without punctuation, degrees spelled out (what Whisper writes: "21°C.")."""
     t = text.lower().replace("℃", "°").replace("°c", "°").replace("°", " degrees")
-    t = t.replace("’", "'")
+    t = t.replace("\u2019", "'")  # a typographic apostrophe
     return " ".join(_PUNCT.sub(" ", t).split())
 
 
@@ -246,7 +246,9 @@ def recognize(text: str, vocab: Vocabulary) -> Match | None:
 
 # -- resolution ----------------------------------------------------------------------------
 def _words(domain: str, device_class: str | None, n: int) -> str:
-    one, many = CLASS_WORDS.get(device_class or "") or DOMAIN_WORDS.get(domain, ("device", "devices"))
+    one, many = CLASS_WORDS.get(device_class or "") or DOMAIN_WORDS.get(
+        domain, ("device", "devices")
+    )
     return one if n == 1 else many
 
 
@@ -312,7 +314,7 @@ def resolve(m: Match, vocab: Vocabulary, ctx: Context, domain: str | None) -> Re
     if m.slots.get("pronoun"):
         found = vocab.ordered(ctx.devices)
         if not found:
-            return Resolved(missing="Which device do you mean? Name it, e.g. \"the kitchen lights\".")
+            return Resolved(missing='Which device do you mean? Name it, e.g. "the kitchen lights".')
         return Resolved(tuple(found))
     if domain is None:
         return Resolved(missing=HELP)
@@ -413,7 +415,7 @@ def _actions(
         sign = 1 if m.slots.get("direction") == "up" else -1
         acts = []
         for d in devices:
-            value = int(_clamp(_brightness_of(d) + sign * step, BRIGHTNESS_RANGE))
+            value: int | float = int(_clamp(_brightness_of(d) + sign * step, BRIGHTNESS_RANGE))
             acts.append(Action(d.device_id, "BRIGHTNESS", "setBrightness", {"brightness": value}))
         verb = "brighter" if sign > 0 else "dimmer"
         first = acts[0].parameters["brightness"]
@@ -424,15 +426,17 @@ def _actions(
         return acts, {"brightness": b}, _ok(devices, f"at {b}%")
     if intent == SET_TEMPERATURE and m.intent == "HomestreamTemperatureRelative":
         amount = _number(m.slots.get("temperature"))
-        step = amount if amount is not None else TEMPERATURE_STEPS.get(str(m.slots.get("step")), 1.0)
+        degrees = (
+            amount if amount is not None else TEMPERATURE_STEPS.get(str(m.slots.get("step")), 1.0)
+        )
         sign = 1 if m.slots.get("direction") == "up" else -1
         acts = []
         for d in devices:
-            value = _whole(_clamp(_target_of(d) + sign * step, TEMPERATURE_RANGE))
+            value = _whole(_clamp(_target_of(d) + sign * degrees, TEMPERATURE_RANGE))
             acts.append(Action(d.device_id, "THERMOSTAT", "setTemperature", {"temperature": value}))
         first = float(acts[0].parameters["temperature"])
         verb = "up" if sign > 0 else "down"
-        change = {"temperature_change": _whole(sign * step)}
+        change = {"temperature_change": _whole(sign * degrees)}
         return acts, change, _ok(devices, f"{verb} to {_degrees(first)}")
     t = _whole(_number(m.slots.get("temperature")) or 0.0)
     acts = [Action(i, "THERMOSTAT", "setTemperature", {"temperature": t}) for i in ids]
@@ -445,7 +449,9 @@ def _check_range(intent: str, m: Match) -> str | None:
         t = _number(m.slots.get("temperature"))
         lo, hi = TEMPERATURE_RANGE
         if t is not None and not lo <= t <= hi:
-            return f"{_degrees(t)} is out of range: thermostats take {_degrees(lo)} to {_degrees(hi)}."
+            return (
+                f"{_degrees(t)} is out of range: thermostats take {_degrees(lo)} to {_degrees(hi)}."
+            )
     return None
 
 
@@ -464,7 +470,7 @@ def _is_state(d: Device, asked: str) -> bool | None:
         return (p > 0) == (asked in ("open", "opening"))
     if d.domain == "binary_sensor":
         if "contact" in s:
-            return (s["contact"] == "open") == (asked == "on")
+            return bool(s["contact"] == "open") == (asked == "on")
         if "motion" in s:
             return bool(s["motion"]) == (asked == "on")
         return None
@@ -535,7 +541,9 @@ def attribute_word(attribute: str) -> str:
     )
 
 
-def answer(m: Match, found: Sequence[Device], room: str | None, domain: str | None) -> tuple[str, dict[str, Any], list[Device]]:
+def answer(
+    m: Match, found: Sequence[Device], room: str | None, domain: str | None
+) -> tuple[str, dict[str, Any], list[Device]]:
     """The answer to a question, its parameters and the devices it is about."""
     if m.intent == "HassClimateGetTemperature" or m.response == "measure":
         attribute = str(m.slots.get("attribute") or "temperature")
@@ -548,21 +556,38 @@ def answer(m: Match, found: Sequence[Device], room: str | None, domain: str | No
     known = [(d, r) for d in found if (r := _is_state(d, asked)) is not None]
     word = _state_words(asked, found[0].domain)
     if not known:
-        return f"{_label(found)} {'has' if len(found) == 1 else 'have'} not reported yet.", params, list(found)
+        return (
+            f"{_label(found)} {'has' if len(found) == 1 else 'have'} not reported yet.",
+            params,
+            list(found),
+        )
     yes = [d for d, r in known if r]
     no = [d for d, r in known if not r]
     if m.response == "one_yesno" or len(found) == 1:
         d = found[0]
         if len(found) == 1:
-            return ("Yes, " if yes else "No, ") + describe(d)[0].lower() + describe(d)[1:], params, [d]
+            return (
+                ("Yes, " if yes else "No, ") + describe(d),
+                params,
+                [d],
+            )
     kind = _words(found[0].domain, None, 2)
     where = _in_room(room)
     if m.response == "all":
         if not no:
             return f"Yes, all {kind}{where} are {word}.", params, list(found)
-        return f"No, {_names(no)} {'is' if len(no) == 1 else 'are'} not {word}.", params, list(found)
+        return (
+            f"No, {_names(no)} {'is' if len(no) == 1 else 'are'} not {word}.",
+            params,
+            list(found),
+        )
     if m.response == "how_many":
-        return f"{len(yes)} {_words(found[0].domain, None, len(yes))}{where} {'is' if len(yes) == 1 else 'are'} {word}.", params, list(found)
+        return (
+            f"{len(yes)} {_words(found[0].domain, None, len(yes))}{where} "
+            f"{'is' if len(yes) == 1 else 'are'} {word}.",
+            params,
+            list(found),
+        )
     if m.response == "which":
         if not yes:
             return f"No {_words(found[0].domain, None, 1)}{where} is {word}.", params, list(found)
@@ -586,13 +611,15 @@ def understand(text: str, vocab: Vocabulary, ctx: Context | None = None) -> Inte
             "I can control devices, set brightness, temperature and blinds, lock doors, run "
             "scenes and answer about your devices; that one is not something I can do."
         )
-        return Interpretation(text, None, m.confidence, slots, (), {}, (), why, ctx, matched=m.intent)
+        return Interpretation(
+            text, None, m.confidence, slots, (), {}, (), why, ctx, matched=m.intent
+        )
     base = Interpretation(text, intent, m.confidence, slots, (), {}, (), "", ctx, matched=m.intent)
     if m.intent == "HassClimateGetTemperature":
         domain = None  # any device that measures temperature
     r = resolve(m, vocab, ctx, domain if intent != QUERY_STATE or domain else "sensor")
     room = m.slots.get("area") if isinstance(m.slots.get("area"), str) else None
-    if intent == QUERY_STATE and r.missing and m.intent == "HassClimateGetTemperature" or (
+    if (intent == QUERY_STATE and r.missing and m.intent == "HassClimateGetTemperature") or (
         intent == QUERY_STATE and m.response == "measure" and room is not None
     ):
         r = Resolved(tuple(vocab.in_room(room)))
@@ -600,7 +627,7 @@ def understand(text: str, vocab: Vocabulary, ctx: Context | None = None) -> Inte
         return replace(base, response=r.missing)
     if intent == ACTIVATE_SCENE:
         if r.scene is None:
-            return replace(base, response="Which scene? Say e.g. \"activate good night\".")
+            return replace(base, response='Which scene? Say e.g. "activate good night".')
         scene_id, name = r.scene
         return replace(
             base,
@@ -615,7 +642,9 @@ def understand(text: str, vocab: Vocabulary, ctx: Context | None = None) -> Inte
             return replace(base, response="I found nothing to answer about.")
         said, params, about = answer(m, devices, room, domain)
         ids = tuple(d.device_id for d in about)
-        return replace(base, devices=ids, parameters=params, response=said, context=Context(ids, room, intent))
+        return replace(
+            base, devices=ids, parameters=params, response=said, context=Context(ids, room, intent)
+        )
     capability, cannot = NEEDS[intent]
     able = [d for d in devices if capability in d.capabilities]
     if not able:

@@ -16,6 +16,7 @@ from gateway.routes import (
     notifications,
     scenes,
     system,
+    voice,
 )
 
 
@@ -33,4 +34,5 @@ def all_endpoints() -> list[Endpoint]:
         *members.ENDPOINTS,
         *notifications.ENDPOINTS,
         *misc.ENDPOINTS,
+        *voice.ENDPOINTS,
     ]
