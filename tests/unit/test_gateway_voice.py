@@ -30,7 +30,8 @@ def backend():
     add("h1", "door", ["LOCK", "BATTERY"], name="Front Door Lock", type="lock",
         room="Front Door", state={"lockState": "LOCKED"})  # fmt: skip
     add("h1", "bed-th", ["THERMOSTAT", "TEMPERATURE_SENSOR"], name="Bedroom Thermostat",
-        type="thermostat", room="Bedroom", state={"targetTemperature": 19, "temperature": 18.5})  # fmt: skip
+        type="thermostat", room="Bedroom",
+        state={"targetTemperature": 19, "temperature": 18.5})  # fmt: skip
     b.store.put_doc("h1", "scene", "night", {"name": "Good Night", "actions": []}, "alice")
     return b
 
