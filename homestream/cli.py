@@ -269,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hub import cli as hub_cli
     from sinks import cli as sinks_cli
     from streams import cli as streams_cli
+    from voice import cli as voice_cli
 
     parser = argparse.ArgumentParser(
         prog="homestream",
@@ -303,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub_cli.register(commands, launcher=_StackLauncher)
     sinks_cli.register(commands)
     gateway_cli.register(commands)
+    voice_cli.register(commands)
     bench_cli.register(commands)
 
     dlq = commands.group("dlq", "dead letters: inspect and re-drive")

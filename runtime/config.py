@@ -235,6 +235,10 @@ class Settings(BaseSettings):
     voice_workers: int = _var(
         "HOMESTREAM_VOICE_WORKERS", 1, "speech-to-text processes per gateway or voice server", ge=1
     )
+    voice_username: str = _var(
+        "HOMESTREAM_VOICE_USERNAME", "", "login `homestream voice serve` acts as (a member)"
+    )
+    voice_password: str = _var("HOMESTREAM_VOICE_PASSWORD", "", "... and its password", secret=True)
     voice_max_audio_s: int = _var(
         "HOMESTREAM_VOICE_MAX_AUDIO_S", 30, "longest audio a voice request may send (s)", ge=1
     )
