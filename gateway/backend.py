@@ -38,6 +38,7 @@ def _transcriber(settings: Settings) -> Any:
         settings.voice_workers,
         settings.voice_compute_type,
         settings.voice_max_audio_s,
+        beam=settings.voice_beam,
     )
 
 

@@ -232,6 +232,13 @@ class Settings(BaseSettings):
     voice_compute_type: str = _var(
         "HOMESTREAM_VOICE_COMPUTE_TYPE", "int8", "CTranslate2 compute type of the model (int8 ...)"
     )
+    voice_beam: int = _var(
+        "HOMESTREAM_VOICE_BEAM",
+        3,
+        "speech-to-text beam: readings the grammar chooses among (1: greedy, fastest)",
+        ge=1,
+        le=10,
+    )
     voice_workers: int = _var(
         "HOMESTREAM_VOICE_WORKERS", 1, "speech-to-text processes per gateway or voice server", ge=1
     )

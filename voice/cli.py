@@ -36,6 +36,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         settings.voice_workers,
         settings.voice_compute_type,
         settings.voice_max_audio_s,
+        beam=settings.voice_beam,
     )
     print(f"loading the speech-to-text model ({stt.model}) ...", file=sys.stderr)
     stt.warm()

@@ -60,7 +60,11 @@ HELP = (
     'Sorry, I didn\'t understand that. Try "turn on the kitchen lights", "set the bedroom '
     'to 21 degrees", "lock the front door" or "is the front door locked?".'
 )
-FUZZY_CUTOFF = 84.0  # rapidfuzz ratio (0..100) for a near name to count as the name
+FUZZY_CUTOFF = 80.0  # rapidfuzz ratio (0..100) for a near name to count as the name
+# A recogniser often mishears a request's first word ("Watch the temperature in the kitchen"):
+# the rest is tried alone, at this share of the confidence.
+DROPPED_FIRST_WORD = 0.8
+NEGATIONS = frozenset({"don't", "dont", "never", "not", "no"})  # never dropped
 STEPS = {"small": 10, "normal": 20, "large": 30}  # brightness points of a relative change
 TEMPERATURE_STEPS = {"small": 0.5, "normal": 1.0, "large": 2.0}
 BRIGHTNESS_RANGE = (1, 100)
@@ -225,7 +229,7 @@ def correct(text: str, vocab: Vocabulary) -> tuple[str, float]:
 
 def recognize(text: str, vocab: Vocabulary) -> Match | None:
     """The best reading of ``text``: as said, then with numbers in digits, then with near
-    names corrected (its confidence the correction's score)."""
+    names corrected (its confidence the correction's score), then without its first word."""
     said = clean(text)
     if not said:
         return None
@@ -237,11 +241,23 @@ def recognize(text: str, vocab: Vocabulary) -> Match | None:
         fixed, score = correct(candidate, vocab)
         if fixed != candidate:
             tries.append((fixed, score / 100))
+    words = said.split()
+    if len(words) >= 4 and words[0] not in NEGATIONS:
+        tries.append((" ".join(words[1:]), DROPPED_FIRST_WORD))
     for candidate, confidence in tries:
         result = _recognize(candidate, vocab)
         if result is not None:
             return _flatten(result, confidence)
     return None
+
+
+def best_reading(hypotheses: Sequence[str], vocab: Vocabulary) -> str:
+    """Of a speech recogniser's readings (best first), the first this home's grammar
+    understands; the recogniser's best when none is."""
+    for text in hypotheses:
+        if recognize(text, vocab) is not None:
+            return text
+    return hypotheses[0] if hypotheses else ""
 
 
 # -- resolution ----------------------------------------------------------------------------

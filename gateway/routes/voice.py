@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from domain.voice.understand import Interpretation, understand
+from domain.voice.understand import Interpretation, best_reading, understand
 from gateway.api import Ctx, Endpoint, Param, Reply, ok
 from gateway.errors import ApiError
 from gateway.roles import Permission
@@ -110,7 +110,7 @@ async def _vocabulary(ctx: Ctx) -> Any:
     return await b.run(b.voice.vocabulary, home, devices, groups, scenes)
 
 
-async def _transcribe(ctx: Ctx, audio: bytes) -> tuple[str, dict[str, Any]]:
+async def _transcribe(ctx: Ctx, audio: bytes) -> tuple[list[str], dict[str, Any]]:
     from speech.audio import AudioRejected, wav_duration_s
 
     try:
@@ -129,8 +129,9 @@ async def _transcribe(ctx: Ctx, audio: bytes) -> tuple[str, dict[str, Any]]:
         "audio_s": round(heard.audio_s, 3),
         "speech_s": round(heard.speech_s, 3),
         "stt_ms": round(heard.stt_ms, 1),
+        "hypotheses": list(heard.hypotheses),
     }
-    return heard.text, stats
+    return list(heard.hypotheses) or [heard.text], stats
 
 
 def _send(ctx: Ctx, meant: Interpretation, devices: dict[str, Any]) -> list[dict[str, Any]]:
@@ -194,11 +195,14 @@ async def post_voice(ctx: Ctx) -> Response:
     if isinstance(ctx.body, bytes):
         text_in = None
         session_id = ctx.query.get("session_id") or str(uuid.uuid4())
-        transcript, stats = await _transcribe(ctx, ctx.body)
+        heard, stats = await _transcribe(ctx, ctx.body)
     else:
-        text_in = transcript = ctx.body["text"]
+        text_in = ctx.body["text"]
+        heard = [text_in]
         session_id = ctx.body.get("session_id") or ctx.query.get("session_id") or str(uuid.uuid4())
     vocab = await _vocabulary(ctx)
+    # of the recogniser's readings, the first this home's grammar understands
+    transcript = heard[0] if len(heard) == 1 else await b.run(best_reading, heard, vocab)
     user = ctx.user or ""
     context = b.voice.context(ctx.home_id, user, session_id)
     meant = await b.run(understand, transcript, vocab, context)

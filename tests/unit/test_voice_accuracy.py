@@ -67,3 +67,11 @@ def test_accuracy(corpus, capsys):
                 {k: r[k] for k in ("intent", "devices", "parameters") if r[k][0] != r[k][1]},
             )
     assert min(score.values()) >= TARGET, score
+
+
+def test_a_negation_is_never_dropped(corpus):
+    vocab = home.vocabulary(corpus)
+    assert understand("don't turn on the kitchen lights", vocab).intent is None
+    # a misheard first word is: "Watch the temperature ..." was "What's the temperature ..."
+    heard = understand("watch the temperature in the kitchen", vocab)
+    assert heard.intent == "QueryState" and heard.confidence == 0.8
