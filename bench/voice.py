@@ -69,19 +69,9 @@ def _pct(values: list[float], p: int) -> float:
 
 
 def _demo_devices() -> list[dict]:
-    from hub.sim.floorplan import demo_home
+    from hub.sim.floorplan import demo_registry
 
-    return [
-        {
-            "device_id": s.device_id,
-            "name": s.name,
-            "room": s.room,
-            "type": s.type,
-            "capabilities": list(s.capabilities),
-            "state": {},
-        }
-        for s in demo_home()
-    ]
+    return demo_registry()
 
 
 def run_nlu(rounds: int, say: Callable[[str], None]) -> tuple[int, float, float, float]:

@@ -260,6 +260,21 @@ def best_reading(hypotheses: Sequence[str], vocab: Vocabulary) -> str:
     return hypotheses[0] if hypotheses else ""
 
 
+def unsure_unlock(meant: Interpretation, hypotheses: Sequence[str]) -> Interpretation:
+    """An unlock heard, not said for sure, does nothing: from speech, UnlockDevice acts only
+    when it is the recogniser's best reading and understood as it was heard (no near names,
+    no dropped word); otherwise the answer asks for it again."""
+    if meant.intent != UNLOCK or not meant.actions:
+        return meant
+    if hypotheses and hypotheses[0] == meant.text and meant.confidence >= 1.0:
+        return meant
+    return replace(
+        meant,
+        actions=(),
+        response="For safety I don't unlock on a request I may have misheard: please say it again.",
+    )
+
+
 # -- resolution ----------------------------------------------------------------------------
 def _words(domain: str, device_class: str | None, n: int) -> str:
     one, many = CLASS_WORDS.get(device_class or "") or DOMAIN_WORDS.get(

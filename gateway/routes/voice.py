@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from domain.voice.understand import Interpretation, best_reading, understand
+from domain.voice.understand import Interpretation, best_reading, understand, unsure_unlock
 from gateway.api import Ctx, Endpoint, Param, Reply, ok
 from gateway.errors import ApiError
 from gateway.roles import Permission
@@ -206,6 +206,8 @@ async def post_voice(ctx: Ctx) -> Response:
     user = ctx.user or ""
     context = b.voice.context(ctx.home_id, user, session_id)
     meant = await b.run(understand, transcript, vocab, context)
+    if stats is not None:
+        meant = unsure_unlock(meant, heard)
     commands: list[dict[str, Any]] = []
     scene: dict[str, Any] | None = None
     if not dry_run and meant.actions:

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from domain.voice.understand import INTENTS, Context, understand
+from domain.voice.understand import INTENTS, Context, understand, unsure_unlock
 from tests.unit.voice import home
 
 TARGET = 0.97
@@ -75,3 +75,17 @@ def test_a_negation_is_never_dropped(corpus):
     # a misheard first word is: "Watch the temperature ..." was "What's the temperature ..."
     heard = understand("watch the temperature in the kitchen", vocab)
     assert heard.intent == "QueryState" and heard.confidence == 0.8
+
+
+def test_an_unlock_that_may_be_misheard_does_nothing(corpus):
+    vocab = home.vocabulary(corpus)
+    said = understand("unlock the front door", vocab)
+    assert unsure_unlock(said, ["unlock the front door"]).actions == said.actions != ()
+    # the second reading, or a near name, is not sure enough to open a door
+    second = unsure_unlock(said, ["lock the front door", "unlock the front door"])
+    assert second.actions == () and "misheard" in second.response
+    near = understand("unlock the frnt door", vocab)
+    assert near.intent == "UnlockDevice" and unsure_unlock(near, [near.text]).actions == ()
+    # locking is never held back
+    lock = understand("lock the front door", vocab)
+    assert unsure_unlock(lock, ["unlock it", "lock the front door"]) == lock

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from domain.voice.vocabulary import Vocabulary
-from hub.sim.floorplan import demo_home
+from hub.sim.floorplan import demo_registry
 
 CORPUS = Path(__file__).with_name("corpus.yaml")
 
@@ -18,18 +18,7 @@ def load() -> dict[str, Any]:
 
 
 def devices(corpus: dict[str, Any]) -> list[dict[str, Any]]:
-    states = corpus.get("states") or {}
-    return [
-        {
-            "device_id": s.device_id,
-            "name": s.name,
-            "room": s.room,
-            "type": s.type,
-            "capabilities": list(s.capabilities),
-            "state": dict(states.get(s.device_id) or {}),
-        }
-        for s in demo_home()
-    ]
+    return demo_registry(corpus.get("states") or {})
 
 
 def vocabulary(corpus: dict[str, Any]) -> Vocabulary:
