@@ -87,6 +87,7 @@ class Backend:
 
     async def start(self) -> None:
         await self.fanout.start()
+        await asyncio.to_thread(self.voice.warm)
 
     async def stop(self) -> None:
         await self.fanout.stop()
