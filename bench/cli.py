@@ -112,7 +112,7 @@ def cmd_automations(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_voice(args: argparse.Namespace, settings: Settings) -> int:
     from bench.voice import print_result, run_bench
 
-    result = run_bench(rounds=args.rounds, requests=args.requests, say=_say)
+    result = run_bench(settings, rounds=args.rounds, requests=args.requests, say=_say)
     print_result(result, args.json)
     return 0
 

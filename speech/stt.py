@@ -83,6 +83,7 @@ class Transcript:
     speech_s: float  # what the VAD kept
     stt_ms: float  # time in the worker
     hypotheses: tuple[str, ...] = ()  # best first (text among them)
+    cpu_ms: float = 0.0  # the worker's CPU time (all its threads): the cost without others' load
 
 
 def _speech(audio: Any) -> Any:
@@ -129,7 +130,7 @@ def _long(speech: Any) -> str:
 
 
 def _transcribe(data: bytes, beam: int) -> Transcript:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     audio = decode(data)
     speech = _speech(audio)
     speech_s = len(speech) / SAMPLE_RATE
@@ -140,7 +141,8 @@ def _transcribe(data: bytes, beam: int) -> Transcript:
     else:
         texts = [_long(speech)]
     elapsed = (time.perf_counter() - started) * 1000
-    return Transcript(texts[0], len(audio) / SAMPLE_RATE, speech_s, elapsed, tuple(texts))
+    cpu_ms = (time.process_time() - cpu) * 1000
+    return Transcript(texts[0], len(audio) / SAMPLE_RATE, speech_s, elapsed, tuple(texts), cpu_ms)
 
 
 def _pid() -> int:

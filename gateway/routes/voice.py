@@ -129,6 +129,7 @@ async def _transcribe(ctx: Ctx, audio: bytes) -> tuple[list[str], dict[str, Any]
         "audio_s": round(heard.audio_s, 3),
         "speech_s": round(heard.speech_s, 3),
         "stt_ms": round(heard.stt_ms, 1),
+        "stt_cpu_ms": round(heard.cpu_ms, 1),
         "hypotheses": list(heard.hypotheses),
     }
     return list(heard.hypotheses) or [heard.text], stats
