@@ -117,9 +117,8 @@ class VoiceHandler(AsyncEventHandler):
         if Describe.is_type(event.type):
             await self.write_event(info(self.model_name, self.gateway is not None).event())
         elif Transcribe.is_type(event.type) or AudioStart.is_type(event.type):
-            if AudioStart.is_type(event.type) or not self.audio:
-                self.audio.clear()
-                self.too_long = False
+            self.audio.clear()  # a new utterance
+            self.too_long = False
         elif AudioChunk.is_type(event.type):
             chunk = self.converter.convert(AudioChunk.from_event(event))
             if len(self.audio) + len(chunk.audio) > self.max_bytes:

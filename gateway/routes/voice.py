@@ -100,14 +100,16 @@ VOICE_REPLY = {
 }
 
 
-async def _vocabulary(ctx: Ctx) -> Any:
+async def _vocabulary(ctx: Ctx) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The home's vocabulary, and its devices by id (as the registry shows them now)."""
     b, home = ctx.backend, ctx.home_id
     devices = await b.run(b.devices.devices, home)
     overrides = await b.run(b.store.overrides, home)
     devices = [apply_override(d, overrides.get(d["device_id"])) for d in devices]
     groups = await b.run(b.store.list_docs, home, "group")
     scenes = await b.run(b.store.list_docs, home, "scene")
-    return await b.run(b.voice.vocabulary, home, devices, groups, scenes)
+    vocab = await b.run(b.voice.vocabulary, home, devices, groups, scenes)
+    return vocab, {d["device_id"]: d for d in devices}
 
 
 async def _transcribe(ctx: Ctx, audio: bytes) -> tuple[list[str], dict[str, Any]]:
@@ -201,7 +203,7 @@ async def post_voice(ctx: Ctx) -> Response:
         text_in = ctx.body["text"]
         heard = [text_in]
         session_id = ctx.body.get("session_id") or ctx.query.get("session_id") or str(uuid.uuid4())
-    vocab = await _vocabulary(ctx)
+    vocab, devices = await _vocabulary(ctx)
     # of the recogniser's readings, the first this home's grammar understands
     transcript = heard[0] if len(heard) == 1 else await b.run(best_reading, heard, vocab)
     user = ctx.user or ""

@@ -139,3 +139,18 @@ async def test_roles_and_bodies(backend):
         assert r.status_code == 415 and "WAV" in r.json()["error"]["message"]
         r = await c.post(H, json={"text": ""})
         assert r.status_code == 422
+
+
+async def test_the_utterances_encode_with_their_avro_schema(backend):
+    """What the route produces is what VoiceUtterance's schema takes (the real codec)."""
+    from topics.codec import SingleObjectCodec
+    from topics.schemas import SchemaStore
+
+    codec = SingleObjectCodec(SchemaStore())
+    async with _client(backend) as c:
+        for text in ("turn on the living room lights", "make them dimmer", "what?", "good night"):
+            await c.post(H, json={"text": text, "session_id": "avro"})
+    for record in _sent(backend, "VoiceUtterance"):
+        decoded = codec.decode(codec.encode("VoiceUtterance", record))
+        assert decoded.record["transcript"] == record["transcript"]
+        assert decoded.record["slots"] == record["slots"]
