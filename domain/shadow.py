@@ -567,11 +567,11 @@ def _check_json(
             if not math.isfinite(item):
                 problem = f"{_where(path)} is {item}, which JSON cannot represent"
         elif isinstance(item, str):
-            if not _is_utf8(item):
+            if not item.isascii() and not _is_utf8(item):  # isascii: a flag, no encoding
                 problem = f"{_where(path)} is not valid Unicode text"
         elif isinstance(item, dict):
             for key, member in item.items():
-                if not isinstance(key, str) or not _is_utf8(key):
+                if not isinstance(key, str) or not (key.isascii() or _is_utf8(key)):
                     problem = f"object keys must be text (at {_where(path)})"
                     break
                 stack.append((member, (*path, key), in_array))
