@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -82,6 +82,7 @@ def create_app(
     *,
     backend: Backend | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    sync_hub_logins: Callable[[], object] | None = None,
 ) -> Starlette:
     """The gateway app. With ``backend`` (tests), that one is used; otherwise the real one
     is built from ``settings`` when the app starts (lifespan)."""
@@ -92,7 +93,9 @@ def create_app(
         if app.state.backend is None:
             from runtime.config import Settings
 
-            app.state.backend = Backend.connect(settings or Settings.from_env())
+            app.state.backend = Backend.connect(
+                settings or Settings.from_env(), sync_hub_logins=sync_hub_logins
+            )
         await app.state.backend.start()
         try:
             yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.api import Endpoint
 from gateway.routes import (
+    account,
     auth,
     automations,
     commands,
@@ -24,6 +25,7 @@ def all_endpoints() -> list[Endpoint]:
         *system.ENDPOINTS,
         *auth.ENDPOINTS,
         *homes.ENDPOINTS,
+        *account.ENDPOINTS,
         *home_settings.ENDPOINTS,
         *devices.ENDPOINTS,
         *commands.ENDPOINTS,

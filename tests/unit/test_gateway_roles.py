@@ -29,7 +29,13 @@ EXPECTED = {
     ("GET", "/"): PUBLIC,
     ("POST", "/v1/auth/token"): PUBLIC,
     ("GET", "/v1/homes"): AUTHENTICATED,
+    ("GET", "/v1/me"): AUTHENTICATED,
     ("GET", H): V,
+    ("DELETE", H): M,
+    ("GET", H + "/hubs"): M,
+    ("POST", H + "/hubs"): M,
+    ("POST", H + "/hubs/{hub_username}/rotate"): M,
+    ("DELETE", H + "/hubs/{hub_username}"): M,
     ("GET", H + "/mode"): V,
     ("PUT", H + "/mode"): Permission.CONTROL,
     ("GET", H + "/settings"): V,
@@ -89,7 +95,13 @@ def test_every_route_declares_the_expected_permission():
 
 
 def _url(path: str) -> str:
-    values = {"home_id": "h1", "username": "someone", "command_id": "c1"}
+    values = {
+        "home_id": "h1",
+        "username": "someone",
+        "command_id": "c1",
+        "hub_username": "hub-h1-abc123",
+        "area_id": "kitchen",
+    }
     return re.sub(r"{([a-z_]+)}", lambda m: values.get(m.group(1), "x1"), path)
 
 
