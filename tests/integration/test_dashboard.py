@@ -234,11 +234,16 @@ def test_dashboard_in_chromium(live):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(live["base"] + "/")
+            # Signed out: no home picker, connection state or "Sign out" yet.
+            page.locator("#username").wait_for()
+            assert page.locator("#session").is_hidden()
+            assert not page.get_by_text("Sign out").is_visible()
             page.fill("#username", live["user"])
             page.fill("#password", PASSWORD)
             page.click("#sign-in")
             tile = page.locator(f"#tile-{LAMP}")
             tile.wait_for(timeout=30_000)
+            assert page.locator("#session").is_visible()
             page.wait_for_function("() => document.querySelector('#conn').textContent === 'live'")
             was_on = "on" in (tile.get_attribute("class") or "").split()
             version = int(tile.get_attribute("data-version") or 0)
