@@ -41,6 +41,8 @@ class MemoryStore:
         self.channel_lists: dict[tuple[str, str], list[dict[str, Any]]] = {}
         # (home, username) -> event_id -> deliveries, as stores.notify_outbox.statuses shows them
         self.delivery_rows: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        self.area_rows: dict[tuple[str, str], str] = {}
+        self.logbook_rows: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     # set-up helpers
@@ -125,6 +127,21 @@ class MemoryStore:
 
     def delete_override(self, home_id: str, device_id: str) -> None:
         self.device_overrides.pop((home_id, device_id), None)
+
+    def areas(self, home_id: str) -> list[dict[str, Any]]:
+        rows = [{"area_id": a, "name": n} for (h, a), n in self.area_rows.items() if h == home_id]
+        return sorted(rows, key=lambda r: r["name"].lower())
+
+    def put_area(self, home_id: str, area_id: str, name: str) -> bool:
+        for (h, a), n in self.area_rows.items():
+            if h == home_id and a != area_id and n.lower() == name.lower():
+                raise ApiError(409, f"area {a!r} is called {name!r} already")
+        created = (home_id, area_id) not in self.area_rows
+        self.area_rows[(home_id, area_id)] = name
+        return created
+
+    def logbook(self, home_id: str, **query: Any) -> list[dict[str, Any]]:
+        return list(self.logbook_rows.get(home_id, []))
 
     def history(self, home_id: str, device_id: str, **query: Any) -> list[dict[str, Any]]:
         return list(self.history_rows.get((home_id, device_id), []))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.api import Endpoint
 from gateway.routes import (
     account,
+    areas,
     auth,
     automations,
     commands,
@@ -12,6 +13,7 @@ from gateway.routes import (
     groups,
     home_settings,
     homes,
+    logbook,
     members,
     misc,
     notifications,
@@ -28,6 +30,8 @@ def all_endpoints() -> list[Endpoint]:
         *account.ENDPOINTS,
         *home_settings.ENDPOINTS,
         *devices.ENDPOINTS,
+        *areas.ENDPOINTS,
+        *logbook.ENDPOINTS,
         *commands.ENDPOINTS,
         *groups.ENDPOINTS,
         *scenes.ENDPOINTS,
