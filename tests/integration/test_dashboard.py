@@ -25,6 +25,7 @@ from compose.process import free_port
 from gateway.service import gateway_argv
 from hub.bridge import forget_session
 from hub.sim import demo_docs
+from sinks.history import sink_argv as history_sink_argv
 from sinks.redis_sink import redis_sink_argv
 from tests.integration.bridge_support import BridgeProc
 from tests.integration.streams_support import Worker
@@ -95,6 +96,13 @@ def live(stack_env, settings, tmp_path_factory):
             redis_sink_argv(tmp / "sink", free_port(), name=f"dash-{uid}"),
             stack_env,
             tmp / "sink.log",
+        ),
+        _spawn(  # the logbook reads the history store
+            history_sink_argv(
+                tmp / "hist", free_port(), name=f"dash-{uid}", group=f"dash-hist-{uid}"
+            ),
+            stack_env,
+            tmp / "history.log",
         ),
         _spawn(
             [*gateway_argv(tmp / "gw", gw_port), "--loglevel", "warning"],
@@ -256,6 +264,12 @@ def test_dashboard_in_chromium(live):
             )
             assert int(tile.get_attribute("data-version") or 0) > version
             assert tile.locator(".state").inner_text().startswith("Off" if was_on else "On")
+            # The logbook says who did it, from the history store.
+            page.wait_for_function(
+                f"() => document.querySelector('#logbook').textContent"
+                f".includes('{live['user']} sent turnO')",
+                timeout=45_000,
+            )
             page.screenshot(path=str(live["tmp"] / "dashboard.png"), full_page=True)
         finally:
             browser.close()
