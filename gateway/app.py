@@ -26,7 +26,7 @@ from gateway.api import make_routes
 from gateway.backend import Backend
 from gateway.errors import error_response
 from gateway.routes import all_endpoints
-from gateway.routes.system import STATIC_DIR
+from gateway.routes.system import STATIC_DIR, swagger_ui_dir
 
 log = logging.getLogger("homestream.gateway")
 
@@ -105,6 +105,7 @@ def create_app(
     routes: list[BaseRoute] = list(make_routes(endpoints))
     routes += _websocket_routes()
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    routes.append(Mount("/docs/assets", StaticFiles(directory=swagger_ui_dir()), name="docs"))
     routes += list(extra_routes)
     app = Starlette(
         routes=routes,

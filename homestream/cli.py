@@ -37,6 +37,8 @@ EXAMPLES = {
     "init": "homestream init",
     "down": "homestream down",
     "status": "homestream status",
+    "demo-login": "homestream demo-login",
+    "psql": "homestream psql -- -c 'SELECT * FROM history.devices LIMIT 5'",
     "config": "homestream config --json",
     "users add": "homestream users add --username alice --password 'correct horse'",
     "users list": "homestream users list",

@@ -26,6 +26,7 @@ EXPECTED = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
     ("GET", "/"): PUBLIC,
     ("POST", "/v1/auth/token"): PUBLIC,
     ("GET", "/v1/homes"): AUTHENTICATED,
