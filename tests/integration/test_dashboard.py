@@ -271,6 +271,12 @@ def test_dashboard_in_chromium(live):
                 timeout=45_000,
             )
             page.screenshot(path=str(live["tmp"] / "dashboard.png"), full_page=True)
+            # /docs: Swagger UI from the gateway itself renders this API's description.
+            docs = browser.new_page()
+            docs.goto(live["base"] + "/docs")
+            docs.locator(".swagger-ui .info .title").wait_for(timeout=30_000)
+            assert "homestream gateway" in docs.locator(".swagger-ui .info .title").inner_text()
+            assert docs.locator("text=/v1/homes/{home_id}/logbook").count() >= 1
         finally:
             browser.close()
 

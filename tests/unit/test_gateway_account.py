@@ -75,3 +75,17 @@ async def test_without_a_broker_hook_the_routes_say_where_to_do_it(backend):
     backend.admin = None
     resp = await call(backend, "GET", "/v1/homes/h1/hubs")
     assert resp.status_code == 503 and "homestream hubs" in resp.json()["error"]["message"]
+
+
+async def test_docs_serves_swagger_ui_from_the_gateway(backend):
+    transport = httpx.ASGITransport(app=create_app(backend=backend))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        page = await client.get("/docs")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert "http" not in page.text.replace("http-equiv", "")  # nothing from a CDN
+        for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css",
+                      "/static/api-docs.js"):  # fmt: skip
+            assert f'"{asset}"' in page.text
+            got = await client.get(asset)
+            assert got.status_code == 200 and len(got.content) > 100, asset
+        assert "/openapi.json" in (await client.get("/static/api-docs.js")).text
