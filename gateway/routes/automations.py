@@ -30,11 +30,11 @@ from domain.automation.model import CommandAction, references
 from domain.automation.parse import LOG_LEVELS, AutomationInvalid, parse
 from domain.automation.yamldoc import YamlSyntaxError, locate, parse_yaml
 from gateway.api import Ctx, Endpoint, Param, ParsedBody, Reply, ok
+from gateway.automation_schema import typed_list
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
 from gateway.routes.common import check_command, doc_endpoints
 
-OBJECT_LIST = {"type": "array", "maxItems": 100, "items": {"type": "object"}}
 # Home Assistant's older spelling of a list: an array, or one object for a list of one.
 OLDER_LIST = {
     "type": ["array", "object"],
@@ -55,9 +55,9 @@ AUTOMATION_BODY = {
         "mode": {"type": "string", "enum": ["single", "restart", "queued", "parallel"]},
         "max": {"type": "integer", "minimum": 1, "maximum": 100},
         "max_exceeded": {"type": "string", "enum": list(LOG_LEVELS)},
-        "triggers": {**OBJECT_LIST, "minItems": 1},
-        "conditions": OBJECT_LIST,
-        "actions": {**OBJECT_LIST, "minItems": 1},
+        "triggers": typed_list("AutomationTrigger", minItems=1),
+        "conditions": typed_list("AutomationCondition"),
+        "actions": typed_list("AutomationAction", minItems=1),
         # an automations.yaml entry's own id (the URL names the automation here)
         "id": {"type": ["string", "integer"], "description": "kept as written; not the URL's id"},
         "trigger": OLDER_LIST,
