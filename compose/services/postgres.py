@@ -11,8 +11,7 @@ import psycopg
 from compose.errors import LauncherError
 from compose.install import PG_BIN
 from compose.services.base import Service, require_binary
-
-TIMESCALE_LIB = PG_BIN.parent / "lib" / "timescaledb.so"
+from compose.timescaledb import installed as timescaledb_installed
 
 
 class PostgresService(Service):
@@ -109,7 +108,7 @@ class PostgresService(Service):
             "-c",
             "log_min_messages=warning",
         ]
-        if TIMESCALE_LIB.exists():
+        if s.timescaledb and timescaledb_installed():
             args += [
                 "-c",
                 "shared_preload_libraries=timescaledb",
@@ -138,3 +137,9 @@ class PostgresService(Service):
                 return False
             conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(db)))
             return True
+
+    def preloads_timescaledb(self) -> bool:
+        """Whether the running server has TimescaleDB in shared_preload_libraries."""
+        with psycopg.connect(self.settings.pg_dsn("postgres"), connect_timeout=2) as conn:
+            row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+        return bool(row) and "timescaledb" in str(row[0])
