@@ -149,7 +149,7 @@ def test_rollups_agree_with_the_raw_rows_and_fold_in_late_ones(settings, sinks, 
                     (view,),
                 )
             (mat,) = conn.execute(
-                "SELECT format('%%I.%%I', materialization_hypertable_schema,"
+                "SELECT format('%I.%I', materialization_hypertable_schema,"
                 " materialization_hypertable_name)"
                 " FROM timescaledb_information.continuous_aggregates WHERE view_name = 'rollup_1h'"
             ).fetchone()
