@@ -137,9 +137,3 @@ class PostgresService(Service):
                 return False
             conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(db)))
             return True
-
-    def preloads_timescaledb(self) -> bool:
-        """Whether the running server has TimescaleDB in shared_preload_libraries."""
-        with psycopg.connect(self.settings.pg_dsn("postgres"), connect_timeout=2) as conn:
-            row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
-        return bool(row) and "timescaledb" in str(row[0])
