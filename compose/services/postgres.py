@@ -108,7 +108,11 @@ class PostgresService(Service):
             "-c",
             "log_min_messages=warning",
         ]
-        if s.timescaledb and timescaledb_installed():
+        # Once a cluster ran with TimescaleDB, its databases may hold the extension, which
+        # fails without the preload: HOMESTREAM_TIMESCALEDB=off counts for new clusters.
+        sticky = self.dir / "timescaledb-preloaded"
+        if timescaledb_installed() and (s.timescaledb or sticky.exists()):
+            sticky.touch()
             args += [
                 "-c",
                 "shared_preload_libraries=timescaledb",

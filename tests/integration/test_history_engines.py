@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures sinks and producer, imported from test_history_sink)
 """What makes each history engine what it is, through the real sink (issue #17).
 
 Every test runs once per engine (tests/conftest.py's history_env): the test stack's main
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -27,17 +27,15 @@ from runtime.secrets import load_secrets
 from sinks.history_schema import engine
 from stores import db
 from stores.analyst import ANALYST_VIEWS
-from tests.integration.test_history_sink import (
+from tests.integration.test_history_sink import (  # noqa: F401
     _until,
     count,
     doc_queries,
-    sinks,  # noqa: F401  (a fixture)
+    producer,
+    sinks,
     state_rows,
 )
 from topics import catalogue as t
-from topics.codec import make_codec
-from topics.producer import EventProducer
-from topics.schemas import SchemaStore
 
 pytestmark = pytest.mark.integration
 
@@ -48,17 +46,6 @@ DAY = 24 * HOUR
 @pytest.fixture
 def settings(history_settings):
     return history_settings
-
-
-@pytest.fixture
-def producer(settings) -> Iterator[EventProducer]:
-    p = EventProducer(
-        settings.kafka_bootstrap,
-        settings.partitions,
-        make_codec(SchemaStore(), settings.schema_registry_url),
-    )
-    yield p
-    p.flush()
 
 
 @pytest.fixture
@@ -130,7 +117,7 @@ def disagreements(settings, home: str) -> tuple[int, int]:
     return out[0], out[1]
 
 
-def test_rollups_agree_with_the_raw_rows_and_fold_in_late_ones(settings, sinks, producer, eng):  # noqa: F811
+def test_rollups_agree_with_the_raw_rows_and_fold_in_late_ones(settings, sinks, producer, eng):
     home = f"eng-{uuid.uuid4().hex[:8]}"
     now = int(time.time() * 1000)
     sinks(f"test-engines-{uuid.uuid4().hex[:6]}", "e1")
@@ -173,7 +160,7 @@ def test_rollups_agree_with_the_raw_rows_and_fold_in_late_ones(settings, sinks, 
 
 def test_compression_job_compresses_old_chunks_and_a_replay_doubles_nothing(
     settings,
-    sinks,  # noqa: F811
+    sinks,
     producer,
     eng,
 ):
@@ -214,7 +201,7 @@ def test_compression_job_compresses_old_chunks_and_a_replay_doubles_nothing(
         assert conn.execute(query, (home,)).fetchall() == before
 
 
-def test_retention_drops_what_is_older_than_the_setting(settings, sinks, producer, eng):  # noqa: F811
+def test_retention_drops_what_is_older_than_the_setting(settings, sinks, producer, eng):
     home = f"eng-{uuid.uuid4().hex[:8]}"
     now = int(time.time() * 1000)
     sinks(f"test-engines-{uuid.uuid4().hex[:6]}", "r1")
@@ -245,7 +232,7 @@ def test_retention_drops_what_is_older_than_the_setting(settings, sinks, produce
 
 def test_a_hub_time_far_off_is_clamped_to_the_receive_time_and_flagged(
     settings,
-    sinks,  # noqa: F811
+    sinks,
     producer,
 ):
     home = f"eng-{uuid.uuid4().hex[:8]}"

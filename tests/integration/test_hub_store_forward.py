@@ -173,10 +173,9 @@ class Watcher:
         self.c.loop_stop()
 
 
-def test_reports_survive_a_broker_outage_in_order(settings, hub_login, broker, tmp_path):
-    home, creds = hub_login
-    watcher = Watcher(settings, home)
-    hub = HubClient(
+def hub_client(settings, home: str, creds: dict, tmp_path, **kw) -> HubClient:
+    """The home's hub with its outbox in ``tmp_path``."""
+    return HubClient(
         home_id=home,
         username=creds["username"],
         password=creds["password"],
@@ -184,7 +183,14 @@ def test_reports_survive_a_broker_outage_in_order(settings, hub_login, broker, t
         port=settings.ports.mqtt,
         outbox=tmp_path / "outbox.db",
         keepalive=10,
+        **kw,
     )
+
+
+def test_reports_survive_a_broker_outage_in_order(settings, hub_login, broker, tmp_path):
+    home, creds = hub_login
+    watcher = Watcher(settings, home)
+    hub = hub_client(settings, home, creds, tmp_path)
     errors: list[BaseException] = []
     reached = {n: threading.Event() for n in (60, 150)}
     go_on = threading.Event()  # released at round 60 once the outage may begin
@@ -392,15 +398,7 @@ def test_offline_minutes_land_in_history_at_their_own_times(
     bridge = BridgeProc(stack_env, f"sf-{tag}", tmp_path, free_port())
     worker = Worker(stack_env, f"sf-{tag}", tmp_path / "worker")
     sink = Sink(stack_env, tmp_path, f"test-sf-{tag}", "sf")
-    hub = HubClient(
-        home_id=home,
-        username=creds["username"],
-        password=creds["password"],
-        host=settings.host,
-        port=settings.ports.mqtt,
-        outbox=tmp_path / "outbox.db",
-        keepalive=10,
-    )
+    hub = hub_client(settings, home, creds, tmp_path)
     sent: dict[float, int] = {}
 
     def measure(value: float) -> None:
