@@ -67,7 +67,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     out(f"{'SERVICE':<{width}} {'STATE':<8} {'PID':>7}  ENDPOINT")
     for r in rows:
         state = "healthy" if r.healthy else ("running" if r.running else "stopped")
-        out(f"{r.name:<{width}} {state:<8} {r.pid or '-':>7}  {r.endpoint}")
+        detail = f"  ({r.detail})" if r.detail else ""
+        out(f"{r.name:<{width}} {state:<8} {r.pid or '-':>7}  {r.endpoint}{detail}")
     return 0 if all(r.healthy for r in rows) else 1
 
 
@@ -115,6 +116,38 @@ def cmd_psql(args: argparse.Namespace, settings: Settings) -> int:
     os.execve(exe, [*argv, *args.psql_args], env)
 
 
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    import shutil
+    import subprocess
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from compose.errors import LauncherError
+    from compose.install import PG_BIN
+    from compose.stack import require_running
+    from runtime.secrets import load_secrets
+    from stores.analyst import ANALYST_ROLE
+
+    require_running(settings)
+    password = load_secrets(settings).analyst_password
+    if not password:
+        raise LauncherError("no analyst password yet: run `homestream up` (or `init`) once")
+    s = settings
+    if s.pg_dsn_override:
+        given = conninfo_to_dict(s.pg_dsn_override)
+        target = {k: v for k, v in given.items() if k in ("host", "port", "dbname", "sslmode")}
+    else:
+        target = {"host": s.host, "port": s.ports.postgres, "dbname": s.pg_database}
+    psql = shutil.which("psql") or str(PG_BIN / "psql")
+    if not os.path.exists(psql):
+        raise LauncherError("psql not found: apt-get install postgresql-client-15")
+    # The password goes by environment, never on the command line (ps shows that).
+    env = {**os.environ, "PGPASSWORD": password, "PGAPPNAME": "homestream-sql"}
+    conninfo = make_conninfo(**target, user=ANALYST_ROLE)
+    return subprocess.run([psql, conninfo, *args.psql_args], env=env).returncode
+
+
 def register(commands: Commands) -> None:
     p = commands.add("up", cmd_up, "install what is missing and start the local stack (idempotent)")
     p.add_argument(
@@ -150,5 +183,16 @@ def register(commands: Commands) -> None:
         "arguments after -- go to psql",
     )
     p.add_argument("psql_args", nargs="*", help="passed to psql, e.g. -- -c 'SELECT 1'")
-    p = commands.add("status", cmd_status, "show each service, its pid, health and endpoint")
+    p = commands.add(
+        "sql",
+        cmd_sql,
+        "open psql on the history views as the read-only role 'analyst' (password from the "
+        "secrets file); arguments after it go to psql, e.g. `homestream sql -c 'SELECT 1'`",
+    )
+    p.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql as they are")
+    p = commands.add(
+        "status",
+        cmd_status,
+        "show each service, its pid, health and endpoint, and which engine history runs on",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -366,7 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stores.db import DatabaseUnavailable
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["sql"] and raw[1:2] not in (["-h"], ["--help"]):
+        # Everything after `sql` is psql's, options included, exactly as given.
+        args = parser.parse_args(["sql"])
+        args.psql_args = raw[1:]
+    else:
+        args = parser.parse_args(raw)
     name = " ".join(w for w in ("homestream", args.command, getattr(args, "sub", None)) if w)
     try:
         settings = Settings.from_env()

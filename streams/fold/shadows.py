@@ -45,10 +45,12 @@ def emit_state_change(
     source: str,
     command_id: str | None = None,
     before: Shadow | None = None,
+    ts: int | None = None,
 ) -> None:
     """A new shadow version: StateChange, the ShadowDocument, and a ShadowDelta when
     desired and reported differ. ``before``: the shadow it came from, for the values the
-    changed reported attributes had (automations trigger on "from")."""
+    changed reported attributes had (automations trigger on "from"). ``ts``: the state's
+    own time (a report's hub ts) when it is not the time of acceptance (``ctx.now``)."""
     sh: Shadow = result.shadow
     ctx.emit(
         t.STATE_CHANGES,
@@ -70,6 +72,7 @@ def emit_state_change(
             "source": source,
             "command_id": command_id,
             "accepted_at": ctx.now,
+            "ts": ctx.now if ts is None else ts,
         },
     )
     ctx.emit(
