@@ -39,7 +39,7 @@ from voice.gateway_client import GatewayClient, GatewayError
 log = logging.getLogger("homestream.voice")
 
 RATE, WIDTH, CHANNELS = 16_000, 2, 1
-ATTRIBUTION = Attribution(name="homestream", url="https://github.com/homestream")
+ATTRIBUTION = Attribution(name="homestream", url="")  # no public home page to name
 WHISPER = Attribution(
     name="OpenAI Whisper (faster-whisper)", url="https://github.com/openai/whisper"
 )
