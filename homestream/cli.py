@@ -69,6 +69,8 @@ EXAMPLES = {
     "bench history-engines": "homestream bench history-engines --rows 1000000",
     "bench notifications": "homestream bench notifications",
     "bench scenes": "homestream bench scenes",
+    "bench voice": "homestream bench voice --requests 10",
+    "voice serve": "homestream voice serve --wyoming tcp://0.0.0.0:10300 --home demo-home",
     "dlq list": "homestream dlq list --since 2h --reason UNKNOWN_DEVICE",
     "dlq redrive": "homestream dlq redrive --home demo-home --dry-run",
     "replay": "homestream replay --group homestream-sink-history "
