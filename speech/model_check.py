@@ -23,11 +23,8 @@ TINY_EN_VOCABULARY = 51_864  # GPT-2's 50,257 tokens + Whisper's 1,607 special t
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def check(model_dir: str | Path) -> list[str]:
