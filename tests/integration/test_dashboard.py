@@ -511,5 +511,6 @@ def test_voice_box_and_microphone_in_chromium(live):
                 timeout=90_000,
             )
             assert "living room lamp" in page.inner_text("#voice-reply").lower()
+            page.locator("#voice-card").screenshot(path=str(live["tmp"] / "voice-card.png"))
         finally:
             browser.close()
