@@ -18,19 +18,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # ZCL data types (ZCL spec, table 2-10) used by the clusters simulated here.
-BOOL, MAP8, MAP16, UINT8, UINT16, INT16, ENUM8, ENUM16, STRING, EUI64 = (
+BOOL, MAP8, MAP16, UINT8, UINT16, UINT32, INT16, ENUM8, ENUM16, STRING, EUI64 = (
     0x10,
     0x18,
     0x19,
     0x20,
     0x21,
+    0x23,
     0x29,
     0x30,
     0x31,
     0x42,
     0xF0,
 )
-_FORMATS = {BOOL: "<B", MAP8: "<B", MAP16: "<H", UINT8: "<B", UINT16: "<H", INT16: "<h"}
+_FORMATS = {BOOL: "<B", MAP8: "<B", MAP16: "<H", UINT8: "<B", UINT16: "<H", UINT32: "<I"}
+_FORMATS |= {INT16: "<h"}
 _FORMATS |= {ENUM8: "<B", ENUM16: "<H"}
 
 HA_PROFILE = 0x0104
@@ -47,6 +49,7 @@ BASIC, POWER_CFG, ON_OFF, LEVEL, DOOR_LOCK, COVERING = (
     0x0101,
     0x0102,
 )
+OTA = 0x0019
 COLOR, ILLUMINANCE, TEMPERATURE, HUMIDITY, OCCUPANCY, IAS_ZONE = (
     0x0300,
     0x0400,
@@ -181,6 +184,8 @@ class SimDevice:
     behaviour: str = "ok"
     endpoint: int = 1
     clusters: dict[int, dict[int, Attr]] = field(default_factory=dict)
+    # client (output) clusters keep attributes too: the OTA client's current file version
+    client_clusters: dict[int, dict[int, Attr]] = field(default_factory=dict)
     tsn: int = 0
 
     @classmethod
@@ -222,6 +227,9 @@ class SimDevice:
                 "<HBHHHB", 0x1234, 82, 82, 0x2C00, 82, 0
             )
             return [(0x8002, bytes([ZDO_SUCCESS]) + nwk + desc)]
+        if self.behaviour == "garbage" and cluster in (0x0005, 0x0004):
+            # a count that promises more endpoints (or descriptor bytes) than follow
+            return [(cluster | 0x8000, bytes([ZDO_SUCCESS]) + nwk + b"\x09\x01")]
         if cluster == 0x0005:  # Active_EP_req
             return [(0x8005, bytes([ZDO_SUCCESS]) + nwk + bytes([1, self.endpoint]))]
         if cluster == 0x0004:  # Simple_Desc_req
@@ -231,7 +239,8 @@ class SimDevice:
             ins = sorted(self.clusters)
             desc = struct.pack("<BHHB", self.endpoint, HA_PROFILE, self.kind.device_type, 1)
             desc += bytes([len(ins)]) + b"".join(struct.pack("<H", c) for c in ins)
-            desc += bytes([1]) + struct.pack("<H", 0x0019)  # OTA client
+            outs = sorted(self.client_clusters)
+            desc += bytes([len(outs)]) + b"".join(struct.pack("<H", c) for c in outs)
             return [(0x8004, bytes([ZDO_SUCCESS]) + nwk + bytes([len(desc)]) + desc)]
         if cluster in (0x0021, 0x0022):  # Bind_req, Unbind_req
             return [(cluster | 0x8000, bytes([ZDO_SUCCESS]))]
@@ -262,20 +271,25 @@ class SimDevice:
         payload = data[off + 2 :]
         is_cluster_cmd = (fc & 0x03) == 0x01
         no_default = bool(fc & 0x10)
-        attrs = self.clusters.get(cluster)
+        to_client = bool(fc & 0x08)  # addressed to one of our client clusters
+        attrs = (self.client_clusters if to_client else self.clusters).get(cluster)
         if attrs is None:
-            return [self._default_rsp(tsn, cmd, 0xC3, is_cluster_cmd)], []  # UNSUPPORTED_CLUSTER
+            return [self._default_rsp(tsn, cmd, 0xC3, to_client)], []  # UNSUPPORTED_CLUSTER
         if not is_cluster_cmd:
-            return self._global(cluster, attrs, tsn, cmd, payload, no_default)
+            return self._global(cluster, attrs, tsn, cmd, payload, no_default, to_client)
+        if to_client:
+            return [self._default_rsp(tsn, cmd, UNSUP_CLUSTER_COMMAND, to_client)], []
         return self._cluster_command(cluster, attrs, tsn, cmd, payload, no_default)
 
-    def _header(self, tsn: int, cmd: int, cluster_specific: bool) -> bytes:
-        # server -> client, default response disabled
-        fc = 0x18 | (0x01 if cluster_specific else 0x00)
+    def _header(
+        self, tsn: int, cmd: int, cluster_specific: bool, from_client: bool = False
+    ) -> bytes:
+        # our answers go the other way than the request; default response disabled
+        fc = (0x10 if from_client else 0x18) | (0x01 if cluster_specific else 0x00)
         return bytes([fc, tsn, cmd])
 
-    def _default_rsp(self, tsn: int, cmd: int, status: int, cluster_specific: bool) -> bytes:
-        return self._header(tsn, 0x0B, False) + bytes([cmd, status])
+    def _default_rsp(self, tsn: int, cmd: int, status: int, from_client: bool = False) -> bytes:
+        return self._header(tsn, 0x0B, False, from_client) + bytes([cmd, status])
 
     def _global(
         self,
@@ -285,6 +299,7 @@ class SimDevice:
         cmd: int,
         payload: bytes,
         no_default: bool,
+        from_client: bool = False,
     ) -> tuple[list[bytes], list[Report]]:
         if cmd == 0x00:  # Read Attributes
             out = bytearray()
@@ -296,7 +311,7 @@ class SimDevice:
                     out += struct.pack("<HBB", aid, SUCCESS, a.type_id) + encode_value(
                         a.type_id, a.value
                     )
-            return [self._header(tsn, 0x01, False) + bytes(out)], []
+            return [self._header(tsn, 0x01, False, from_client) + bytes(out)], []
         if cmd == 0x02 or cmd == 0x03:  # Write Attributes (undivided)
             rest = payload
             while len(rest) >= 3:
@@ -307,17 +322,17 @@ class SimDevice:
                     break
                 if aid in attrs and attrs[aid].type_id == type_id:
                     attrs[aid].value = value
-            return [self._header(tsn, 0x04, False) + bytes([SUCCESS])], []
+            return [self._header(tsn, 0x04, False, from_client) + bytes([SUCCESS])], []
         if cmd == 0x06:  # Configure Reporting: accepted for every record
-            return [self._header(tsn, 0x07, False) + bytes([SUCCESS])], []
+            return [self._header(tsn, 0x07, False, from_client) + bytes([SUCCESS])], []
         if cmd == 0x0C:  # Discover Attributes
             out = bytearray([1])
             for aid in sorted(attrs):
                 out += struct.pack("<HB", aid, attrs[aid].type_id)
-            return [self._header(tsn, 0x0D, False) + bytes(out)], []
+            return [self._header(tsn, 0x0D, False, from_client) + bytes(out)], []
         if no_default:
             return [], []
-        return [self._default_rsp(tsn, cmd, 0x82, False)], []  # UNSUP_GENERAL_COMMAND
+        return [self._default_rsp(tsn, cmd, 0x82, from_client)], []  # UNSUP_GENERAL_COMMAND
 
     def _cluster_command(
         self,
@@ -379,7 +394,7 @@ class SimDevice:
         if reply is not None and status == SUCCESS:
             responses.append(reply)
         elif not no_default or status != SUCCESS:
-            responses.append(self._default_rsp(tsn, cmd, status, True))
+            responses.append(self._default_rsp(tsn, cmd, status))
         return responses, self.reports(changed)
 
     # -- reports ------------------------------------------------------------------------

@@ -97,7 +97,12 @@ class ZnpSimulator:
                     except (KeyError, ValueError) as exc:
                         log.warning("znpsim: undecodable frame %s: %s", frame, exc)
                         continue
-                    for rsp in self.coordinator.handle(req):
+                    try:
+                        answers = self.coordinator.handle(req)
+                    except Exception:  # a simulator bug must not unplug the radio
+                        log.exception("znpsim: handling %s failed", type(req).__qualname__)
+                        continue
+                    for rsp in answers:
                         self._send(rsp)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
