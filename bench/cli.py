@@ -71,6 +71,14 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_radio(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.radio import print_result, run_bench
+
+    result = run_bench(devices=args.devices, commands=args.commands, reports=args.reports, say=_say)
+    print_result(result, args.json)
+    return 0
+
+
 def cmd_scenes(args: argparse.Namespace, settings: Settings) -> int:
     from bench.scenes import print_result, run_bench
 
@@ -186,6 +194,18 @@ def register(commands: Commands) -> None:
     p.add_argument("--events", type=int, default=2000, help="notifications for latency [2000]")
     p.add_argument("--rate", type=float, default=100.0, help="notifications/s [100]")
     p.add_argument("--burst", type=int, default=2000, help="notifications at once [2000]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "radio",
+        cmd_radio,
+        "the Zigbee adapter (zigpy + zigpy-znp) against the ZNP simulator in its own "
+        "process: pairing time per device, command -> reported state p50/p99, reports/s "
+        "one adapter carries; needs no stack",
+    )
+    p.add_argument("--devices", type=int, default=10, help="devices paired one by one [10]")
+    p.add_argument("--commands", type=int, default=500, help="commands, one at a time [500]")
+    p.add_argument("--reports", type=int, default=5000, help="reports in the storm [5000]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(

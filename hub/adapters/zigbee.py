@@ -129,11 +129,20 @@ class ZigbeeAdapter(Adapter):
         first = True
         while not self._stopping:
             self._lost.clear()
+            # the device database opens first; a failed start must close it again, or each
+            # retry leaves a database thread behind (and the process cannot exit)
+            app = await ControllerApplication.new(self._zigpy_config(), start_radio=False)
             try:
-                app = await ControllerApplication.new(self._zigpy_config(), auto_form=True)
+                await app.startup(auto_form=True)
             except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await app.shutdown(db=True)
                 raise
             except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await app.shutdown(db=True)
+                if self._stopping:
+                    break
                 if first:
                     self.events.radio(
                         self.protocol, False, f"cannot open {self.config.port}: {exc}"

@@ -137,6 +137,19 @@ class ZnpSimulator:
         reports = dev.set_attributes([(cluster, attr, value)])
         self.coordinator.later(self.coordinator.report_frames(dev, reports))
 
+    def burst(self, name: str, count: int) -> None:
+        """``count`` reports from one device, back to back (a load test's storm)."""
+        dev = self.device(name)
+        cid = next(iter(dev.kind.clusters))
+        aid = next(iter(dev.kind.clusters[cid]))
+        frames = []
+        for i in range(count):
+            type_id = dev.clusters[cid][aid].type_id
+            frames += self.coordinator.report_frames(
+                dev, dev.set_attributes([(cid, aid, i % 2 if type_id in (0x10, 0x18) else i % 200)])
+            )
+        self.coordinator.later(frames)
+
     def leave(self, name: str) -> None:
         dev = self.device(name)
         self.coordinator.later(self.coordinator.leave(dev))
@@ -159,6 +172,9 @@ class ZnpSimulator:
                 self.set_attribute(
                     str(msg["name"]), int(msg["cluster"]), int(msg["attr"]), msg["value"]
                 )
+                return {"ok": True}
+            if op == "burst":
+                self.burst(str(msg["name"]), int(msg["count"]))
                 return {"ok": True}
             if op == "leave":
                 self.leave(str(msg["name"]))
@@ -191,7 +207,7 @@ class ZnpSimulator:
                     answer = {"ok": False, "error": f"not JSON: {exc}"}
                 writer.write(json.dumps(answer).encode() + b"\n")
                 await writer.drain()
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +19,12 @@ import pytest
 
 from domain.validate import validate_descriptor, validate_state
 from hub.adapters.base import CommandFailed
+from hub.adapters.recorder import Recorder
 from hub.adapters.zigbee import ZigbeeAdapter, ZigbeeConfig, device_id_for
 from hub.znpsim.devices import ieee_for, ieee_text
 from hub.znpsim.server import ZnpSimulator
 
 pytest.importorskip("zigpy_znp")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.added: dict[str, dict[str, Any]] = {}
-        self.removed: list[str] = []
-        self.states: dict[str, dict[str, Any]] = {}
-        self.reports: list[tuple[str, dict[str, Any]]] = []
-        self.online: dict[str, bool] = {}
-        self.radio_events: list[tuple[bool, str]] = []
-        self.dead: list[tuple[str | None, str, Mapping[str, Any]]] = []
-
-    def device_added(self, device_id: str, descriptor: dict[str, Any]) -> None:
-        self.added[device_id] = descriptor
-
-    def device_removed(self, device_id: str) -> None:
-        self.removed.append(device_id)
-
-    def state(self, device_id: str, state: Mapping[str, Any]) -> None:
-        from hub.adapters.zcl_map import merge_state
-
-        merge_state(self.states.setdefault(device_id, {}), state)
-        self.reports.append((device_id, dict(state)))
-
-    def availability(self, device_id: str, online: bool) -> None:
-        self.online[device_id] = online
-
-    def radio(self, protocol: str, online: bool, detail: str) -> None:
-        self.radio_events.append((online, detail))
-
-    def dead_letter(self, device_id: str | None, reason: str, detail: Mapping[str, Any]) -> None:
-        self.dead.append((device_id, reason, detail))
 
 
 async def until(pred: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:

@@ -1,0 +1,240 @@
+"""Pairing end to end, every hop real: POST /v1/homes/{h}/discovery/permit on a gateway
+process -> Kafka -> bridge process -> Mosquitto (TLS) -> `homestream hub run` -> zigpy-znp
+-> the ZNP simulator opens permit-join -> a simulated dimmer joins and is interviewed ->
+its descriptor goes back up -> the stream worker registers it -> `device.added` on the
+WebSocket. Then a command through Kafka comes back as the device's new state and a
+COMPLETED status, and the radio unplugged takes the device offline (with the cloud's
+DEVICE_OFFLINE notification) until it is back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compose.process import free_port
+from compose.services.gateway import GatewayService
+from hub.adapters.zigbee import device_id_for
+from hub.bridge import forget_session
+from hub.znpsim.devices import ieee_for, ieee_text
+from hub.znpsim.server import ThreadedSimulator
+from runtime.secrets import load_secrets
+from tests.integration.bridge_support import BridgeProc
+from tests.integration.streams_support import CODEC, Worker
+from topics import catalogue as t
+from topics.producer import EventProducer
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("zigpy_znp")
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "correct-horse-7"
+
+
+def _until(pred, timeout: float = 30, step: float = 0.1, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out: {what}")
+
+
+class Frames:
+    """A WebSocket subscription to one home, with its frames kept."""
+
+    def __init__(self, url: str, home: str) -> None:
+        from websockets.sync.client import connect
+
+        self.ws = connect(url, open_timeout=10)
+        self.ws.send(json.dumps({"type": "subscribe", "home_id": home}))
+        self.seen: list[dict[str, Any]] = []
+        self.wait(lambda f: f["type"] == "snapshot")
+
+    def wait(self, pred, timeout: float = 60) -> dict[str, Any]:
+        for f in self.seen:
+            if pred(f):
+                return f
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                frame = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+            self.seen.append(frame)
+            if pred(frame):
+                return frame
+        raise AssertionError(f"no such frame; last: {self.seen[-5:]}")
+
+
+@pytest.fixture
+def cloud(stack_env, settings, run_cli, tmp_path):
+    """A home with an owner and a hub login, and the bridge, worker and gateway for it."""
+    home = f"pair-{uuid.uuid4().hex[:6]}"
+    owner = f"owner-{home}"
+    run_cli("users", "add", "--username", owner, "--password", PASSWORD)
+    run_cli("homes", "add", "--home", home, "--owner", owner)
+    creds = json.loads(run_cli("hubs", "add", "--home", home).stdout)
+    bridge = BridgeProc(stack_env, f"pair-{uuid.uuid4().hex[:4]}", tmp_path, free_port())
+    worker = Worker(stack_env, f"pair-{uuid.uuid4().hex[:4]}", tmp_path / "w")
+    port = free_port()
+    svc = GatewayService(settings.with_ports(gateway=port), load_secrets(settings))
+    svc.prepare()
+    env = {**os.environ, **stack_env, "HOMESTREAM_GATEWAY_PORT": str(port)}
+    with (tmp_path / "gateway.log").open("ab") as out:
+        gateway = subprocess.Popen(
+            list(svc.argv()), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+        )
+    try:
+        bridge.wait_ready()
+        _until(lambda: svc.healthy() or gateway.poll() is not None, 60, what="gateway")
+        assert gateway.poll() is None, (tmp_path / "gateway.log").read_text()[-2000:]
+        base = f"http://{settings.host}:{port}"
+        body = json.dumps({"username": owner, "password": PASSWORD}).encode()
+        req = urllib.request.Request(
+            base + "/v1/auth/token", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            token = json.loads(resp.read())["access_token"]
+        yield {"home": home, "creds": creds, "base": base, "token": token, "port": port}
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        gateway.wait(30)
+        worker.kill(signal.SIGTERM)
+        bridge.kill(signal.SIGTERM)
+        forget_session(settings, bridge.name)
+
+
+def _hub_toml(path: Path, settings, creds: dict, home: str, radio_url: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.parent / "hub.secret").write_text(creds["password"])
+    path.write_text(
+        f"""
+[cloud]
+home = "{home}"
+username = "{creds["username"]}"
+password_file = "hub.secret"
+host = "{settings.host}"
+port = {settings.ports.mqtt_tls}
+tls_ca = "{settings.mqtt_ca_file}"
+
+[hub]
+state_dir = "state"
+
+[zigbee]
+port = "{radio_url}"
+channel = 15
+"""
+    )
+    return path
+
+
+def test_zigbee_pairing_from_rest_to_websocket(cloud, settings, tmp_path):
+    home, base, token = cloud["home"], cloud["base"], cloud["token"]
+    radio = ThreadedSimulator(tmp_path / "radio")
+    radio.start()
+    hub_dir = tmp_path / "hub"
+    config = _hub_toml(hub_dir / "hub.toml", settings, cloud["creds"], home, radio.url)
+    log = hub_dir / "hub.log"
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "homestream.cli", "hub", "run", "--config", str(config)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    try:
+        # the hub formed its network and is ready (its endpoints registered on the radio)
+        _until(
+            lambda: "zigbee network up" in log.read_text() or hub.poll() is not None,
+            60,
+            what="hub up",
+        )
+        assert hub.poll() is None, log.read_text()[-3000:]
+        frames = Frames(f"ws://{settings.host}:{cloud['port']}/v1/ws?access_token={token}", home)
+        radio.call(lambda: radio.sim.add_device("pair-dimmer", "dimmer"))
+        lamp = device_id_for(ieee_text(ieee_for("pair-dimmer")))
+
+        started = time.monotonic()
+        req = urllib.request.Request(
+            f"{base}/v1/homes/{home}/discovery/permit",
+            json.dumps({"duration": 60}).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 202
+        added = frames.wait(lambda f: f["type"] == "device.added" and f["device_id"] == lamp)
+        pairing_s = time.monotonic() - started
+        print(f"pairing REST -> device.added: {pairing_s:.2f} s")
+        assert pairing_s < 30
+        assert added["device"]["type"] == "light.dimmer"
+        assert added["device"]["capabilities"] == ["ON_OFF", "BRIGHTNESS"]
+        frames.wait(
+            lambda f: (
+                f["type"] == "device.state"
+                and f["device_id"] == lamp
+                and (f.get("reported") or {}).get("brightness") == 100
+            )
+        )
+
+        # a command through the cloud: the device's report completes it
+        feed = EventProducer(settings.kafka_bootstrap, settings.partitions, CODEC)
+        feed.send(
+            t.COMMANDS_REQUESTED,
+            "CommandRequested",
+            home,
+            command_id="pair-cmd-1",
+            device_id=lamp,
+            capability="BRIGHTNESS",
+            command="setBrightness",
+            parameters={"brightness": 30},
+            requested_by="test",
+            issued_at=int(time.time() * 1000),
+        )
+        feed.flush()
+        frames.wait(
+            lambda f: (
+                f["type"] == "command.status"
+                and f.get("command_id") == "pair-cmd-1"
+                and f.get("status") == "COMPLETED"
+            )
+        )
+        assert radio.call(lambda: radio.sim.device("pair-dimmer").clusters[8][0].value) == 76
+        frames.wait(
+            lambda f: (
+                f["type"] == "device.state"
+                and f["device_id"] == lamp
+                and (f.get("reported") or {}).get("brightness") == 30
+            )
+        )
+
+        # the radio unplugged: offline with a notification; back: online again
+        radio.stop()
+        frames.wait(
+            lambda f: f["type"] == "device.online" and f["device_id"] == lamp and not f["online"]
+        )
+        frames.wait(lambda f: f["type"] == "notification" and f.get("kind") == "DEVICE_OFFLINE")
+        radio.start()
+        frames.wait(
+            lambda f: f["type"] == "device.online" and f["device_id"] == lamp and f["online"],
+            timeout=90,
+        )
+    finally:
+        if "frames" in locals():
+            frames.ws.close()
+        hub.send_signal(signal.SIGTERM)
+        try:
+            hub.wait(30)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+        radio.close()
+    assert hub.returncode == 0, log.read_text()[-3000:]
