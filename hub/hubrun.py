@@ -28,6 +28,9 @@ hub.toml::
     [zigbee]
     port = "/dev/ttyUSB0"                          # or "socket://host:port"
     channel = 15
+
+    [zwave]
+    url = "ws://127.0.0.1:3000"                    # a Z-Wave JS server (@zwave-js/server)
 """
 
 from __future__ import annotations
@@ -141,7 +144,11 @@ def make_adapters(cfg: HubConfig, events: Any) -> list[Adapter]:
             )
         )
     if cfg.zwave is not None:
-        raise ConfigError("[zwave] is not supported by this build yet (see docs/hub.md)")
+        from hub.adapters.zwave import ZWaveAdapter, ZWaveConfig
+
+        adapters.append(
+            ZWaveAdapter(ZWaveConfig(url=_need(cfg.zwave, "url", "zwave", str)), events)
+        )
     return adapters
 
 

@@ -104,6 +104,8 @@ def device_type(caps: Iterable[str], ha_device_id: int | None = None) -> str | N
         return "light.dimmer"
     if "ON_OFF" in cs:
         return "switch.plug" if ha_device_id in PLUG_DEVICE_IDS else "light.switch"
+    if "THERMOSTAT" in cs:
+        return "thermostat"
     if "LOCK" in cs:
         return "lock"
     if "POSITION" in cs:
