@@ -315,9 +315,9 @@ class HubRuntime:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
-            for task in (getter, stopper):
-                if task is not None:
-                    task.cancel()
+            stopper.cancel()
+            if getter is not None:
+                getter.cancel()
             for adapter in self.adapters:
                 await adapter.stop()
             self.client.wait_drained(5)

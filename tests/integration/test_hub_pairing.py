@@ -62,19 +62,22 @@ class Frames:
         self.wait(lambda f: f["type"] == "snapshot")
 
     def wait(self, pred, timeout: float = 60) -> dict[str, Any]:
-        for f in self.seen:
-            if pred(f):
-                return f
+        return self.wait_count(pred, 1, timeout)[0]
+
+    def wait_count(self, pred, n: int, timeout: float = 60) -> list[dict[str, Any]]:
+        """The first ``n`` frames (seen or still to come) that ``pred`` accepts."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            found = [f for f in self.seen if pred(f)]
+            if len(found) >= n:
+                return found[:n]
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{len(found)} of {n} frames; last: {self.seen[-5:]}")
             try:
                 frame = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
             except TimeoutError:
-                break
+                continue
             self.seen.append(frame)
-            if pred(frame):
-                return frame
-        raise AssertionError(f"no such frame; last: {self.seen[-5:]}")
 
 
 @pytest.fixture
@@ -115,7 +118,7 @@ def cloud(stack_env, settings, run_cli, tmp_path):
         forget_session(settings, bridge.name)
 
 
-def _hub_toml(path: Path, settings, creds: dict, home: str, radio_url: str) -> Path:
+def _hub_toml(path: Path, settings, creds: dict, home: str, radio: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     (path.parent / "hub.secret").write_text(creds["password"])
     path.write_text(
@@ -131,27 +134,50 @@ tls_ca = "{settings.mqtt_ca_file}"
 [hub]
 state_dir = "state"
 
-[zigbee]
-port = "{radio_url}"
-channel = 15
+{radio}
 """
     )
     return path
 
 
-def test_zigbee_pairing_from_rest_to_websocket(cloud, settings, tmp_path):
-    home, base, token = cloud["home"], cloud["base"], cloud["token"]
-    radio = ThreadedSimulator(tmp_path / "radio")
-    radio.start()
-    hub_dir = tmp_path / "hub"
-    config = _hub_toml(hub_dir / "hub.toml", settings, cloud["creds"], home, radio.url)
-    log = hub_dir / "hub.log"
+def _start_hub(config: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    log = config.parent / "hub.log"
     hub = subprocess.Popen(
         [sys.executable, "-m", "homestream.cli", "hub", "run", "--config", str(config)],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         cwd=REPO,
     )
+    return hub, log
+
+
+def _stop_hub(hub: subprocess.Popen[bytes]) -> None:
+    hub.send_signal(signal.SIGTERM)
+    try:
+        hub.wait(30)
+    except subprocess.TimeoutExpired:
+        hub.kill()
+        hub.wait()
+
+
+def _permit(cloud: dict, duration: int = 60) -> None:
+    req = urllib.request.Request(
+        f"{cloud['base']}/v1/homes/{cloud['home']}/discovery/permit",
+        json.dumps({"duration": duration}).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {cloud['token']}"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 202
+
+
+def test_zigbee_pairing_from_rest_to_websocket(cloud, settings, tmp_path):
+    home, token = cloud["home"], cloud["token"]
+    radio = ThreadedSimulator(tmp_path / "radio")
+    radio.start()
+    hub_dir = tmp_path / "hub"
+    radio_section = f'[zigbee]\nport = "{radio.url}"\nchannel = 15'
+    config = _hub_toml(hub_dir / "hub.toml", settings, cloud["creds"], home, radio_section)
+    hub, log = _start_hub(config)
     try:
         # the hub formed its network and is ready (its endpoints registered on the radio)
         _until(
@@ -165,13 +191,7 @@ def test_zigbee_pairing_from_rest_to_websocket(cloud, settings, tmp_path):
         lamp = device_id_for(ieee_text(ieee_for("pair-dimmer")))
 
         started = time.monotonic()
-        req = urllib.request.Request(
-            f"{base}/v1/homes/{home}/discovery/permit",
-            json.dumps({"duration": 60}).encode(),
-            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-        )
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            assert resp.status == 202
+        _permit(cloud)
         added = frames.wait(lambda f: f["type"] == "device.added" and f["device_id"] == lamp)
         pairing_s = time.monotonic() - started
         print(f"pairing REST -> device.added: {pairing_s:.2f} s")
@@ -231,10 +251,42 @@ def test_zigbee_pairing_from_rest_to_websocket(cloud, settings, tmp_path):
     finally:
         if "frames" in locals():
             frames.ws.close()
-        hub.send_signal(signal.SIGTERM)
-        try:
-            hub.wait(30)
-        except subprocess.TimeoutExpired:
-            hub.kill()
+        _stop_hub(hub)
         radio.close()
+    assert hub.returncode == 0, log.read_text()[-3000:]
+
+
+def test_zwave_inclusion_from_rest_to_websocket(cloud, settings, tmp_path):
+    """The same for Z-Wave: real zwave-js (its mock serial server and @zwave-js/server)."""
+    from hub.zwavesim.processes import ZWaveJsPeer
+
+    home, token = cloud["home"], cloud["token"]
+    peer = ZWaveJsPeer(tmp_path / "zwave")
+    peer.start()
+    config = _hub_toml(
+        tmp_path / "hub" / "hub.toml",
+        settings,
+        cloud["creds"],
+        home,
+        f'[zwave]\nurl = "{peer.url}"',
+    )
+    hub, log = _start_hub(config)
+    try:
+        frames = Frames(f"ws://{settings.host}:{cloud['port']}/v1/ws?access_token={token}", home)
+        # the five nodes already in the network are described when the hub connects
+        frames.wait_count(lambda f: f["type"] == "device.added", 5, timeout=120)
+        started = time.monotonic()
+        _permit(cloud, 30)
+        added = frames.wait(
+            lambda f: f["type"] == "device.added" and f["device_id"].endswith("-7"), timeout=60
+        )
+        print(f"inclusion REST -> device.added: {time.monotonic() - started:.2f} s")
+        assert time.monotonic() - started < 30
+        assert added["device"]["capabilities"] == ["ON_OFF"]
+        assert added["device"]["protocol"] == "zwave"
+    finally:
+        if "frames" in locals():
+            frames.ws.close()
+        _stop_hub(hub)
+        peer.stop()
     assert hub.returncode == 0, log.read_text()[-3000:]
