@@ -74,7 +74,13 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_radio(args: argparse.Namespace, settings: Settings) -> int:
     from bench.radio import print_result, run_bench
 
-    result = run_bench(devices=args.devices, commands=args.commands, reports=args.reports, say=_say)
+    result = run_bench(
+        protocol=args.protocol,
+        devices=args.devices,
+        commands=args.commands,
+        reports=args.reports,
+        say=_say,
+    )
     print_result(result, args.json)
     return 0
 
@@ -199,10 +205,13 @@ def register(commands: Commands) -> None:
     p = bench.add(
         "radio",
         cmd_radio,
-        "the Zigbee adapter (zigpy + zigpy-znp) against the ZNP simulator in its own "
-        "process: pairing time per device, command -> reported state p50/p99, reports/s "
-        "one adapter carries; needs no stack",
+        "a radio adapter against its peer: Zigbee (zigpy + zigpy-znp) against the ZNP "
+        "simulator in its own process (pairing time per device, command -> reported state "
+        "p50/p99, reports/s one adapter carries), or Z-Wave against real zwave-js on its "
+        "mock serial server (inclusion time, command -> reported state p50/p99; installs "
+        "the npm packages once); needs no stack",
     )
+    p.add_argument("--protocol", choices=("zigbee", "zwave"), default="zigbee", help="[zigbee]")
     p.add_argument("--devices", type=int, default=10, help="devices paired one by one [10]")
     p.add_argument("--commands", type=int, default=500, help="commands, one at a time [500]")
     p.add_argument("--reports", type=int, default=5000, help="reports in the storm [5000]")

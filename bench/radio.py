@@ -179,9 +179,74 @@ async def _run(
         sim.wait(10)
 
 
+async def _run_zwave(commands: int, say: Callable[[str], None]) -> RadioResult:
+    """Real zwave-js (its mock serial server + @zwave-js/server): inclusion of the one
+    waiting node, and command -> state on the mock dimmer. No report storm: the mock
+    nodes report only what they are asked."""
+    from hub.adapters.recorder import Recorder
+    from hub.adapters.zwave import ZWaveAdapter, ZWaveConfig
+    from hub.zwavesim.processes import ZWaveJsPeer
+
+    work = Path(tempfile.mkdtemp(prefix="homestream-bench-zwave-"))
+    peer = await asyncio.to_thread(ZWaveJsPeer, work)
+    await asyncio.to_thread(peer.start)
+    rec = Recorder()
+    adapter = ZWaveAdapter(ZWaveConfig(url=peer.url), rec)
+    try:
+        await adapter.start()
+        await asyncio.wait_for(adapter.connected.wait(), 120)
+        while len(rec.added) < 5:
+            await asyncio.sleep(0.1)
+        say("including the waiting node")
+        added = asyncio.Event()
+        rec.on_added = lambda _dev: added.set()
+        t0 = time.perf_counter()
+        await adapter.permit(60)
+        await asyncio.wait_for(added.wait(), 60)
+        pairing = (time.perf_counter() - t0) * 1000
+        dimmer = next(d for d, desc in rec.added.items() if desc["type"] == "light.dimmer")
+        say(f"{commands} setBrightness commands, one at a time")
+        latencies: list[float] = []
+        for i in range(commands):
+            target = 10 + (i % 2) * 50
+            seen = asyncio.Event()
+
+            def on_state(
+                dev: str, state: Any, want: int = target, ev: asyncio.Event = seen
+            ) -> None:
+                if dev == dimmer and state.get("brightness") == want:
+                    ev.set()
+
+            rec.on_state = on_state
+            t0 = time.perf_counter()
+            await adapter.execute(dimmer, "BRIGHTNESS", "setBrightness", {"brightness": target})
+            await asyncio.wait_for(seen.wait(), 10)
+            latencies.append((time.perf_counter() - t0) * 1000)
+        return RadioResult(
+            devices=1,
+            pairing_p50_ms=round(pairing, 1),
+            pairing_max_ms=round(pairing, 1),
+            commands=commands,
+            command_p50_ms=round(_pct(latencies, 0.50), 2),
+            command_p99_ms=round(_pct(latencies, 0.99), 2),
+            reports=0,
+            reports_per_s=0,
+        )
+    finally:
+        await adapter.stop()
+        await asyncio.to_thread(peer.stop)
+
+
 def run_bench(
-    *, devices: int = 10, commands: int = 500, reports: int = 5000, say: Callable[[str], None]
+    *,
+    protocol: str = "zigbee",
+    devices: int = 10,
+    commands: int = 500,
+    reports: int = 5000,
+    say: Callable[[str], None],
 ) -> RadioResult:
+    if protocol == "zwave":
+        return asyncio.run(_run_zwave(commands, say))
     return asyncio.run(_run(devices, commands, reports, say))
 
 
@@ -192,4 +257,5 @@ def print_result(result: RadioResult, as_json: bool = False) -> None:
     r = result
     print(f"pairing ({r.devices} devices): p50 {r.pairing_p50_ms} ms, max {r.pairing_max_ms} ms")
     print(f"command -> state ({r.commands}): p50 {r.command_p50_ms} ms, p99 {r.command_p99_ms} ms")
-    print(f"reports: {r.reports_per_s}/s over {r.reports}")
+    if r.reports:
+        print(f"reports: {r.reports_per_s}/s over {r.reports}")
