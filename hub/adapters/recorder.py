@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hub.adapters.zcl_map import merge_state
+from hub.adapters.common import merge_state
 
 
 class Recorder:

@@ -1,7 +1,7 @@
 """Zigbee ZCL <-> homestream capabilities: the one place that knows both (pure, no zigpy).
 
-* ``capabilities`` / ``device_type``: a device's server clusters (and, for an IAS zone,
-  its zone type) -> CONTRACT.md section 3 capabilities and a device type.
+* ``capabilities``: a device's server clusters (and, for an IAS zone, its zone type) ->
+  CONTRACT.md section 3 capabilities (``common.device_type`` makes the type of them).
 * ``state_from_attribute`` / ``state_from_zone_status``: one reported ZCL attribute value
   -> a partial state in capability attributes (units converted: 0..254 levels to percent,
   mireds to kelvin, hundredths of a degree to degrees, ...).
@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.adapters.common import CommandError, number_parameter
+
 POWER_CONFIG = 0x0001
 ON_OFF = 0x0006
 LEVEL = 0x0008
@@ -35,9 +37,6 @@ IAS_ZONE = 0x0500
 ZONE_MOTION = 0x000D
 ZONE_CONTACT = 0x0015
 ZONE_CAPABILITY = {ZONE_MOTION: "MOTION_SENSOR", ZONE_CONTACT: "CONTACT_SENSOR"}
-
-# HA device ids that mean "plug" when the device only switches on and off
-PLUG_DEVICE_IDS = frozenset({0x0009, 0x0051, 0x010A})
 
 CLUSTER_CAPABILITY: Mapping[int, str] = {
     ON_OFF: "ON_OFF",
@@ -68,10 +67,6 @@ REPORTED: Mapping[int, tuple[int, ...]] = {
 }
 
 
-class CommandError(ValueError):
-    """A command this device cannot carry out; the message says why (sent in the ack)."""
-
-
 def capabilities(clusters: Iterable[int], zone_type: int | None = None) -> list[str]:
     """Capabilities in CONTRACT order for a device's server (input) clusters."""
     present = set(clusters)
@@ -93,32 +88,6 @@ def capabilities(clusters: Iterable[int], zone_type: int | None = None) -> list[
         "BATTERY",
     ]
     return [c for c in order if c in caps]
-
-
-def device_type(caps: Iterable[str], ha_device_id: int | None = None) -> str | None:
-    """The CONTRACT device type for a set of capabilities; None when nothing fits."""
-    cs = set(caps)
-    if "COLOR_CONTROL" in cs:
-        return "light.color"
-    if "BRIGHTNESS" in cs:
-        return "light.dimmer"
-    if "ON_OFF" in cs:
-        return "switch.plug" if ha_device_id in PLUG_DEVICE_IDS else "light.switch"
-    if "THERMOSTAT" in cs:
-        return "thermostat"
-    if "LOCK" in cs:
-        return "lock"
-    if "POSITION" in cs:
-        return "blinds"
-    if "CONTACT_SENSOR" in cs:
-        return "sensor.contact"
-    if "MOTION_SENSOR" in cs:
-        return "sensor.motion"
-    if "TEMPERATURE_SENSOR" in cs and "HUMIDITY_SENSOR" in cs:
-        return "sensor.climate"
-    if "TEMPERATURE_SENSOR" in cs:
-        return "sensor.temperature"
-    return None
 
 
 def _pct_of_254(v: int) -> int:
@@ -179,15 +148,6 @@ class ClusterCommand:
     args: dict[str, Any] = field(default_factory=dict)
 
 
-def _number(parameters: Mapping[str, Any], name: str, lo: float, hi: float) -> float:
-    v = parameters.get(name)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise CommandError(f"parameter {name!r} must be a number, got {v!r}")
-    if not lo <= v <= hi:
-        raise CommandError(f"parameter {name!r} must be within {lo:g}..{hi:g}, got {v!r}")
-    return float(v)
-
-
 def cluster_commands(
     capability: str,
     command: str,
@@ -205,15 +165,15 @@ def cluster_commands(
     if key == ("ON_OFF", "toggle"):
         return [ClusterCommand(ON_OFF, "toggle")]
     if key == ("BRIGHTNESS", "setBrightness"):
-        level = round(_number(p, "brightness", 0, 100) * 254 / 100)
+        level = round(number_parameter(p, "brightness", 0, 100) * 254 / 100)
         return [
             ClusterCommand(
                 LEVEL, "move_to_level_with_on_off", {"level": level, "transition_time": 0}
             )
         ]
     if key == ("COLOR_CONTROL", "setColor"):
-        hue = round(_number(p, "hue", 0, 360) * 254 / 360)
-        sat = round(_number(p, "saturation", 0, 100) * 254 / 100)
+        hue = round(number_parameter(p, "hue", 0, 360) * 254 / 360)
+        sat = round(number_parameter(p, "saturation", 0, 100) * 254 / 100)
         return [
             ClusterCommand(
                 COLOR,
@@ -222,7 +182,7 @@ def cluster_commands(
             )
         ]
     if key == ("COLOR_CONTROL", "setColorTemperature"):
-        kelvin = _number(p, "kelvin", 1000, 20000)
+        kelvin = number_parameter(p, "kelvin", 1000, 20000)
         mireds = round(1_000_000 / kelvin)
         return [
             ClusterCommand(
@@ -238,19 +198,10 @@ def cluster_commands(
     if key == ("POSITION", "close"):
         return [ClusterCommand(WINDOW_COVERING, "down_close")]
     if key == ("POSITION", "setPosition"):
-        closed = 100 - round(_number(p, "position", 0, 100))
+        closed = 100 - round(number_parameter(p, "position", 0, 100))
         return [
             ClusterCommand(
                 WINDOW_COVERING, "go_to_lift_percentage", {"percentage_lift_value": closed}
             )
         ]
     raise CommandError(f"{capability}.{command} has no Zigbee command")
-
-
-def merge_state(into: dict[str, Any], patch: Mapping[str, Any]) -> None:
-    """Merge a partial state; object attributes (color) merge field by field."""
-    for k, v in patch.items():
-        if isinstance(v, dict) and isinstance(into.get(k), dict):
-            into[k] = {**into[k], **v}
-        else:
-            into[k] = v

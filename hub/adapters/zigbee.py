@@ -27,6 +27,7 @@ from typing import Any
 
 from hub.adapters import zcl_map
 from hub.adapters.base import Adapter, AdapterEvents, CommandFailed
+from hub.adapters.common import CommandError, checked_state, device_type
 
 log = logging.getLogger("homestream.hub.zigbee")
 
@@ -76,6 +77,7 @@ class ZigbeeAdapter(Adapter):
         self._lost: asyncio.Event = asyncio.Event()
         self._stopping = False
         self._zone_types: dict[str, int] = {}
+        self._caps: dict[str, list[str]] = {}  # published devices' capabilities
         self._published: set[str] = set()
         self._listening: set[tuple[str, int]] = set()
         self._pending_interviews: dict[str, asyncio.TimerHandle] = {}
@@ -290,7 +292,7 @@ class ZigbeeAdapter(Adapter):
                     await ias.enroll_response(enroll_response_code=0, zone_id=0)
             caps = zcl_map.capabilities(clusters, self._zone_types.get(dev_id))
             ha_id = next((ep.device_type for i, ep in device.endpoints.items() if i), None)
-            dtype = zcl_map.device_type(caps, ha_id)
+            dtype = device_type(caps, ha_id)
             if dtype is None:
                 raise ValueError(f"no capability homestream knows in clusters {sorted(clusters)}")
             self._listen(device)
@@ -321,6 +323,7 @@ class ZigbeeAdapter(Adapter):
             "endpoint": f"zigbee://{device.ieee}",
         }
         self._published.add(dev_id)
+        self._caps[dev_id] = caps
         self.events.device_added(dev_id, descriptor)
         self.events.availability(dev_id, True)
         await self._read_state(device)
@@ -370,6 +373,7 @@ class ZigbeeAdapter(Adapter):
                 self._zone_types[dev_id] = int(zone)
         self._listen(device)
         self._published.add(dev_id)
+        self._caps[dev_id] = zcl_map.capabilities(clusters, self._zone_types.get(dev_id))
         self.events.availability(dev_id, True)
         await self._read_state(device)
 
@@ -380,9 +384,11 @@ class ZigbeeAdapter(Adapter):
                 self.on_zone_status(dev_id, int(value))
             return
         patch = zcl_map.state_from_attribute(cluster, attr, value)
-        if patch:
-            self.events.state(dev_id, patch)
-        elif dev_id in self._published and attr in zcl_map.REPORTED.get(cluster, ()):
+        good, errors = checked_state(self._caps.get(dev_id, ()), patch)
+        if good:
+            self.events.state(dev_id, good)
+        reported = attr in zcl_map.REPORTED.get(cluster, ())
+        if dev_id in self._published and reported and (errors or not patch):
             self.events.dead_letter(
                 dev_id,
                 "BAD_VALUE",
@@ -390,13 +396,15 @@ class ZigbeeAdapter(Adapter):
                     "cluster": f"0x{cluster:04x}",
                     "attribute": f"0x{attr:04x}",
                     "value": repr(value)[:100],
+                    "error": "; ".join(errors) or "not a value this attribute can have",
                 },
             )
 
     def on_zone_status(self, dev_id: str, status: int) -> None:
         patch = zcl_map.state_from_zone_status(self._zone_types.get(dev_id), status)
-        if patch:
-            self.events.state(dev_id, patch)
+        good, _ = checked_state(self._caps.get(dev_id, ()), patch)
+        if good:
+            self.events.state(dev_id, good)
 
     # -- cloud -> radio ------------------------------------------------------------------
     def owns(self, device_id: str) -> bool:
@@ -421,7 +429,7 @@ class ZigbeeAdapter(Adapter):
         device = self._find(device_id)
         try:
             steps = zcl_map.cluster_commands(capability, command, parameters)
-        except zcl_map.CommandError as exc:
+        except CommandError as exc:
             raise CommandFailed(str(exc)) from None
         clusters = self._clusters(device)
         for step in steps:

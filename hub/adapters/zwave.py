@@ -21,7 +21,7 @@ from typing import Any
 
 from hub.adapters import zwave_map
 from hub.adapters.base import Adapter, AdapterEvents, CommandFailed
-from hub.adapters.zcl_map import CommandError, device_type
+from hub.adapters.common import CommandError, checked_state, device_type
 
 log = logging.getLogger("homestream.hub.zwave")
 
@@ -44,6 +44,7 @@ class ZWaveAdapter(Adapter):
         self._home = ""
         self._published: set[int] = set()
         self._states: dict[int, dict[str, Any]] = {}
+        self._caps: dict[int, list[str]] = {}
         self._unsubs: list[Any] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._inclusion_timer: asyncio.TimerHandle | None = None
@@ -198,18 +199,29 @@ class ZWaveAdapter(Adapter):
         }
         first = node.node_id not in self._published
         self._published.add(node.node_id)
+        self._caps[node.node_id] = caps
         if first:
             self.events.device_added(dev_id, descriptor)
         self.events.availability(dev_id, True)
         state: dict[str, Any] = {}
         for v in node.values.values():
-            zwave_map_state = zwave_map.state_from_value(
-                v.command_class, str(v.property_), v.property_key, v.value
+            state.update(
+                zwave_map.state_from_value(
+                    v.command_class, str(v.property_), v.property_key, v.value
+                )
             )
-            state.update(zwave_map_state)
-        if state:
-            self._states.setdefault(node.node_id, {}).update(state)
-            self.events.state(dev_id, state)
+        self._report(node.node_id, state)
+
+    def _report(self, node_id: int, patch: dict[str, Any]) -> None:
+        """A mapped state, checked against the device's capabilities; the rest dead-lettered."""
+        good, errors = checked_state(self._caps.get(node_id, ()), patch)
+        if good:
+            self._states.setdefault(node_id, {}).update(good)
+            self.events.state(self.device_id(node_id), good)
+        if errors:
+            self.events.dead_letter(
+                self.device_id(node_id), "BAD_VALUE", {"error": "; ".join(errors)}
+            )
 
     def _on_value(self, event: Mapping[str, Any]) -> None:
         node = event["node"]
@@ -222,8 +234,7 @@ class ZWaveAdapter(Adapter):
             value,
         )
         if patch and node.node_id in self._published:
-            self._states.setdefault(node.node_id, {}).update(patch)
-            self.events.state(self.device_id(node.node_id), patch)
+            self._report(node.node_id, patch)
 
     def _on_node_added(self, event: Mapping[str, Any]) -> None:
         node = event["node"]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.adapters.zcl_map import CommandError
+from hub.adapters.common import CommandError, number_parameter
 
 BINARY_SWITCH, MULTILEVEL_SWITCH, COLOR_SWITCH = 37, 38, 51
 DOOR_LOCK, MULTILEVEL_SENSOR, NOTIFICATION, BATTERY = 98, 49, 113, 128
@@ -117,15 +117,6 @@ class SetValue:
     value: Any
 
 
-def _param(p: Mapping[str, Any], name: str, lo: float, hi: float) -> float:
-    v = p.get(name)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise CommandError(f"parameter {name!r} must be a number, got {v!r}")
-    if not lo <= v <= hi:
-        raise CommandError(f"parameter {name!r} must be within {lo:g}..{hi:g}, got {v!r}")
-    return float(v)
-
-
 def set_values(
     ccs: set[int], capability: str, command: str, p: Mapping[str, Any], current: Mapping[str, Any]
 ) -> list[SetValue]:
@@ -138,7 +129,7 @@ def set_values(
             return [SetValue(MULTILEVEL_SWITCH, "targetValue", None, 255 if on else 0)]
         return [SetValue(BINARY_SWITCH, "targetValue", None, on)]
     if key == ("BRIGHTNESS", "setBrightness") and dimmer:
-        level = min(99, round(_param(p, "brightness", 0, 100)))
+        level = min(99, round(number_parameter(p, "brightness", 0, 100)))
         return [SetValue(MULTILEVEL_SWITCH, "targetValue", None, level)]
     if key == ("LOCK", "lock"):
         return [SetValue(DOOR_LOCK, "targetMode", None, 0xFF)]
@@ -147,7 +138,7 @@ def set_values(
     if capability == "THERMOSTAT" and command in ("setMode", "setTemperature"):
         out = []
         if command == "setTemperature":
-            temp = _param(p, "temperature", 5, 35)
+            temp = number_parameter(p, "temperature", 5, 35)
             out.append(SetValue(THERMOSTAT_SETPOINT, "setpoint", HEATING_SETPOINT, temp))
         mode = p.get("mode")
         if mode is not None or command == "setMode":

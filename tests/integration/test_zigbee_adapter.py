@@ -149,6 +149,12 @@ async def test_every_kind_joins_is_described_and_reports(radio) -> None:
     await until(lambda: rec.states[dev_id("t-motion")].get("motion") is True)
     await until(lambda: rec.states[dev_id("t-contact")].get("contact") == "open")
     await until(lambda: rec.states[dev_id("t-climate")].get("temperature") == 19.87)
+    # a reading TEMPERATURE_SENSOR cannot hold (-60 °C): dead-lettered, the state kept
+    sim.set_attribute("t-climate", 0x0402, 0x0000, -6000)
+    await until(
+        lambda: any(r == "BAD_VALUE" for _, r, _ in rec.dead), 10, "bad value dead-lettered"
+    )
+    assert rec.states[dev_id("t-climate")]["temperature"] == 19.87
 
     # a command the device has no cluster for, and one with a bad parameter
     with pytest.raises(CommandFailed, match="cluster 0x0008"):
