@@ -70,6 +70,27 @@ class _Control:
         return answer
 
 
+async def _time_commands(adapter: Any, rec: Any, device: str, commands: int) -> list[float]:
+    """ms from ``execute(setBrightness)`` to the state event carrying that brightness,
+    one command at a time; the target alternates so every command changes the state."""
+    latencies: list[float] = []
+    for i in range(commands):
+        target = 10 + (i % 2) * 50
+        seen = asyncio.Event()
+
+        def on_state(dev: str, state: Any, want: int = target, ev: asyncio.Event = seen) -> None:
+            if dev == device and state.get("brightness") == want:
+                ev.set()
+
+        rec.on_state = on_state
+        t0 = time.perf_counter()
+        await adapter.execute(device, "BRIGHTNESS", "setBrightness", {"brightness": target})
+        await asyncio.wait_for(seen.wait(), 10)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    rec.on_state = None
+    return latencies
+
+
 async def _run(
     devices: int, commands: int, reports: int, say: Callable[[str], None]
 ) -> RadioResult:
@@ -121,23 +142,7 @@ async def _run(
         lamp = device_id_for(ieees[0])  # bench-0: the one that answers and storms
 
         say(f"{commands} setBrightness commands, one at a time")
-        latencies: list[float] = []
-        for i in range(commands):
-            target = 10 + (i % 2) * 50  # alternate so every command changes the state
-            seen = asyncio.Event()
-
-            def on_state(
-                dev: str, state: Any, want: int = target, ev: asyncio.Event = seen
-            ) -> None:
-                if dev == lamp and state.get("brightness") == want:
-                    ev.set()
-
-            rec.on_state = on_state
-            t0 = time.perf_counter()
-            await adapter.execute(lamp, "BRIGHTNESS", "setBrightness", {"brightness": target})
-            await asyncio.wait_for(seen.wait(), 10)
-            latencies.append((time.perf_counter() - t0) * 1000)
-        rec.on_state = None
+        latencies = await _time_commands(adapter, rec, lamp, commands)
 
         # A device's ZCL sequence number wraps at 256 and zigpy drops a repeated one as a
         # duplicate, so each device storms at most 250 reports; the storm is spread over
@@ -206,22 +211,7 @@ async def _run_zwave(commands: int, say: Callable[[str], None]) -> RadioResult:
         pairing = (time.perf_counter() - t0) * 1000
         dimmer = next(d for d, desc in rec.added.items() if desc["type"] == "light.dimmer")
         say(f"{commands} setBrightness commands, one at a time")
-        latencies: list[float] = []
-        for i in range(commands):
-            target = 10 + (i % 2) * 50
-            seen = asyncio.Event()
-
-            def on_state(
-                dev: str, state: Any, want: int = target, ev: asyncio.Event = seen
-            ) -> None:
-                if dev == dimmer and state.get("brightness") == want:
-                    ev.set()
-
-            rec.on_state = on_state
-            t0 = time.perf_counter()
-            await adapter.execute(dimmer, "BRIGHTNESS", "setBrightness", {"brightness": target})
-            await asyncio.wait_for(seen.wait(), 10)
-            latencies.append((time.perf_counter() - t0) * 1000)
+        latencies = await _time_commands(adapter, rec, dimmer, commands)
         return RadioResult(
             devices=1,
             pairing_p50_ms=round(pairing, 1),

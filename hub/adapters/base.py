@@ -19,8 +19,13 @@ Adapters run on the hub's asyncio loop; every method here is called on that loop
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
+import random
 from collections.abc import Mapping
 from typing import Any, Protocol
+
+log = logging.getLogger("homestream.hub.adapters")
 
 
 class CommandFailed(Exception):
@@ -67,3 +72,38 @@ class Adapter(abc.ABC):
         self, device_id: str, capability: str, command: str, parameters: Mapping[str, Any]
     ) -> None:
         """Carry out one command; raise CommandFailed (or ValueError) with the reason."""
+
+
+class Reconnect:
+    """How an adapter waits between attempts to reach its radio: 1 s doubling to
+    ``max_s``, with +-20 % jitter so many hubs do not retry in step. The first failure of
+    a run is reported as the radio being away (once, not at every attempt)."""
+
+    def __init__(self, events: AdapterEvents, protocol: str, target: str, max_s: float) -> None:
+        self.events = events
+        self.protocol = protocol
+        self.target = target
+        self.max_s = max_s
+        self._delay = 1.0
+        self._reported = False
+
+    async def failed(self, exc: BaseException) -> None:
+        if not self._reported:
+            self.events.radio(self.protocol, False, f"cannot reach {self.target}: {exc}")
+            self._reported = True
+        delay = self._delay * random.uniform(0.8, 1.2)
+        log.warning(
+            "radio unreachable, retrying",
+            extra={
+                "protocol": self.protocol,
+                "target": self.target,
+                "err": str(exc),
+                "retry_in_s": round(delay, 1),
+            },
+        )
+        await asyncio.sleep(delay)
+        self._delay = min(self._delay * 2, self.max_s)
+
+    def succeeded(self) -> None:
+        self._delay = 1.0
+        self._reported = False

@@ -43,3 +43,17 @@ class Recorder:
 
     def dead_letter(self, device_id: str | None, reason: str, detail: Mapping[str, Any]) -> None:
         self.dead.append((device_id, reason, detail))
+
+
+async def until(pred: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
+    """Poll ``pred`` on the loop until it is truthy (its value) or ``timeout`` s pass."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what or pred}")

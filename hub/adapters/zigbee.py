@@ -19,14 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hub.adapters import zcl_map
-from hub.adapters.base import Adapter, AdapterEvents, CommandFailed
+from hub.adapters.base import Adapter, AdapterEvents, CommandFailed, Reconnect
 from hub.adapters.common import CommandError, checked_state, device_type
 
 log = logging.getLogger("homestream.hub.zigbee")
@@ -127,8 +126,7 @@ class ZigbeeAdapter(Adapter):
     async def _run(self) -> None:
         from zigpy_znp.zigbee.application import ControllerApplication
 
-        backoff = 1.0
-        first = True
+        retry = Reconnect(self.events, self.protocol, self.config.port, self.config.backoff_max_s)
         while not self._stopping:
             self._lost.clear()
             # the device database opens first; a failed start must close it again, or each
@@ -145,25 +143,9 @@ class ZigbeeAdapter(Adapter):
                     await app.shutdown(db=True)
                 if self._stopping:
                     break
-                if first:
-                    self.events.radio(
-                        self.protocol, False, f"cannot open {self.config.port}: {exc}"
-                    )
-                    first = False
-                delay = backoff * random.uniform(0.8, 1.2)
-                log.warning(
-                    "zigbee radio unreachable, retrying",
-                    extra={
-                        "port": self.config.port,
-                        "err": str(exc),
-                        "retry_in_s": round(delay, 1),
-                    },
-                )
-                await asyncio.sleep(delay)
-                backoff = min(backoff * 2, self.config.backoff_max_s)
+                await retry.failed(exc)
                 continue
-            backoff = 1.0
-            first = True
+            retry.succeeded()
             self.app = app
             app.add_listener(self)
             self.events.radio(self.protocol, True, f"coordinator on {self.config.port}")

@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hub.adapters import zwave_map
-from hub.adapters.base import Adapter, AdapterEvents, CommandFailed
+from hub.adapters.base import Adapter, AdapterEvents, CommandFailed, Reconnect
 from hub.adapters.common import CommandError, checked_state, device_type
 
 log = logging.getLogger("homestream.hub.zwave")
@@ -73,8 +72,7 @@ class ZWaveAdapter(Adapter):
         import aiohttp
         from zwave_js_server.client import Client
 
-        backoff = 1.0
-        first = True
+        retry = Reconnect(self.events, self.protocol, self.config.url, self.config.backoff_max_s)
         async with aiohttp.ClientSession() as session:
             while not self._stopping:
                 client = Client(self.config.url, session)
@@ -99,24 +97,9 @@ class ZWaveAdapter(Adapter):
                 except Exception as exc:
                     if listener is not None:
                         listener.cancel()
-                    if first:
-                        self.events.radio(
-                            self.protocol, False, f"cannot reach {self.config.url}: {exc}"
-                        )
-                        first = False
-                    delay = backoff * random.uniform(0.8, 1.2)
-                    log.warning(
-                        "Z-Wave JS server unreachable, retrying",
-                        extra={
-                            "url": self.config.url,
-                            "err": str(exc),
-                            "retry_in_s": round(delay, 1),
-                        },
-                    )
-                    await asyncio.sleep(delay)
-                    backoff = min(backoff * 2, self.config.backoff_max_s)
+                    await retry.failed(exc)
                     continue
-                backoff, first = 1.0, True
+                retry.succeeded()
                 self.client = client
                 try:
                     self._attach(client)

@@ -10,31 +10,19 @@ offline and the adapter reconnects, with the state read again.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from domain.validate import validate_descriptor, validate_state
 from hub.adapters.base import CommandFailed
-from hub.adapters.recorder import Recorder
+from hub.adapters.recorder import Recorder, until
 from hub.adapters.zigbee import ZigbeeAdapter, ZigbeeConfig, device_id_for
 from hub.znpsim.devices import ieee_for, ieee_text
 from hub.znpsim.server import ZnpSimulator
 
 pytest.importorskip("zigpy_znp")
-
-
-async def until(pred: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or pred}")
 
 
 def dev_id(name: str) -> str:

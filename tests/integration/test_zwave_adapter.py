@@ -6,30 +6,18 @@ once into a cache directory (hub/zwavesim/processes.py)."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from domain.validate import validate_descriptor, validate_state
 from hub.adapters.base import CommandFailed
-from hub.adapters.recorder import Recorder
+from hub.adapters.recorder import Recorder, until
 from hub.adapters.zwave import ZWaveAdapter, ZWaveConfig
 from hub.zwavesim.processes import ZWaveJsPeer, ZWaveJsUnavailable
 
 pytest.importorskip("zwave_js_server")
-
-
-async def until(pred: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or pred}")
 
 
 @pytest.fixture
