@@ -7,6 +7,15 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+
+def in_contract_order(caps: Iterable[str]) -> list[str]:
+    """Capabilities in CONTRACT.md section 3's order (the domain table's), once each."""
+    from domain.capabilities import CAPABILITIES
+
+    present = set(caps)
+    return [c for c in CAPABILITIES if c in present]
+
+
 # HA (Zigbee) device ids that mean "plug" when the device only switches on and off
 PLUG_DEVICE_IDS = frozenset({0x0009, 0x0051, 0x010A})
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.adapters.common import CommandError, number_parameter
+from hub.adapters.common import CommandError, in_contract_order, number_parameter
 
 POWER_CONFIG = 0x0001
 ON_OFF = 0x0006
@@ -73,21 +73,7 @@ def capabilities(clusters: Iterable[int], zone_type: int | None = None) -> list[
     caps = {CLUSTER_CAPABILITY[c] for c in present if c in CLUSTER_CAPABILITY}
     if IAS_ZONE in present and zone_type in ZONE_CAPABILITY:
         caps.add(ZONE_CAPABILITY[zone_type])
-    order = [
-        "ON_OFF",
-        "BRIGHTNESS",
-        "COLOR_CONTROL",
-        "THERMOSTAT",
-        "TEMPERATURE_SENSOR",
-        "HUMIDITY_SENSOR",
-        "ILLUMINANCE_SENSOR",
-        "MOTION_SENSOR",
-        "CONTACT_SENSOR",
-        "LOCK",
-        "POSITION",
-        "BATTERY",
-    ]
-    return [c for c in order if c in caps]
+    return in_contract_order(caps)
 
 
 def _pct_of_254(v: int) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.adapters.common import CommandError, number_parameter
+from hub.adapters.common import CommandError, in_contract_order, number_parameter
 
 BINARY_SWITCH, MULTILEVEL_SWITCH, COLOR_SWITCH = 37, 38, 51
 DOOR_LOCK, MULTILEVEL_SENSOR, NOTIFICATION, BATTERY = 98, 49, 113, 128
@@ -53,19 +53,7 @@ def capabilities(values: Iterable[ValueKey]) -> list[str]:
             caps.add("BATTERY")
         elif cc in (THERMOSTAT_MODE, THERMOSTAT_SETPOINT):
             caps.add("THERMOSTAT")
-    order = [
-        "ON_OFF",
-        "BRIGHTNESS",
-        "THERMOSTAT",
-        "TEMPERATURE_SENSOR",
-        "HUMIDITY_SENSOR",
-        "ILLUMINANCE_SENSOR",
-        "MOTION_SENSOR",
-        "CONTACT_SENSOR",
-        "LOCK",
-        "BATTERY",
-    ]
-    return [c for c in order if c in caps]
+    return in_contract_order(caps)
 
 
 def _num(value: Any) -> float | None:

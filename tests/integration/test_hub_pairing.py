@@ -35,7 +35,6 @@ from topics import catalogue as t
 from topics.producer import EventProducer
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("zigpy_znp")
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-7"
 

@@ -22,8 +22,6 @@ from hub.adapters.zigbee import ZigbeeAdapter, ZigbeeConfig, device_id_for
 from hub.znpsim.devices import ieee_for, ieee_text
 from hub.znpsim.server import ZnpSimulator
 
-pytest.importorskip("zigpy_znp")
-
 
 def dev_id(name: str) -> str:
     return device_id_for(ieee_text(ieee_for(name)))

@@ -17,8 +17,6 @@ from hub.adapters.recorder import Recorder, until
 from hub.adapters.zwave import ZWaveAdapter, ZWaveConfig
 from hub.zwavesim.processes import ZWaveJsPeer, ZWaveJsUnavailable
 
-pytest.importorskip("zwave_js_server")
-
 
 @pytest.fixture
 async def zwave(tmp_path: Path) -> AsyncIterator[tuple[ZWaveJsPeer, ZWaveAdapter, Recorder]]:

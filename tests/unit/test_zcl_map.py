@@ -144,7 +144,6 @@ def test_merge_state_merges_color_fields() -> None:
 
 
 def test_frames_round_trip_and_noise_is_skipped() -> None:
-    pytest.importorskip("zigpy_znp")
     import zigpy_znp.commands as c
     import zigpy_znp.types as t
 
@@ -161,7 +160,6 @@ def test_frames_round_trip_and_noise_is_skipped() -> None:
 
 @given(st.binary(max_size=400))
 def test_frame_reader_never_raises(data: bytes) -> None:
-    pytest.importorskip("zigpy_znp")
     from hub.znpsim import mt
 
     reader = mt.FrameReader()
