@@ -2,12 +2,14 @@
 
 A value is named as Z-Wave JS names it: (command class, property, property key).
 ``capabilities`` reads a node's values; ``state_from_value`` maps one value to a partial
-state; ``set_values`` turns a cloud command into the values to set. Not mapped yet (a
-command fails with the reason): Color Switch 51 and Window Covering 106 parameters.
+state; ``set_values`` turns a cloud command into the values to set. Color Switch maps its
+red/green/blue to hue and saturation (no white channels: setColorTemperature fails with
+the reason). Not mapped yet: Window Covering 106.
 """
 
 from __future__ import annotations
 
+import colorsys
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -41,6 +43,8 @@ def capabilities(values: Iterable[ValueKey]) -> list[str]:
             caps.add("ON_OFF")
         elif cc == MULTILEVEL_SWITCH:
             caps |= {"ON_OFF", "BRIGHTNESS"}
+        elif cc == COLOR_SWITCH and prop in ("currentColor", "hexColor"):
+            caps.add("COLOR_CONTROL")
         elif cc == DOOR_LOCK:
             caps.add("LOCK")
         elif cc == MULTILEVEL_SENSOR and prop in SENSORS:
@@ -62,10 +66,25 @@ def _num(value: Any) -> float | None:
     return float(value)
 
 
+def _hue_saturation(red: Any, green: Any, blue: Any) -> dict[str, Any]:
+    rgb = [_num(x) for x in (red, green, blue)]
+    if any(x is None or not 0 <= x <= 255 for x in rgb):
+        return {}
+    h, s, _v = colorsys.rgb_to_hsv(*(float(x or 0) / 255 for x in rgb))
+    return {"color": {"hue": round(h * 360) % 360, "saturation": round(s * 100)}}
+
+
 def state_from_value(cc: int, prop: str, key: Any, value: Any) -> dict[str, Any]:
     """One Z-Wave JS value -> a partial state; {} when it maps to nothing (or is unknown)."""
     if value is None:
         return {}
+    if cc == COLOR_SWITCH and prop == "currentColor" and key is None and isinstance(value, dict):
+        return _hue_saturation(value.get("red"), value.get("green"), value.get("blue"))
+    if cc == COLOR_SWITCH and prop == "hexColor" and isinstance(value, str) and len(value) == 6:
+        try:
+            return _hue_saturation(*(int(value[i : i + 2], 16) for i in (0, 2, 4)))
+        except ValueError:
+            return {}
     if cc == BINARY_SWITCH and prop == "currentValue" and isinstance(value, bool):
         return {"powerState": "ON" if value else "OFF"}
     n = _num(value)
@@ -119,6 +138,14 @@ def set_values(
     if key == ("BRIGHTNESS", "setBrightness") and dimmer:
         level = min(99, round(number_parameter(p, "brightness", 0, 100)))
         return [SetValue(MULTILEVEL_SWITCH, "targetValue", None, level)]
+    if key == ("COLOR_CONTROL", "setColor") and COLOR_SWITCH in ccs:
+        hue = number_parameter(p, "hue", 0, 360)
+        sat = number_parameter(p, "saturation", 0, 100)
+        rgb = colorsys.hsv_to_rgb(hue / 360, sat / 100, 1.0)
+        red, green, blue = (round(x * 255) for x in rgb)
+        return [
+            SetValue(COLOR_SWITCH, "targetColor", None, {"red": red, "green": green, "blue": blue})
+        ]
     if key == ("LOCK", "lock"):
         return [SetValue(DOOR_LOCK, "targetMode", None, 0xFF)]
     if key == ("LOCK", "unlock"):

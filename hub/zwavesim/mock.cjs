@@ -1,5 +1,5 @@
 // Mock Z-Wave network for zwave-js's own mock serial server (`mock-server --config`).
-// Nodes 2-6 are in the network already; node 7 joins at the first inclusion.
+// Nodes 2-6 and 8 are in the network already; node 7 joins at the first inclusion.
 // Command class ids: 0x25 Binary Switch, 0x26 Multilevel Switch, 0x33 Color Switch,
 // 0x62 Door Lock, 0x31 Multilevel Sensor, 0x71 Notification, 0x80 Battery,
 // 0x40 Thermostat Mode, 0x43 Thermostat Setpoint, 0x72 Manufacturer Specific, 0x86 Version.
@@ -92,6 +92,18 @@ module.exports.default = {
             },
           },
           sensor({ 1: { supportedScales: [0] } }, () => 20.5),
+          0x72,
+          0x86,
+        ],
+      },
+    },
+    // colour bulb: red, green, blue
+    {
+      id: 8,
+      capabilities: {
+        commandClasses: [
+          { ccId: 0x26, version: 4, primarySwitchType: 0x02, defaultValue: 99 },
+          { ccId: 0x33, version: 3, colorComponents: { 2: 255, 3: 0, 4: 0 } },
           0x72,
           0x86,
         ],

@@ -40,6 +40,10 @@ def test_capabilities_and_types() -> None:
     )
     assert device_type(thermo) == "thermostat"
     assert device_type(zw.capabilities([(98, "currentMode", None), (128, "level", None)])) == "lock"
+    color = zw.capabilities([(38, "currentValue", None), (51, "currentColor", None)])
+    assert (
+        color == ["ON_OFF", "BRIGHTNESS", "COLOR_CONTROL"] and device_type(color) == "light.color"
+    )
     door = zw.capabilities([(113, "Access Control", "Door state")])
     assert device_type(door) == "sensor.contact"
 
@@ -66,6 +70,16 @@ def test_capabilities_and_types() -> None:
         (67, "setpoint", 1, 21.5, {"targetTemperature": 21.5}),
         (67, "setpoint", 2, 26, {}),  # cooling setpoint: not the target
         (37, "currentValue", None, None, {}),
+        (
+            51,
+            "currentColor",
+            None,
+            {"red": 255, "green": 0, "blue": 0},
+            {"color": {"hue": 0, "saturation": 100}},
+        ),
+        (51, "hexColor", None, "80ff80", {"color": {"hue": 120, "saturation": 50}}),
+        (51, "hexColor", None, "zz0000", {}),
+        (51, "currentColor", 2, 255, {}),  # one component: the whole colour comes too
     ],
 )
 def test_state_from_value(cc, prop, key, value, state) -> None:
@@ -100,6 +114,11 @@ def test_set_values() -> None:
     assert sv({98}, "LOCK", "lock", {}, {})[0].value == 0xFF
     steps = sv({64, 67}, "THERMOSTAT", "setTemperature", {"temperature": 21, "mode": "heat"}, {})
     assert steps == [zw.SetValue(67, "setpoint", 1, 21.0), zw.SetValue(64, "mode", None, 1)]
+    assert sv({51}, "COLOR_CONTROL", "setColor", {"hue": 120, "saturation": 50}, {}) == [
+        zw.SetValue(51, "targetColor", None, {"red": 128, "green": 255, "blue": 128})
+    ]
+    with pytest.raises(CommandError, match="no Z-Wave form"):
+        sv({51}, "COLOR_CONTROL", "setColorTemperature", {"kelvin": 2700}, {})
     with pytest.raises(CommandError, match="mode must be one of"):
         sv({64}, "THERMOSTAT", "setMode", {"mode": "eco"}, {})
     with pytest.raises(CommandError, match="no Z-Wave form"):
