@@ -62,6 +62,8 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
         "format": "username",
         "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$",
     },
+    "hub_username": {"type": "string", "pattern": r"^hub-[A-Za-z0-9_-]{1,64}-[0-9a-f]{6}$"},
+    "area_id": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_]{0,63}$"},
 }
 _PATH_PARAM = re.compile(r"{([a-z_]+)}")
 # Ids a PUT creates (or names, for a member): a bad one there is a 422, not a 404.
@@ -142,6 +144,7 @@ class Endpoint:
     # Content type -> reader, for text bodies parsed into the body schema's structure.
     body_readers: dict[str, BodyReader] = field(default_factory=dict)
     query: tuple[Param, ...] = ()
+    max_body_bytes: int | None = None  # None: the backend's (JSON bodies); audio needs more
     description: str = ""
     operation_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -325,7 +328,7 @@ async def _serve(endpoint: Endpoint, request: Request) -> Response:
             assert user is not None
             role = await authorize(backend, user, path["home_id"], endpoint.access)
         query = parse_query(endpoint, request)
-        body = await read_body(endpoint, request, backend.max_body_bytes)
+        body = await read_body(endpoint, request, endpoint.max_body_bytes or backend.max_body_bytes)
         ctx = Ctx(request, backend, user, role, path, query, body)
         response = await endpoint.handler(ctx)
     except ApiError as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from gateway.api import Endpoint
 from gateway.routes import (
+    account,
+    areas,
     auth,
     automations,
     commands,
@@ -11,11 +13,13 @@ from gateway.routes import (
     groups,
     home_settings,
     homes,
+    logbook,
     members,
     misc,
     notifications,
     scenes,
     system,
+    voice,
 )
 
 
@@ -24,8 +28,11 @@ def all_endpoints() -> list[Endpoint]:
         *system.ENDPOINTS,
         *auth.ENDPOINTS,
         *homes.ENDPOINTS,
+        *account.ENDPOINTS,
         *home_settings.ENDPOINTS,
         *devices.ENDPOINTS,
+        *areas.ENDPOINTS,
+        *logbook.ENDPOINTS,
         *commands.ENDPOINTS,
         *groups.ENDPOINTS,
         *scenes.ENDPOINTS,
@@ -33,4 +40,5 @@ def all_endpoints() -> list[Endpoint]:
         *members.ENDPOINTS,
         *notifications.ENDPOINTS,
         *misc.ENDPOINTS,
+        *voice.ENDPOINTS,
     ]
