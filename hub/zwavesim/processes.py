@@ -1,14 +1,14 @@
 """Install and run zwave-js's mock serial server and a Z-Wave JS server in front of it.
 
-The npm packages (pinned below) go into a cache directory once (``npm install``; Node 20+
-and npm must be on PATH). ``ZWaveJsPeer`` then starts ``mock-server`` (a mock Z-Wave
-controller on a TCP port, with the nodes of mock.cjs) and ``zwave-server`` (the real
-driver, on that port as its serial port, serving the WebSocket API on another).
+The npm packages (pinned below) go into ``<HOMESTREAM_CACHE_DIR>/zwave-js`` once
+(``npm install``; Node 20+ and npm must be on PATH). ``ZWaveJsPeer`` then starts
+``mock-server`` (a mock Z-Wave controller on a TCP port, with the nodes of mock.cjs) and
+``zwave-server`` (the real driver, on that port as its serial port, serving the
+WebSocket API on another).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -33,11 +33,10 @@ class ZWaveJsUnavailable(RuntimeError):
 
 
 def default_cache() -> Path:
-    return Path(
-        os.environ.get(
-            "HOMESTREAM_ZWAVE_JS_DIR", Path.home() / ".cache" / "homestream" / "zwave-js"
-        )
-    )
+    """``zwave-js`` under the cache directory (HOMESTREAM_CACHE_DIR) the Kafka jars use."""
+    from runtime.config import Settings
+
+    return Settings.from_env().cache_dir / "zwave-js"
 
 
 def ensure_installed(cache: Path | None = None) -> Path:
