@@ -55,6 +55,8 @@ lint: $(VENV)/.dev ## ruff lint + format check, import layers, mypy on the pure-
 		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py \
 		stores/notify_channels.py stores/notify_outbox.py sinks/history_rows.py \
 		sinks/notify_rows.py sinks/notify.py gateway/frames.py gateway/subscriptions.py \
+		hub/adapters/zcl_map.py hub/adapters/zwave_map.py hub/adapters/base.py \
+		hub/adapters/recorder.py hub/hubrun.py \
 		speech gateway/voice.py
 
 format: $(VENV)/.dev ## apply ruff's formatting and safe fixes

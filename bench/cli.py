@@ -71,6 +71,20 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_radio(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.radio import print_result, run_bench
+
+    result = run_bench(
+        protocol=args.protocol,
+        devices=args.devices,
+        commands=args.commands,
+        reports=args.reports,
+        say=_say,
+    )
+    print_result(result, args.json)
+    return 0
+
+
 def cmd_history_engines(args: argparse.Namespace, settings: Settings) -> int:
     from bench.history_storage import print_results, run_bench
 
@@ -250,6 +264,21 @@ def register(commands: Commands) -> None:
     p.add_argument("--events", type=int, default=2000, help="notifications for latency [2000]")
     p.add_argument("--rate", type=float, default=100.0, help="notifications/s [100]")
     p.add_argument("--burst", type=int, default=2000, help="notifications at once [2000]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "radio",
+        cmd_radio,
+        "a radio adapter against its peer: Zigbee (zigpy + zigpy-znp) against the ZNP "
+        "simulator in its own process (pairing time per device, command -> reported state "
+        "p50/p99, reports/s one adapter carries), or Z-Wave against real zwave-js on its "
+        "mock serial server (inclusion time, command -> reported state p50/p99; installs "
+        "the npm packages once); needs no stack",
+    )
+    p.add_argument("--protocol", choices=("zigbee", "zwave"), default="zigbee", help="[zigbee]")
+    p.add_argument("--devices", type=int, default=10, help="devices paired one by one [10]")
+    p.add_argument("--commands", type=int, default=500, help="commands, one at a time [500]")
+    p.add_argument("--reports", type=int, default=5000, help="reports in the storm [5000]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(

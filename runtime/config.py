@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     cache_dir: Path = _var(
         "HOMESTREAM_CACHE_DIR",
         Path.home() / ".cache" / "homestream",
-        "Kafka jars, the TimescaleDB build",
+        "Kafka jars, the TimescaleDB build, the Z-Wave test peer's npm packages",
     )
     host: str = _var("HOMESTREAM_HOST", "127.0.0.1", "address every server listens on")
     # -- ports -----------------------------------------------------------------------------
