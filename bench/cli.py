@@ -120,7 +120,12 @@ def cmd_automations(args: argparse.Namespace, settings: Settings) -> int:
     if not args.fold_only:
         require_kafka(settings)
         results["latency"] = run_latency(
-            settings, homes=args.latency_homes, rate=args.rate, seconds=args.seconds, say=_say
+            settings,
+            homes=args.latency_homes,
+            rate=args.rate,
+            seconds=args.seconds,
+            motion_share=args.latency_motion_share,
+            say=_say,
         )
     for name, result in results.items():
         if not args.json:
@@ -178,7 +183,14 @@ def register(commands: Commands) -> None:
     p.add_argument("--reports", type=int, default=50_000, help="reports folded [50000]")
     p.add_argument("--motion-share", type=float, default=0.2, help="share of motion reports [0.2]")
     p.add_argument("--latency-homes", type=int, default=1_000, help="homes for latency [1000]")
-    p.add_argument("--rate", type=int, default=1_000, help="motion reports/s [1000]")
+    p.add_argument("--rate", type=int, default=1_000, help="reports/s for latency [1000]")
+    p.add_argument(
+        "--latency-motion-share",
+        type=float,
+        default=1.0,
+        help="share of the latency phase's reports that toggle motion (half fire a run; the "
+        "rest are temperature readings) [1.0]",
+    )
     p.add_argument("--seconds", type=float, default=15.0, help="latency phase length [15]")
     p.add_argument("--fold-only", action="store_true", help="only the in-process fold")
     p.add_argument("--latency-only", action="store_true", help="only the latency phase")

@@ -63,12 +63,57 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         out(f"no stack in {settings.state_dir} (run `homestream up`)")
         return 1
-    out(f"{'SERVICE':<10} {'STATE':<10} {'PID':>7}  ENDPOINT")
+    width = max(len("SERVICE"), *(len(r.name) for r in rows))
+    out(f"{'SERVICE':<{width}} {'STATE':<8} {'PID':>7}  ENDPOINT")
     for r in rows:
         state = "healthy" if r.healthy else ("running" if r.running else "stopped")
         detail = f"  ({r.detail})" if r.detail else ""
-        out(f"{r.name:<10} {state:<10} {r.pid or '-':>7}  {r.endpoint}{detail}")
+        out(f"{r.name:<{width}} {state:<8} {r.pid or '-':>7}  {r.endpoint}{detail}")
     return 0 if all(r.healthy for r in rows) else 1
+
+
+def cmd_demo_login(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import DEMO_HOME
+    from runtime.secrets import DEMO_USER, load_secrets
+
+    secrets = load_secrets(settings)  # SecretsMissing: "run homestream up first"
+    s = settings
+    if args.json:
+        out(
+            json.dumps(
+                {
+                    "username": DEMO_USER,
+                    "password": secrets.demo_password,
+                    "home_id": DEMO_HOME,
+                    "dashboard": f"http://{s.host}:{s.ports.gateway}/",
+                }
+            )
+        )
+        return 0
+    out(f"{DEMO_USER} / {secrets.demo_password}   (home {DEMO_HOME!r})")
+    out(f"dashboard: http://{s.host}:{s.ports.gateway}/")
+    return 0
+
+
+def cmd_psql(args: argparse.Namespace, settings: Settings) -> int:
+    """Replace this process with psql on the stack's database (password from the secrets)."""
+    import os
+    import shutil
+
+    from runtime.cli import CliError
+    from runtime.secrets import load_secrets
+
+    exe = shutil.which("psql")
+    if exe is None:
+        raise CliError("psql is not installed: apt-get install postgresql-client")
+    s = settings
+    env = dict(os.environ)
+    if not s.pg_dsn_override:
+        env["PGPASSWORD"] = load_secrets(s).pg_password
+        argv = ["psql", "-h", s.host, "-p", str(s.ports.postgres), "-U", s.pg_user, s.pg_database]
+    else:
+        argv = ["psql", s.pg_dsn_override]
+    os.execve(exe, [*argv, *args.psql_args], env)
 
 
 def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,6 +169,20 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="also delete the state directory: all data, logs and secrets",
     )
+    p = commands.add(
+        "demo-login",
+        cmd_demo_login,
+        "print the demo login that `up` created (its password is kept in the state dir's "
+        "secrets.json)",
+    )
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p = commands.add(
+        "psql",
+        cmd_psql,
+        "open psql on the stack's database (host, port, user and password filled in); "
+        "arguments after -- go to psql",
+    )
+    p.add_argument("psql_args", nargs="*", help="passed to psql, e.g. -- -c 'SELECT 1'")
     p = commands.add(
         "sql",
         cmd_sql,

@@ -62,6 +62,8 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
         "format": "username",
         "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$",
     },
+    "hub_username": {"type": "string", "pattern": r"^hub-[A-Za-z0-9_-]{1,64}-[0-9a-f]{6}$"},
+    "area_id": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_]{0,63}$"},
 }
 _PATH_PARAM = re.compile(r"{([a-z_]+)}")
 # Ids a PUT creates (or names, for a member): a bad one there is a 422, not a 404.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,7 +26,7 @@ from gateway.api import make_routes
 from gateway.backend import Backend
 from gateway.errors import error_response
 from gateway.routes import all_endpoints
-from gateway.routes.system import STATIC_DIR
+from gateway.routes.system import STATIC_DIR, swagger_ui_dir
 
 log = logging.getLogger("homestream.gateway")
 
@@ -82,6 +82,7 @@ def create_app(
     *,
     backend: Backend | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    sync_hub_logins: Callable[[], object] | None = None,
 ) -> Starlette:
     """The gateway app. With ``backend`` (tests), that one is used; otherwise the real one
     is built from ``settings`` when the app starts (lifespan)."""
@@ -92,7 +93,9 @@ def create_app(
         if app.state.backend is None:
             from runtime.config import Settings
 
-            app.state.backend = Backend.connect(settings or Settings.from_env())
+            app.state.backend = Backend.connect(
+                settings or Settings.from_env(), sync_hub_logins=sync_hub_logins
+            )
         await app.state.backend.start()
         try:
             yield
@@ -102,6 +105,7 @@ def create_app(
     routes: list[BaseRoute] = list(make_routes(endpoints))
     routes += _websocket_routes()
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    routes.append(Mount("/docs/assets", StaticFiles(directory=swagger_ui_dir()), name="docs"))
     routes += list(extra_routes)
     app = Starlette(
         routes=routes,

@@ -63,6 +63,8 @@ class Backend:
     max_body_bytes: int = 64 * 1024
     metrics: Metrics = field(default_factory=Metrics)
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    # Home removal and hub logins over REST (gateway.account_admin); None: 503.
+    admin: Any = None
 
     def __post_init__(self) -> None:
         self.metrics.watch(self.fanout)
@@ -81,9 +83,15 @@ class Backend:
                 close()
 
     @classmethod
-    def connect(cls, settings: Settings) -> Backend:
+    def connect(
+        cls, settings: Settings, *, sync_hub_logins: Callable[[], object] | None = None
+    ) -> Backend:
+        """The real backend. ``sync_hub_logins`` makes the broker reload its logins (the
+        ``homestream gateway`` command passes the launcher's); without it, the routes that
+        change hub logins or remove a home answer 503."""
         import redis
 
+        from gateway.account_admin import AccountAdmin
         from gateway.feed import KafkaFeed
         from gateway.ratelimit import RedisRateLimiter
         from gateway.store import PgStore
@@ -121,5 +129,7 @@ class Backend:
             recent=RecentEvents(client),
             command_timeout_ms=settings.command_timeout_ms,
         )
+        if sync_hub_logins is not None:
+            backend.admin = AccountAdmin(store, producer, settings.kafka_bootstrap, sync_hub_logins)
         backend.closers += [store.close, client.close, lambda: producer.flush(5)]
         return backend

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from runtime.cli import Commands, add_loglevel
 from runtime.config import Settings
 
-
-def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.service import run_gateway
-
-    return run_gateway(
-        settings,
-        host=args.host,
-        port=args.port,
-        loglevel=args.loglevel,
-        data_dir=args.data_dir,
-    )
+SyncFactory = Callable[[Settings], Callable[[], object]]
 
 
-def register(commands: Commands) -> None:
+def register(commands: Commands, *, sync_hub_logins: SyncFactory | None = None) -> None:
+    """``sync_hub_logins(settings)`` gives the callable that makes the broker reload its
+    logins (the launcher's, wired in by homestream/cli.py)."""
+
+    def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+        from gateway.service import run_gateway
+
+        return run_gateway(
+            settings,
+            host=args.host,
+            port=args.port,
+            loglevel=args.loglevel,
+            data_dir=args.data_dir,
+            sync_hub_logins=sync_hub_logins(settings) if sync_hub_logins else None,
+        )
+
     p = commands.add(
         "gateway",
         cmd_gateway,

@@ -41,6 +41,8 @@ class MemoryStore:
         self.channel_lists: dict[tuple[str, str], list[dict[str, Any]]] = {}
         # (home, username) -> event_id -> deliveries, as stores.notify_outbox.statuses shows them
         self.delivery_rows: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        self.area_rows: dict[tuple[str, str], str] = {}
+        self.logbook_rows: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     # set-up helpers
@@ -125,6 +127,21 @@ class MemoryStore:
 
     def delete_override(self, home_id: str, device_id: str) -> None:
         self.device_overrides.pop((home_id, device_id), None)
+
+    def areas(self, home_id: str) -> list[dict[str, Any]]:
+        rows = [{"area_id": a, "name": n} for (h, a), n in self.area_rows.items() if h == home_id]
+        return sorted(rows, key=lambda r: r["name"].lower())
+
+    def put_area(self, home_id: str, area_id: str, name: str) -> bool:
+        for (h, a), n in self.area_rows.items():
+            if h == home_id and a != area_id and n.lower() == name.lower():
+                raise ApiError(409, f"area {a!r} is called {name!r} already")
+        created = (home_id, area_id) not in self.area_rows
+        self.area_rows[(home_id, area_id)] = name
+        return created
+
+    def logbook(self, home_id: str, **query: Any) -> list[dict[str, Any]]:
+        return list(self.logbook_rows.get(home_id, []))
 
     def history(self, home_id: str, device_id: str, **query: Any) -> list[dict[str, Any]]:
         return list(self.history_rows.get((home_id, device_id), []))
@@ -273,6 +290,53 @@ class RecordingProducer:
         return None
 
 
+class MemoryAccountAdmin:
+    """gateway.account_admin.AccountAdmin over a MemoryStore; ``syncs`` counts broker
+    reloads. Removing a home drops it from the store (there are no topics here)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.hub_logins: dict[str, dict[str, Any]] = {}
+        self.syncs = 0
+
+    def remove_home(self, home: str, by: str) -> dict[str, Any]:
+        self.store.homes.pop(home, None)
+        for key in [k for k in self.store.roles if k[0] == home]:
+            del self.store.roles[key]
+        for name in [u for u, h in self.hub_logins.items() if h["home_id"] == home]:
+            del self.hub_logins[name]
+        self.syncs += 1
+        return {"home_id": home, "removed": True, "devices": 0, "documents": 0, "tombstones": {}}
+
+    def hubs(self, home: str) -> list[dict[str, Any]]:
+        return [dict(h) for h in self.hub_logins.values() if h["home_id"] == home]
+
+    def add_hub(self, home: str) -> dict[str, Any]:
+        name = f"hub-{home}-{uuid.uuid4().hex[:6]}"
+        self.hub_logins[name] = {"username": name, "home_id": home, "revoked": False}
+        self.syncs += 1
+        return {"username": name, "password": uuid.uuid4().hex, "home_id": home}
+
+    def _live(self, home: str, username: str) -> dict[str, Any]:
+        from stores.accounts import AccountError
+
+        hub = self.hub_logins.get(username)
+        if hub is None or hub["home_id"] != home:
+            raise AccountError(f"hub login {username!r} not found")
+        if hub["revoked"]:
+            raise AccountError(f"hub login {username!r} is revoked")
+        return hub
+
+    def rotate_hub(self, home: str, username: str) -> dict[str, Any]:
+        self._live(home, username)
+        self.syncs += 1
+        return {"username": username, "password": uuid.uuid4().hex, "home_id": home}
+
+    def revoke_hub(self, home: str, username: str) -> None:
+        self._live(home, username)["revoked"] = True
+        self.syncs += 1
+
+
 def memory_backend(
     *,
     # RFC 7518 3.2: an HS256 key at least as long as the hash, else PyJWT warns.
@@ -282,8 +346,10 @@ def memory_backend(
 ) -> Any:
     from gateway.backend import Backend
 
+    store = MemoryStore()
     return Backend(
-        store=MemoryStore(),
+        store=store,
+        admin=MemoryAccountAdmin(store),
         devices=MemoryDevices(),
         producer=RecordingProducer(),
         fanout=Fanout(MemoryCommandLog()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from gateway import automation_schema
 from gateway.api import ERROR_DESCRIPTIONS, ERROR_SCHEMA, PATH_PARAMS, PUBLIC, Endpoint
 
 VERSION = "1.0.0"
@@ -107,6 +108,6 @@ def document(endpoints: list[Endpoint]) -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
-            "schemas": {"Error": copy.deepcopy(ERROR_SCHEMA)},
+            "schemas": {"Error": copy.deepcopy(ERROR_SCHEMA), **automation_schema.components()},
         },
     }

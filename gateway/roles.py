@@ -9,7 +9,7 @@ runs. Nothing else decides who may do what.
 | view      | read devices, shadows, history, commands, groups, scenes, automations, members, notifications | yes | yes | yes | yes |
 | control   | send commands (device, group), run scenes, voice | yes | yes | yes | no |
 | configure | device registry changes, pairing, groups, scenes, automations | yes | yes | no | no |
-| manage    | members and their roles | yes | no | no | no |
+| manage    | members and their roles, hub MQTT logins, removing the home | yes | no | no | no |
 """  # noqa: E501
 
 from __future__ import annotations

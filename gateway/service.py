@@ -28,6 +28,7 @@ def run_gateway(
     port: int | None = None,
     loglevel: str = "info",
     data_dir: Path | None = None,
+    sync_hub_logins: Any = None,
 ) -> int:
     import uvicorn
 
@@ -37,7 +38,7 @@ def run_gateway(
     setup(loglevel, settings.log_format)
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
+    app = create_app(settings, sync_hub_logins=sync_hub_logins)
     config = uvicorn.Config(
         app,
         host=host or settings.host,

@@ -43,6 +43,9 @@ class Store(Protocol):
         self, home_id: str, device_id: str, fields: dict[str, Any], by: str
     ) -> None: ...
     def delete_override(self, home_id: str, device_id: str) -> None: ...
+    def areas(self, home_id: str) -> list[dict[str, Any]]: ...
+    def put_area(self, home_id: str, area_id: str, name: str) -> bool: ...
+    def logbook(self, home_id: str, **query: Any) -> list[dict[str, Any]]: ...
     def history(self, home_id: str, device_id: str, **query: Any) -> list[dict[str, Any]]: ...
     def notifications(self, home_id: str, limit: int) -> list[dict[str, Any]] | None: ...
     def command_outcome(self, home_id: str, command_id: str) -> dict[str, Any] | None: ...
@@ -214,6 +217,40 @@ class PgStore:
                 (home_id, kind, doc_id),
             )
             return cur.rowcount > 0
+
+    # -- areas ----------------------------------------------------------------------------
+    def areas(self, home_id: str) -> list[dict[str, Any]]:
+        with self.conn() as conn:
+            rows = conn.execute(
+                "SELECT area_id, name FROM areas WHERE home_id = %s ORDER BY lower(name)",
+                (home_id,),
+            ).fetchall()
+        return [{"area_id": a, "name": n} for a, n in rows]
+
+    def put_area(self, home_id: str, area_id: str, name: str) -> bool:
+        """Create or rename a stored area; True when created. 409 when another area of
+        the home has that name."""
+        with self.conn() as conn, conn.transaction():
+            taken = conn.execute(
+                "SELECT area_id FROM areas WHERE home_id = %s AND lower(name) = lower(%s)"
+                " AND area_id <> %s",
+                (home_id, name, area_id),
+            ).fetchone()
+            if taken:
+                raise ApiError(409, f"area {taken[0]!r} is called {name!r} already")
+            row = conn.execute(
+                "INSERT INTO areas (home_id, area_id, name) VALUES (%s, %s, %s)"
+                " ON CONFLICT (home_id, area_id) DO UPDATE SET name = EXCLUDED.name"
+                " RETURNING (xmax = 0)",
+                (home_id, area_id, name),
+            ).fetchone()
+        return bool(row and row[0])
+
+    def logbook(self, home_id: str, **query: Any) -> list[dict[str, Any]]:
+        from stores.logbook import logbook
+
+        with self.conn() as conn:
+            return logbook(conn, home_id, **query)
 
     # -- device overrides -----------------------------------------------------------------
     def overrides(self, home_id: str) -> dict[str, dict[str, Any]]:

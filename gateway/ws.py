@@ -63,6 +63,8 @@ class _Session:
         self.pumps: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()  # scene runs in progress
+        # home -> (the area asked for, its devices now): a subscription to one area
+        self.areas: dict[str, tuple[str, set[str]]] = {}
 
     async def run(self) -> None:
         while True:
@@ -173,6 +175,12 @@ class _Session:
         # client drops those older than the versions the snapshot holds.
         sub = self.backend.fanout.subscribe(home)
         self.subs[home] = sub
+        area = msg.get("area")
+        if area is not None and (not isinstance(area, str) or not area.strip()):
+            raise ApiError(422, "area: an area id or name (GET .../areas lists them)")
+        self.areas.pop(home, None)
+        if area is not None:
+            self.areas[home] = (area, set())
         await self.snapshot(home)
         self.pumps[home] = asyncio.create_task(self.pump(home, sub))
 
@@ -181,12 +189,42 @@ class _Session:
         if not isinstance(home, str) or home not in self.subs:
             raise ApiError(404, f"not subscribed to {home!r}")
         sub = self.subs.pop(home)
+        self.areas.pop(home, None)
         self.pumps.pop(home).cancel()
         self.backend.fanout.unsubscribe(sub)
 
     async def snapshot(self, home: str) -> None:
-        devices = await self.backend.run(self.backend.devices.devices, home)
-        await self.send({"type": "snapshot", "home_id": home, "devices": devices})
+        if home not in self.areas:
+            devices = await self.backend.run(self.backend.devices.devices, home)
+            await self.send({"type": "snapshot", "home_id": home, "devices": devices})
+            return
+        devices = await self._refresh_area(home)
+        area = self.areas[home][0]
+        await self.send({"type": "snapshot", "home_id": home, "area": area, "devices": devices})
+
+    async def _refresh_area(self, home: str) -> list[dict[str, Any]]:
+        """Re-read which devices are in the area this client follows; returns them."""
+        from domain.areas import matches
+        from gateway.routes.devices import shown_devices
+
+        area = self.areas[home][0]
+        shown, names = await shown_devices(self.backend, home)
+        devices = [d for d in shown if matches(d["area"], area, names)]
+        self.areas[home] = (area, {d["device_id"] for d in devices})
+        return devices
+
+    async def _in_area(self, home: str, event: Event) -> bool:
+        """Whether an event goes to a client subscribed to one area of the home: device
+        events of its devices (a device added or renamed re-reads them), and what names
+        no device (scene runs, notifications of the home)."""
+        if home not in self.areas:
+            return True
+        device = event.frame.get("device_id")
+        if event.type in ("device.added", "device.removed"):
+            before = self.areas[home][1]
+            await self._refresh_area(home)
+            return device in before or device in self.areas[home][1]
+        return device is None or device in self.areas[home][1]
 
     async def pump(self, home: str, sub: Subscription) -> None:
         """Fan-out events of one home to this client, re-snapshotting after an overflow."""
@@ -195,8 +233,9 @@ class _Session:
             # What queued up meanwhile goes out under one lock, without a wake-up each.
             async with self.send_lock:
                 while event is not None:
-                    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                        await self.ws.send_text(event.text)
+                    if home not in self.areas or await self._in_area(home, event):
+                        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                            await self.ws.send_text(event.text)
                     event = sub.get_nowait()
             if sub.overflowed and sub.queue.empty():
                 sub.clear_overflow()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from runtime.cli import CliError, Commands, out, require_kafka
+from runtime.cli import CliError, Commands, Parser, out, positive_int, require_kafka
 from runtime.config import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -32,6 +31,71 @@ def _epilog() -> str:
     return "\n".join(lines)
 
 
+# What `homestream COMMAND --help` shows under "Example:" (one place for all of them).
+EXAMPLES = {
+    "up": "homestream up",
+    "init": "homestream init",
+    "down": "homestream down",
+    "status": "homestream status",
+    "demo-login": "homestream demo-login",
+    "psql": "homestream psql -- -c 'SELECT * FROM history.devices LIMIT 5'",
+    "config": "homestream config --json",
+    "users add": "homestream users add --username alice --password 'correct horse'",
+    "users list": "homestream users list",
+    "users disable": "homestream users disable --username alice   # --enable undoes it",
+    "users passwd": "homestream users passwd --username alice",
+    "users remove": "homestream users remove --username alice",
+    "homes add": "homestream homes add --home flat-12 --owner alice --name 'Flat 12'",
+    "homes list": "homestream homes list",
+    "homes remove": "homestream homes remove --home flat-12 --yes",
+    "hubs add": "homestream hubs add --home flat-12 > hub-login.json",
+    "hubs list": "homestream hubs list --home flat-12",
+    "hubs rotate": "homestream hubs rotate --username hub-flat-12-a1b2c3",
+    "hubs revoke": "homestream hubs revoke --username hub-flat-12-a1b2c3",
+    "streams worker": "homestream streams worker --loglevel debug",
+    "bridge": "homestream bridge",
+    "simulate": "homestream simulate --homes 2 --devices 10 --rate 5",
+    "report": "homestream report --device hallway-motion --state '{\"motion\": true}'",
+    "sink history": "homestream sink history",
+    "sink redis": "homestream sink redis",
+    "notify": "homestream notify",
+    "gateway": "homestream gateway --port 8081",
+    "bench streams": "homestream bench streams --json",
+    "bench bridge": "homestream bench bridge",
+    "bench gateway": "homestream bench gateway --clients 200 --seconds 10",
+    "bench automations": "homestream bench automations",
+    "bench history": "homestream bench history",
+    "bench notifications": "homestream bench notifications",
+    "bench scenes": "homestream bench scenes",
+    "dlq list": "homestream dlq list --since 2h --reason UNKNOWN_DEVICE",
+    "dlq redrive": "homestream dlq redrive --home demo-home --dry-run",
+    "replay": "homestream replay --group homestream-sink-history "
+    "--topic homestream.state.changes --since 2h --dry-run",
+    "topics create": "homestream topics create",
+    "topics describe": "homestream topics describe",
+    "topics republish-config": "homestream topics republish-config --home demo-home",
+}
+
+
+def leaf_commands(
+    parser: argparse.ArgumentParser, words: tuple[str, ...] = ()
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """("dlq list", its parser) for every command that runs something."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from leaf_commands(sub, (*words, name))
+            return
+    yield " ".join(words), parser
+
+
+def _add_examples(parser: argparse.ArgumentParser) -> None:
+    for words, sub in leaf_commands(parser):
+        example = EXAMPLES.get(words)
+        if example:
+            sub.epilog = f"Example:\n  {example}\n\n{sub.epilog or ''}".rstrip()
+
+
 # -- settings ------------------------------------------------------------------------
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     rows = settings.effective()
@@ -48,57 +112,12 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# -- accounts ------------------------------------------------------------------------
 def _conn(settings: Settings):
     from compose.stack import require_running
     from stores import db
 
     require_running(settings)
     return db.connect(settings)
-
-
-def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
-    from stores import accounts
-
-    password = args.password or getpass.getpass(f"password for {args.username}: ")
-    with _conn(settings) as conn:
-        accounts.add_user(conn, args.username, password)
-    out(json.dumps({"username": args.username, "created": True}))
-    return 0
-
-
-def cmd_homes_add(args: argparse.Namespace, settings: Settings) -> int:
-    from stores import accounts
-
-    with _conn(settings) as conn:
-        accounts.add_home(conn, args.home, args.owner, name=args.name)
-    out(json.dumps({"home_id": args.home, "owner": args.owner, "created": True}))
-    return 0
-
-
-def cmd_hubs_add(args: argparse.Namespace, settings: Settings) -> int:
-    from compose.stack import Stack
-    from stores import accounts
-
-    with _conn(settings) as conn:
-        creds = accounts.add_hub(conn, args.home)
-    Stack(settings, lambda _t: None).sync_mqtt_logins()
-    s = settings
-    out(
-        json.dumps(
-            {
-                "username": creds.username,
-                "password": creds.password,
-                "home_id": creds.home_id,
-                "mqtt_host": s.host,
-                "mqtt_port": s.ports.mqtt,
-                "mqtt_tls_port": s.ports.mqtt_tls,
-                "ca_file": str(s.mqtt_ca_file),
-                "topic_prefix": f"hub/{creds.home_id}/",
-            }
-        )
-    )
-    return 0
 
 
 # -- topics --------------------------------------------------------------------------
@@ -161,17 +180,12 @@ def cmd_topics_describe(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dlq_rows(args: argparse.Namespace, settings: Settings):
-    from homestream.ops import dead_letters, parse_since
+    from homestream.ops import check_reason, dead_letters, parse_since
 
+    since_ms, reason = parse_since(args.since), check_reason(args.reason)
     require_kafka(settings)
     return list(
-        dead_letters(
-            settings,
-            home=args.home,
-            reason=args.reason,
-            since_ms=parse_since(args.since),
-            limit=args.limit,
-        )
+        dead_letters(settings, home=args.home, reason=reason, since_ms=since_ms, limit=args.limit)
     )
 
 
@@ -244,18 +258,17 @@ def cmd_dlq_redrive(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from homestream.ops import parse_since, replay
 
+    since_ms = parse_since(args.since)
     require_kafka(settings)
     moved = replay(
-        settings,
-        group=args.group,
-        topic=args.topic,
-        since_ms=parse_since(args.since),
-        dry_run=args.dry_run,
+        settings, group=args.group, topic=args.topic, since_ms=since_ms, dry_run=args.dry_run
     )
     for part, old, new in moved:
-        print(f"{args.topic}/{part}: {old} -> {new}")
-    verb = "would move" if args.dry_run else "moved"
-    print(f"{verb} group {args.group} on {args.topic}; start its consumers to re-process")
+        print(f"{args.topic}/{part}: {'none' if old is None else old} -> {new}")
+    if args.dry_run:
+        print(f"would move group {args.group} on {args.topic} (nothing moved: a dry run)")
+    else:
+        print(f"moved group {args.group} on {args.topic}; start its consumers to re-process")
     return 0
 
 
@@ -266,11 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     from bench import cli as bench_cli
     from compose import cli as compose_cli
     from gateway import cli as gateway_cli
+    from homestream import manage
+    from homestream.ops import dead_letter_reasons
     from hub import cli as hub_cli
     from sinks import cli as sinks_cli
     from streams import cli as streams_cli
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="homestream",
         description="homestream: open smart-home backend on Kafka. Runs and manages the local "
         "stack (Kafka, PostgreSQL, Redis, Mosquitto) and its accounts.",
@@ -282,27 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add("config", cmd_config, "print the effective settings (secrets masked)")
     p.add_argument("--json", action="store_true", help="print them as JSON")
 
-    users = commands.group("users", "manage logins")
-    p = users.add("add", cmd_users_add, "create a login (password hashed with argon2id)")
-    p.add_argument("--username", required=True, help="3-64 letters, digits, _ . @ or -")
-    p.add_argument("--password", help="at least 8 characters (prompted for when omitted)")
-
-    homes = commands.group("homes", "manage homes")
-    p = homes.add("add", cmd_homes_add, "create a home owned by a user")
-    p.add_argument("--home", required=True, help="home id: 1-64 letters, digits, _ or -")
-    p.add_argument("--owner", required=True, help="username of the owner")
-    p.add_argument("--name", help="display name [the home id]")
-
-    hubs = commands.group("hubs", "manage hub MQTT logins")
-    p = hubs.add(
-        "add", cmd_hubs_add, "create MQTT credentials for the hub of a home; prints them as JSON"
-    )
-    p.add_argument("--home", required=True, help="the home whose hub gets the login")
-
+    manage.register(commands)
     streams_cli.register(commands)
     hub_cli.register(commands, launcher=_StackLauncher)
     sinks_cli.register(commands)
-    gateway_cli.register(commands)
+    gateway_cli.register(commands, sync_hub_logins=lambda s: _StackLauncher(s).sync_mqtt_logins)
     bench_cli.register(commands)
 
     dlq = commands.group("dlq", "dead letters: inspect and re-drive")
@@ -317,9 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = dlq.add(name, func, help_)
         p.add_argument("--home", help="only this home")
-        p.add_argument("--reason", help="only this reason, e.g. UNKNOWN_DEVICE, MALFORMED_JSON")
+        p.add_argument(
+            "--reason",
+            help="only this reason: " + ", ".join(dead_letter_reasons()),
+        )
         p.add_argument("--since", help="from this time: 30m, 2h, 7d, ISO time or epoch ms")
-        p.add_argument("--limit", type=int, help="at most this many")
+        p.add_argument("--limit", type=positive_int, help="at most this many (1 or more)")
         if name == "list":
             p.add_argument("--json", action="store_true", help="print the rows as JSON")
         else:
@@ -328,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
         "replay",
         cmd_replay,
         "re-process a topic range: move a consumer group back to a time (its consumers must "
-        "be stopped); history and shadows are idempotent, so nothing is counted twice",
+        "be stopped; --dry-run previews while they run); history and shadows are "
+        "idempotent, so nothing is counted twice",
     )
     p.add_argument("--group", required=True, help="consumer group, e.g. homestream-streams")
     p.add_argument("--topic", required=True, help="topic, e.g. homestream.state.changes")
@@ -349,11 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
         "documents change nothing in the workers)",
     )
     p.add_argument("--home", help="only this home's documents")
+    _add_examples(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from confluent_kafka import KafkaException
+
     from compose.errors import LauncherError
+    from homestream.ops import OpsError
     from runtime.secrets import SecretsMissing
     from stores.accounts import AccountError
     from stores.db import DatabaseUnavailable
@@ -366,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.psql_args = raw[1:]
     else:
         args = parser.parse_args(raw)
+    name = " ".join(w for w in ("homestream", args.command, getattr(args, "sub", None)) if w)
     try:
         settings = Settings.from_env()
         return int(args.func(args, settings) or 0)
@@ -376,8 +384,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         AccountError,
         DatabaseUnavailable,
         SecretsMissing,
+        OpsError,
     ) as exc:
-        print(f"homestream {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KafkaException as exc:
+        print(
+            f"{name}: error: Kafka said {exc.args[0] if exc.args else exc}: is the stack up "
+            "(`homestream status`)?",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -65,6 +65,27 @@ def parse_since(text: str | None, now_ms: int | None = None) -> int:
         raise OpsError(f"cannot read time {text!r}: {exc.message}") from None
 
 
+def dead_letter_reasons() -> list[str]:
+    """The DeadLetterReason symbols producers write (the latest DeadLetter schema's enum)."""
+    from topics.schemas import default_avro_dir
+
+    latest = max((default_avro_dir() / "DeadLetter").glob("v*.avsc"), key=lambda p: int(p.stem[1:]))
+    for fld in json.loads(latest.read_text())["fields"]:
+        if fld["name"] == "reason":
+            return [s for s in fld["type"]["symbols"] if s != "UNKNOWN"]
+    return []
+
+
+def check_reason(reason: str | None) -> str | None:
+    """``reason`` in upper case, or OpsError listing the valid ones."""
+    if reason is None:
+        return None
+    known = dead_letter_reasons()
+    if reason.upper() not in known:
+        raise OpsError(f"unknown reason {reason!r}: use one of {', '.join(known)}")
+    return reason.upper()
+
+
 def _consumer(settings: Settings) -> Consumer:
     return Consumer(
         {
@@ -244,18 +265,20 @@ def replay(
     topic: str,
     since_ms: int,
     dry_run: bool = False,
-) -> list[tuple[int, int, int]]:
+) -> list[tuple[int, int | None, int]]:
     """Move consumer group ``group`` back to ``since_ms`` on ``topic``, so its consumers
-    re-process the range when they next start. Returns (partition, old, new) offsets.
+    re-process the range when they next start. Returns (partition, old, new) offsets; old
+    is None where the group had committed nothing.
 
     Kafka only lets a group's offsets move while it has no members, so its consumers must
-    be stopped first (`homestream down` stops them all, or stop the one process)."""
-    from topics.admin import group_members
+    be stopped first (`homestream down` stops them all, or stop the one process). A dry run
+    only reads, so it works on a running group too."""
+    from topics.admin import group_members, known_groups
 
-    if group_members(settings.kafka_bootstrap, group) > 0:
+    if not dry_run and group_members(settings.kafka_bootstrap, group) > 0:
         raise OpsError(
             f"group {group} has running members: stop its consumers first, replay, then start "
-            "them again (its members would otherwise overwrite the moved offsets)"
+            "them again (--dry-run previews while they run)"
         )
     consumer = Consumer(
         {
@@ -266,13 +289,18 @@ def replay(
     )
     try:
         parts = _partitions(consumer, topic)
-        old = {
-            tp.partition: tp.offset
-            for tp in consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
-        }
+        committed = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+        # Negative offsets are librdkafka's "nothing committed" (-1001).
+        old = {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
+        if not old:
+            groups = [g for g in known_groups(settings.kafka_bootstrap) if g != group]
+            raise OpsError(
+                f"group {group} has consumed nothing of {topic}: check the names "
+                f"(groups: {', '.join(sorted(groups)) or 'none'})"
+            )
         new = _start_offsets(consumer, topic, parts, since_ms)
         if not dry_run:
             consumer.commit(offsets=new, asynchronous=False)
     finally:
         consumer.close()
-    return [(tp.partition, old.get(tp.partition, -1), tp.offset) for tp in new]
+    return [(tp.partition, old.get(tp.partition), tp.offset) for tp in new]

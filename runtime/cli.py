@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from runtime.config import Settings
 
@@ -27,6 +27,25 @@ class CliError(Exception):
 
 def out(text: str) -> None:
     print(text, flush=True)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line (what is wrong, where to look), exit 2,
+    instead of the usage block and the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: give 1 or more")
+    return value
 
 
 class Commands:

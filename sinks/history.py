@@ -53,6 +53,8 @@ TOPICS = (
     t.NOTIFICATIONS,
     t.DEVICE_AVAILABILITY,
     t.DEVICE_REGISTRY,
+    t.COMMANDS_REQUESTED,  # who sent each command (the logbook)
+    t.AUTOMATIONS_RUNS,
 )
 
 

@@ -73,6 +73,31 @@ STAGES: dict[str, tuple[str, ...]] = {
         "data",
     ),
     "stage_availability": ("time_ms", "event_id", "home_id", "device_id", "online", "source"),
+    # Not time-partitioned (migration 0007_logbook.sql).
+    "stage_requests": (
+        "time_ms",
+        "event_id",
+        "home_id",
+        "command_id",
+        "device_id",
+        "group_id",
+        "capability",
+        "command",
+        "parameters",
+        "requested_by",
+        "parent_command_id",
+    ),
+    "stage_runs": (
+        "time_ms",
+        "event_id",
+        "home_id",
+        "automation_id",
+        "run_id",
+        "alias",
+        "trigger",
+        "status",
+        "error",
+    ),
     "stage_devices": (
         "seq",
         "time_ms",
@@ -261,6 +286,42 @@ def rows_for(name: str, rec: dict[str, Any] | None, seq: int = 0) -> list[tuple[
                     _opt(rec.get("command")),
                     _opt(rec.get("request_id")),
                     _opt(rec.get("parent_command_id")),
+                ),
+            )
+        ]
+    if name == "CommandRequested":
+        return [
+            (
+                "stage_requests",
+                (
+                    rec["ts"],
+                    rec["event_id"],
+                    _opt(rec["home_id"]),
+                    _opt(rec["command_id"]),
+                    _opt(rec.get("device_id")),
+                    _opt(rec.get("group_id")),
+                    _opt(rec.get("capability")),
+                    _opt(rec.get("command")),
+                    json.dumps(_clean(rec.get("parameters") or {})),
+                    _opt(rec.get("requested_by")),
+                    _opt(rec.get("parent_command_id")),
+                ),
+            )
+        ]
+    if name == "AutomationFired":
+        return [
+            (
+                "stage_runs",
+                (
+                    rec["ts"],
+                    rec["event_id"],
+                    _opt(rec["home_id"]),
+                    _opt(rec["automation_id"]),
+                    _opt(rec["run_id"]),
+                    _opt(rec.get("alias")),
+                    _opt(rec.get("trigger")),
+                    str(rec["status"]),
+                    _opt(rec.get("error")),
                 ),
             )
         ]

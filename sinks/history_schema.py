@@ -4,8 +4,9 @@ The migration holds all DDL, for both engines (TimescaleDB or native partitionin
 the functions the sink calls: ``history.open_stage()`` (per-connection TEMP staging
 tables), ``history.merge_stage()`` (staging -> history tables with ON CONFLICT DO NOTHING,
 plus the native roll-ups), ``history.ensure_partitions(days)`` and
-``history.apply_retention()``. This module only names the staging columns for COPY and
-wraps those calls.
+``history.apply_retention()``; migration 0007_logbook.sql adds ``_logbook`` twins of
+open_stage, merge_stage and apply_retention for the logbook's tables. This module only
+names the staging columns for COPY and wraps those calls.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def engine(conn: psycopg.Connection) -> str:
 def open_stage(conn: psycopg.Connection) -> None:
     conn.execute("SET client_min_messages = warning")
     conn.execute("SELECT history.open_stage()")
+    conn.execute("SELECT history.open_stage_logbook()")
     conn.commit()
 
 
@@ -60,6 +62,7 @@ def ensure_partitions(conn: psycopg.Connection, days: Iterable[dt.date]) -> int:
 
 def apply_retention(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT history.apply_retention()").fetchone()
+    conn.execute("SELECT history.apply_retention_logbook()")
     conn.commit()
     return int(row[0]) if row else 0
 
@@ -76,5 +79,8 @@ def copy_and_merge(
             with cur.copy(_COPY_SQL[stage]) as copy:
                 for row in rows:
                     copy.write_row(row)
-        cur.execute("SELECT tbl, staged, inserted FROM history.merge_stage()")
+        cur.execute(
+            "SELECT tbl, staged, inserted FROM history.merge_stage()"
+            " UNION ALL SELECT tbl, staged, inserted FROM history.merge_stage_logbook()"
+        )
         return {tbl: (int(s), int(i)) for tbl, s, i in cur.fetchall()}

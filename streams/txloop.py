@@ -532,6 +532,10 @@ class TxWorker:
     def _handle(self, msg: Any, store: PartitionStore) -> bool:
         """Fold one input; True when it emitted a StateChange."""
         self.fold.store = store
+        if msg.value() is None:
+            # A tombstone on a compacted input (a removed home): the record before it
+            # already told the fold; compaction's delete marker has nothing to fold.
+            return False
         try:
             decoded = self.codec.decode(msg.value())
         except CodecError as exc:

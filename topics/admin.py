@@ -207,3 +207,12 @@ def group_members(bootstrap: str, group: str) -> int:
         return len(result.members)
     except Exception:  # KafkaException or a timeout: not healthy (yet)
         return 0
+
+
+def known_groups(bootstrap: str) -> list[str]:
+    """The consumer groups the broker knows ([] if it does not answer)."""
+    try:
+        result = _admin(bootstrap).list_consumer_groups(request_timeout=5).result(timeout=5)
+        return [g.group_id for g in result.valid]
+    except Exception:  # KafkaException or a timeout: nothing to suggest
+        return []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from gateway.api import Endpoint
 from gateway.routes import (
+    account,
+    areas,
     auth,
     automations,
     commands,
@@ -11,6 +13,7 @@ from gateway.routes import (
     groups,
     home_settings,
     homes,
+    logbook,
     members,
     misc,
     notifications,
@@ -24,8 +27,11 @@ def all_endpoints() -> list[Endpoint]:
         *system.ENDPOINTS,
         *auth.ENDPOINTS,
         *homes.ENDPOINTS,
+        *account.ENDPOINTS,
         *home_settings.ENDPOINTS,
         *devices.ENDPOINTS,
+        *areas.ENDPOINTS,
+        *logbook.ENDPOINTS,
         *commands.ENDPOINTS,
         *groups.ENDPOINTS,
         *scenes.ENDPOINTS,

@@ -25,15 +25,16 @@ from typing import Any
 from starlette.responses import Response
 
 from domain.automation.canonical import canonical
+from domain.automation.hass import Device, translate, uses_hass_spelling
 from domain.automation.model import CommandAction, references
 from domain.automation.parse import LOG_LEVELS, AutomationInvalid, parse
 from domain.automation.yamldoc import YamlSyntaxError, locate, parse_yaml
 from gateway.api import Ctx, Endpoint, Param, ParsedBody, Reply, ok
+from gateway.automation_schema import typed_list
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
 from gateway.routes.common import check_command, doc_endpoints
 
-OBJECT_LIST = {"type": "array", "maxItems": 100, "items": {"type": "object"}}
 # Home Assistant's older spelling of a list: an array, or one object for a list of one.
 OLDER_LIST = {
     "type": ["array", "object"],
@@ -54,9 +55,9 @@ AUTOMATION_BODY = {
         "mode": {"type": "string", "enum": ["single", "restart", "queued", "parallel"]},
         "max": {"type": "integer", "minimum": 1, "maximum": 100},
         "max_exceeded": {"type": "string", "enum": list(LOG_LEVELS)},
-        "triggers": {**OBJECT_LIST, "minItems": 1},
-        "conditions": OBJECT_LIST,
-        "actions": {**OBJECT_LIST, "minItems": 1},
+        "triggers": typed_list("AutomationTrigger", minItems=1),
+        "conditions": typed_list("AutomationCondition"),
+        "actions": typed_list("AutomationAction", minItems=1),
         # an automations.yaml entry's own id (the URL names the automation here)
         "id": {"type": ["string", "integer"], "description": "kept as written; not the URL's id"},
         "trigger": OLDER_LIST,
@@ -119,12 +120,16 @@ async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
     ]
     if missing:
         raise validation_error(missing)
+    b = ctx.backend
+    devices = {d["device_id"]: d for d in await b.run(b.devices.devices, ctx.home_id)}
+    if uses_hass_spelling(doc):
+        doc, problems = translate(doc, {k: hass_device(d) for k, d in devices.items()})
+        if problems:
+            raise validation_error(problems)
     try:
         automation = parse(doc)
     except AutomationInvalid as exc:
         raise validation_error(exc.problems) from None
-    b = ctx.backend
-    devices = {d["device_id"]: d for d in await b.run(b.devices.devices, ctx.home_id)}
     problems: list[tuple[str, str]] = []
     for ref in references(automation):
         if ref.kind == "device" and ref.id not in devices:
@@ -145,6 +150,15 @@ async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
     if problems:
         raise validation_error(problems)
     return canonical(doc)
+
+
+def hass_device(entry: dict[str, Any]) -> Device:
+    """What Home Assistant translation reads of a registry entry."""
+    return Device(
+        capabilities=tuple(entry.get("capabilities") or ()),
+        type=entry.get("type"),
+        area=entry.get("area") or entry.get("room"),
+    )
 
 
 def _takes_yaml(endpoint: Endpoint) -> Endpoint:

@@ -8,14 +8,23 @@ back on ``homestream.commands.status``: the Redis sink keeps the latest in the c
 GET does not wait for the sink (``gateway.command_statuses``).
 ``"wait": true`` holds the reply until a final status (COMPLETED, FAILED, TIMEOUT) or the
 command's timeout + 1 s, at most 10 s, and returns whatever status it has then.
+
+Read your writes: a COMPLETED can reach the gateway before the device's new state does
+(the hub's ack and its state report travel on different topics, and the device state the
+REST routes read is written by the Redis sink, a moment after the status). So a waited
+COMPLETED reply is held until the device's state (``GET .../devices/{d}`` and its shadow)
+shows the command's desired state, at most ``SETTLE_S`` more; a device that never reports
+it (say it clamps the value) gets its reply after that bound. docs/gateway.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.responses import Response
 
+from domain.commands import CommandRejected, desired_satisfied, plan_command
 from domain.lifecycle import FINAL, aggregate
 from gateway.api import Ctx, Endpoint, Reply, ok
 from gateway.errors import ApiError
@@ -67,7 +76,37 @@ async def post_command(ctx: Ctx) -> Response:
     if not body.get("wait"):
         return ok(status, 202)
     final = await b.fanout.wait_status(status["command_id"], wait_budget(b, body.get("timeout_ms")))
+    if final and final.get("status") == "COMPLETED":
+        await settle(ctx, device, body)
     return ok({**status, **(final or {})}, 200)
+
+
+SETTLE_S = 2.0
+SETTLE_POLL_S = 0.05
+
+
+async def settle(ctx: Ctx, device: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Wait until the device's stored state shows what the command asked for (at most
+    SETTLE_S); True when it does."""
+    b = ctx.backend
+    try:
+        desired = plan_command(
+            device.get("capabilities") or [],
+            body["capability"],
+            body["command"],
+            body.get("parameters") or {},
+            device.get("state") or {},
+        )
+    except CommandRejected:
+        return False
+    deadline = asyncio.get_running_loop().time() + SETTLE_S
+    while True:
+        now = await b.run(b.devices.device, ctx.home_id, body["device_id"])
+        if now is not None and desired_satisfied(desired, now.get("state") or {}):
+            return True
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(SETTLE_POLL_S)
 
 
 async def command_status(ctx: Ctx, command_id: str) -> dict[str, Any] | None:

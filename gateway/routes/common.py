@@ -69,6 +69,11 @@ DEVICE_SCHEMA: dict[str, Any] = {
         "name": {"type": "string", "nullable": True},
         "type": {"type": "string", "nullable": True},
         "room": {"type": "string", "nullable": True},
+        "area": {
+            "type": "string",
+            "nullable": True,
+            "description": "the area id of its room (GET .../areas)",
+        },
         "capabilities": {"type": "array", "items": {"type": "string"}},
         "online": {"type": "boolean"},
         "lastSeen": {"type": "integer", "nullable": True},

@@ -22,9 +22,11 @@ from typing import Any
 
 from starlette.responses import Response
 
+from domain import areas
 from domain.timerange import iso
 from domain.validate import validate_descriptor
 from gateway.api import Ctx, Endpoint, Param, Reply, ok
+from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
 from gateway.routes.common import DEVICE_SCHEMA, NAME, apply_override, device_or_404
@@ -53,7 +55,15 @@ PATCH_DEVICE = {
     "type": "object",
     "minProperties": 1,
     "additionalProperties": False,
-    "properties": {"name": NAME, "room": OPT_TEXT},
+    "properties": {
+        "name": NAME,
+        "room": OPT_TEXT,
+        "area": {
+            "type": "string",
+            "pattern": r"^[a-z0-9][a-z0-9_]{0,63}$",
+            "description": "move it to this area (GET .../areas); sets room to its name",
+        },
+    },
 }
 ACCEPTED = {
     "type": "object",
@@ -104,18 +114,34 @@ async def _overrides(ctx: Ctx) -> dict[str, dict[str, Any]]:
     return await b.run(b.store.overrides, ctx.home_id)
 
 
+async def shown_devices(b: Backend, home: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The home's devices as shown (overrides applied, each with its ``area``) and the
+    stored areas' lower-case names -> ids."""
+    devices = await b.run(b.devices.devices, home)
+    overrides = await b.run(b.store.overrides, home)
+    names = areas.by_name(await b.run(b.store.areas, home))
+    shown = [apply_override(d, overrides.get(d["device_id"])) for d in devices]
+    return [{**d, "area": areas.area_of(d.get("room"), names)} for d in shown], names
+
+
+async def home_devices(ctx: Ctx) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    return await shown_devices(ctx.backend, ctx.home_id)
+
+
 async def list_devices(ctx: Ctx) -> Response:
-    b = ctx.backend
-    devices = await b.run(b.devices.devices, ctx.home_id)
-    overrides = await _overrides(ctx)
-    out = [apply_override(d, overrides.get(d["device_id"])) for d in devices]
-    return ok({"home_id": ctx.home_id, "devices": out})
+    devices, names = await home_devices(ctx)
+    wanted = ctx.query.get("area") or ctx.query.get("room")
+    if wanted:
+        devices = [d for d in devices if areas.matches(d["area"], wanted, names)]
+    return ok({"home_id": ctx.home_id, "devices": devices})
 
 
 async def get_device(ctx: Ctx) -> Response:
     device = await device_or_404(ctx, ctx.path["device_id"])
     overrides = await _overrides(ctx)
-    return ok(apply_override(device, overrides.get(device["device_id"])))
+    names = areas.by_name(await ctx.backend.run(ctx.backend.store.areas, ctx.home_id))
+    shown = apply_override(device, overrides.get(device["device_id"]))
+    return ok({**shown, "area": areas.area_of(shown.get("room"), names)})
 
 
 def _discovered(device: dict[str, Any]) -> dict[str, Any]:
@@ -131,12 +157,33 @@ def _discovered(device: dict[str, Any]) -> dict[str, Any]:
 
 
 async def patch_device(ctx: Ctx) -> Response:
-    b = ctx.backend
     device_id = ctx.path["device_id"]
     device = await device_or_404(ctx, device_id)
     changes: dict[str, Any] = dict(ctx.body)
     if "name" in changes and not str(changes["name"]).strip():
         raise validation_error([("name", "must not be blank")])
+    if "area" in changes:
+        area_id = changes.pop("area")
+        known = {a["area_id"]: a["name"] for a in await area_list(ctx)}
+        if area_id not in known:
+            raise validation_error([("area", f"no area {area_id!r}: GET .../areas lists them")])
+        changes["room"] = known[area_id]
+    updated = await change_device(ctx, device_id, device, changes)
+    names = areas.by_name(await ctx.backend.run(ctx.backend.store.areas, ctx.home_id))
+    return ok({**updated, "area": areas.area_of(updated.get("room"), names)})
+
+
+async def area_list(ctx: Ctx) -> list[dict[str, Any]]:
+    devices, _names = await home_devices(ctx)
+    stored = await ctx.backend.run(ctx.backend.store.areas, ctx.home_id)
+    return areas.list_areas(stored, devices)
+
+
+async def change_device(
+    ctx: Ctx, device_id: str, device: dict[str, Any], changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Store the user's name/room for a device and tell the registry (DeviceDiscovered)."""
+    b = ctx.backend
     await b.run(b.store.set_override, ctx.home_id, device_id, changes, ctx.user)
     overrides = await _overrides(ctx)
     updated = apply_override(device, overrides.get(device_id))
@@ -148,7 +195,7 @@ async def patch_device(ctx: Ctx) -> Response:
         device_id=device_id,
         **_discovered(updated),
     )
-    return ok(updated)
+    return updated
 
 
 async def delete_device(ctx: Ctx) -> Response:
@@ -259,6 +306,18 @@ ENDPOINTS = [
                 },
             )
         },
+        query=(
+            Param(
+                "area",
+                {"type": "string", "minLength": 1, "maxLength": 200},
+                "only devices in this area: its id or its name (GET .../areas)",
+            ),
+            Param(
+                "room",
+                {"type": "string", "minLength": 1, "maxLength": 200},
+                "the same as area (a room is an area)",
+            ),
+        ),
     ),
     Endpoint(
         "POST",
@@ -285,7 +344,7 @@ ENDPOINTS = [
         _DEV + "/{device_id}",
         patch_device,
         Permission.CONFIGURE,
-        "Rename a device or move it to another room",
+        "Rename a device or move it to another room or area",
         "devices",
         {200: Reply("The device as it is shown from now on", DEVICE_SCHEMA)},
         body=PATCH_DEVICE,

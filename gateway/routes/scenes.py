@@ -28,6 +28,7 @@ from starlette.responses import Response
 from domain.scene_conditions import read_conditions
 from domain.scenes import MAX_TOTAL_DELAY_MS
 from gateway.api import Ctx, Endpoint, Reply, ok
+from gateway.automation_schema import typed_list
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
@@ -41,7 +42,7 @@ from gateway.routes.common import (
 from topics import catalogue as t
 
 # The automations' conditions (checked by domain.scene_conditions.read_conditions).
-CONDITION_LIST = {"type": "array", "maxItems": 100, "items": {"type": "object"}}
+CONDITION_LIST = typed_list("AutomationCondition")
 ACTION = {
     "type": "object",
     "required": ["capability", "command"],

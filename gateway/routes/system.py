@@ -47,6 +47,17 @@ async def openapi_json(ctx: Ctx) -> Response:
     return ok(document(ctx.request.app.state.endpoints))
 
 
+async def api_docs(ctx: Ctx) -> Response:
+    return HTMLResponse((STATIC_DIR / "docs.html").read_text(encoding="utf-8"))
+
+
+def swagger_ui_dir() -> Path:
+    """Swagger UI's files, from the swagger-ui-bundle package (served at /docs/assets)."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    return Path(swagger_ui_path)
+
+
 async def index(ctx: Ctx) -> Response:
     return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
 
@@ -82,6 +93,15 @@ ENDPOINTS = [
         "This API's OpenAPI 3 description",
         "system",
         {200: Reply("OpenAPI 3.0 document", {"type": "object"})},
+    ),
+    Endpoint(
+        "GET",
+        "/docs",
+        api_docs,
+        PUBLIC,
+        "Interactive API docs (Swagger UI over /openapi.json, served from this gateway)",
+        "system",
+        {200: Reply("HTML", {"type": "string"}, content_type="text/html")},
     ),
     Endpoint(
         "GET",

@@ -1,5 +1,5 @@
 // homestream dashboard: plain JS, served by the gateway, no build step and no CDN.
-// REST for sign-in, homes, scenes, automations, notifications and history; the
+// REST for sign-in, homes, scenes, automations, notifications, the logbook and history; the
 // WebSocket (/v1/ws) for the snapshot, live device events and commands.
 // automations.js (loaded after this file) has the automation editor, run traces and
 // the home's mode switch; it uses the helpers here (api, el, homePath, state).
@@ -116,6 +116,7 @@ function openHome(home) {
   loadMode();
   loadAutomations();
   loadNotifications();
+  loadLogbook();
 }
 
 // ---- the live connection ----------------------------------------------------------
@@ -150,6 +151,7 @@ function connect() {
     if (msg.home_id && msg.home_id !== state.home) return;
     const handler = handlers[msg.type];
     if (handler) handler(msg);
+    if (msg.type !== "pong" && msg.type !== "snapshot") scheduleLogbook();
   };
 }
 
@@ -413,6 +415,32 @@ function addNotification(n) {
     el("span", { class: "muted" }, `${when} `), title, n.message ?? n.kind ?? "notification"));
   while (list.children.length > 30) list.lastChild.remove();
 }
+
+// ---- logbook: what happened in the home (GET .../logbook), refreshed after live events
+let logbookTimer = null;
+function scheduleLogbook() {
+  // The sinks write history a moment after the event: read once things settle, at most
+  // every few seconds however busy the home is.
+  if (logbookTimer) return;
+  logbookTimer = setTimeout(() => { logbookTimer = null; loadLogbook(); }, 4000);
+}
+
+async function loadLogbook() {
+  const list = $("#logbook");
+  try {
+    const data = await api(homePath("logbook?limit=40"));
+    const entries = data.entries || [];
+    if (!entries.length) {
+      list.replaceChildren(el("li", { class: "muted" }, "Nothing happened in the last 24 h."));
+      return;
+    }
+    list.replaceChildren(...entries.map((e) => el("li", { class: `logbook ${e.kind}`, title: e.time },
+      el("span", { class: "muted" }, `${new Date(e.ts).toLocaleTimeString()} `), e.message)));
+  } catch (err) {
+    list.replaceChildren(el("li", { class: "muted" }, `Logbook unavailable: ${err.message}`));
+  }
+}
+$("#logbook-refresh").addEventListener("click", () => loadLogbook());
 
 // ---- history chart -----------------------------------------------------------------
 async function openHistory(deviceId) {

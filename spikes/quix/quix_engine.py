@@ -1,6 +1,6 @@
 """Spike (issue 12): the stream worker's fold on Quix Streams instead of our own loop.
 
-Not part of the product: our loop stayed (docs/spike-quix.md, with the figures). This
+Not part of the product: our loop stayed (docs/design/spike-quix.md, with the figures). This
 folder is outside the package. To run it again, ``pip install quixstreams`` (3.28.1 was
 measured), copy this file to ``streams/quix_engine.py`` and restore the wiring of commit
 c44cb67 on branch ``quix-spike`` (``streams worker --engine quix``, and

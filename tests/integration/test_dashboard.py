@@ -25,6 +25,7 @@ from compose.process import free_port
 from gateway.service import gateway_argv
 from hub.bridge import forget_session
 from hub.sim import demo_docs
+from sinks.history import sink_argv as history_sink_argv
 from sinks.redis_sink import redis_sink_argv
 from tests.integration.bridge_support import BridgeProc
 from tests.integration.streams_support import Worker
@@ -95,6 +96,13 @@ def live(stack_env, settings, tmp_path_factory):
             redis_sink_argv(tmp / "sink", free_port(), name=f"dash-{uid}"),
             stack_env,
             tmp / "sink.log",
+        ),
+        _spawn(  # the logbook reads the history store
+            history_sink_argv(
+                tmp / "hist", free_port(), name=f"dash-{uid}", group=f"dash-hist-{uid}"
+            ),
+            stack_env,
+            tmp / "history.log",
         ),
         _spawn(
             [*gateway_argv(tmp / "gw", gw_port), "--loglevel", "warning"],
@@ -234,11 +242,16 @@ def test_dashboard_in_chromium(live):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(live["base"] + "/")
+            # Signed out: no home picker, connection state or "Sign out" yet.
+            page.locator("#username").wait_for()
+            assert page.locator("#session").is_hidden()
+            assert not page.get_by_text("Sign out").is_visible()
             page.fill("#username", live["user"])
             page.fill("#password", PASSWORD)
             page.click("#sign-in")
             tile = page.locator(f"#tile-{LAMP}")
             tile.wait_for(timeout=30_000)
+            assert page.locator("#session").is_visible()
             page.wait_for_function("() => document.querySelector('#conn').textContent === 'live'")
             was_on = "on" in (tile.get_attribute("class") or "").split()
             version = int(tile.get_attribute("data-version") or 0)
@@ -251,7 +264,19 @@ def test_dashboard_in_chromium(live):
             )
             assert int(tile.get_attribute("data-version") or 0) > version
             assert tile.locator(".state").inner_text().startswith("Off" if was_on else "On")
+            # The logbook says who did it, from the history store.
+            page.wait_for_function(
+                f"() => document.querySelector('#logbook').textContent"
+                f".includes('{live['user']} sent turnO')",
+                timeout=45_000,
+            )
             page.screenshot(path=str(live["tmp"] / "dashboard.png"), full_page=True)
+            # /docs: Swagger UI from the gateway itself renders this API's description.
+            docs = browser.new_page()
+            docs.goto(live["base"] + "/docs")
+            docs.locator(".swagger-ui .info .title").wait_for(timeout=30_000)
+            assert "homestream gateway" in docs.locator(".swagger-ui .info .title").inner_text()
+            assert docs.locator("text=/v1/homes/{home_id}/logbook").count() >= 1
         finally:
             browser.close()
 

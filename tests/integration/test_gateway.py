@@ -425,6 +425,22 @@ def test_two_gateway_processes_serve_the_same_home(settings, stack_env, people, 
             for ws in sockets:
                 got = _frame(ws, lambda f: f["type"] == "notification")
                 assert got["message"] == message
+        # The owner manages hub logins through a gateway process: the broker's password
+        # file follows at once (the `homestream gateway` command passes the reload in).
+        passwd = settings.service_dir("mosquitto") / "passwd"
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        hubs = f"{first}/v1/homes/{people['home']}/hubs"
+        with urllib.request.urlopen(
+            urllib.request.Request(hubs, b"", auth, method="POST"), timeout=10
+        ) as resp:
+            assert resp.status == 201
+            hub = json.loads(resp.read())["username"]
+        assert f"{hub}:" in passwd.read_text()
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{hubs}/{hub}", None, auth, method="DELETE"), timeout=10
+        ) as resp:
+            assert resp.status == 204
+        assert f"{hub}:" not in passwd.read_text()
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -439,3 +455,43 @@ def _frame(ws, pred, timeout: float = 30) -> dict:
         if pred(frame):
             return frame
     raise AssertionError("no such frame")
+
+
+def test_websocket_follows_one_area(client, people, settings):
+    """A client subscribed to one area gets a snapshot of its devices and only their
+    state events (CONTRACT.md: rooms as areas)."""
+    home = people["home"]
+    now = int(time.time() * 1000)
+    entry = registry_entry(
+        {"name": "Kettle", "type": "switch", "room": "Kitchen", "capabilities": ["ON_OFF"],
+         "source": "discovery", "registered_at": now}
+    )  # fmt: skip
+    rc = redis.Redis.from_url(settings.redis_url())
+    Writer(rc).apply([Op("register", home, "kettle", (20_000, dumps(entry), now))])
+    rc.close()
+    headers = _token(client, people["owner"])
+    areas = client.get(f"/v1/homes/{home}/areas", headers=headers).json()["areas"]
+    assert {a["area_id"]: a["devices"] for a in areas} == {
+        "hall": ["lamp", "plug"],
+        "kitchen": ["kettle"],
+    }
+    token = headers["Authorization"].split()[1]
+    with client.websocket_connect(f"/v1/ws?access_token={token}") as ws:
+        ws.send_json({"type": "subscribe", "home_id": home, "area": "Hall"})
+        snap = ws.receive_json()
+        assert snap["type"] == "snapshot" and snap["area"] == "Hall"
+        assert sorted((d["device_id"], d["area"]) for d in snap["devices"]) == [
+            ("lamp", "hall"),
+            ("plug", "hall"),
+        ]
+        producer = EventProducer(settings.kafka_bootstrap, settings.partitions)
+        for dev, version in (("kettle", 1), ("lamp", 10_001)):
+            producer.send(t.STATE_CHANGES, "StateChange", home, device_id=dev,
+                          version=version, changed={"powerState": "ON"},
+                          reported={"powerState": "ON"}, accepted_at=now)  # fmt: skip
+        producer.flush()
+        while True:
+            frame = ws.receive_json()
+            if frame["type"] == "device.state":
+                assert frame["device_id"] == "lamp", "a kitchen event reached a hall client"
+                break

@@ -508,3 +508,48 @@ def doc_queries() -> list[str]:
         out += re.findall(r"```sql\n(.*?)```", doc.read_text(), flags=re.S)
     assert len(out) >= 8
     return out
+
+
+def test_the_logbook_reads_what_the_sink_wrote(settings, sinks, producer):
+    """Commands with who sent them, how they ended, automation runs, notifications and
+    state changes, through the real sink into the logbook's query (stores.logbook)."""
+    from stores.logbook import build_query, entry_message, logbook
+
+    home = f"lb-{uuid.uuid4().hex[:6]}"
+    sinks(f"hist-{uuid.uuid4().hex[:6]}")
+    now = int(time.time() * 1000)
+    producer.send(t.STATE_CHANGES, "StateChange", home, ts=now, device_id="lamp", version=1,
+                  changed={"powerState": "ON"}, reported={"powerState": "ON"},
+                  accepted_at=now)  # fmt: skip
+    producer.send(t.COMMANDS_REQUESTED, "CommandRequested", home, ts=now + 1,
+                  command_id="c1", device_id="lamp", group_id=None, capability="ON_OFF",
+                  command="turnOn", parameters={}, requested_by="alice", timeout_ms=5000,
+                  issued_at=now + 1, request_id=None, parent_command_id=None)  # fmt: skip
+    for i, status in enumerate(("PENDING", "SENT", "COMPLETED")):
+        producer.send(t.COMMANDS_STATUS, "CommandStatus", home, ts=now + 2 + i,
+                      command_id="c1", status=status, device_id="lamp")  # fmt: skip
+    producer.send(t.AUTOMATIONS_RUNS, "AutomationFired", home, ts=now + 10,
+                  automation_id="night", run_id="r1", alias="Night", trigger="time",
+                  status="COMPLETED", trace=None, error=None)  # fmt: skip
+    producer.send(t.NOTIFICATIONS, "Notification", home, ts=now + 11, kind="AUTOMATION",
+                  severity="INFO", message="good night")  # fmt: skip
+    producer.flush()
+
+    def feed():
+        with db.connect(settings) as conn:
+            return logbook(conn, home, query=build_query())
+
+    assert _until(lambda: len(feed()) >= 4, 60), feed()
+    rows = feed()
+    assert [r["kind"] for r in rows] == ["notification", "automation", "command", "state"]
+    assert [entry_message(r, "Lamp" if r["device_id"] else None) for r in rows] == [
+        "notification: good night",
+        "automation Night ran (completed)",
+        "alice sent turnOn to Lamp: completed",
+        "Lamp powerState changed to ON",
+    ]
+    with db.connect(settings) as conn:
+        only_lamp = logbook(conn, home, query=build_query(), devices=["lamp"])
+        commands = logbook(conn, home, query=build_query(kinds="command"))
+    assert [r["kind"] for r in only_lamp] == ["command", "state"]
+    assert [r["detail"]["requested_by"] for r in commands] == ["alice"]

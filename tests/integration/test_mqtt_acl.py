@@ -24,6 +24,7 @@ class Client:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.connack: queue.Queue[int] = queue.Queue()
         self.acks: queue.Queue[tuple[int, list[int]]] = queue.Queue()
+        self.disconnects: queue.Queue[int] = queue.Queue()
         self.pubacks: dict[int, ReasonCode] = {}
         self.puback_event = threading.Condition()
         c = mqtt.Client(
@@ -37,6 +38,7 @@ class Client:
             c.tls_set(ca_certs=str(settings.mqtt_ca_file), cert_reqs=ssl.CERT_REQUIRED)
         c.on_connect = lambda cl, ud, fl, rc, pr: self.connack.put(rc.value)
         c.on_message = lambda cl, ud, msg: self.messages.put(msg)
+        c.on_disconnect = lambda cl, ud, fl, rc, pr: self.disconnects.put(rc.value)
         c.on_subscribe = lambda cl, ud, mid, rcs, pr: self.acks.put((mid, [r.value for r in rcs]))
 
         def on_publish(cl, ud, mid, rc, pr):
@@ -167,3 +169,45 @@ def test_tls_listener_with_generated_ca(settings, hub_login, bridge):
         assert _next_of(bridge.messages, home).payload == b"online"
     finally:
         hub.close()
+
+
+def test_revoking_a_hub_takes_it_off_the_broker_at_once(settings, run_cli, hub_login):
+    home, creds = hub_login
+    hub = Client(settings, creds["username"], creds["password"])
+    try:
+        assert hub.rc == 0
+        listed = json.loads(run_cli("hubs", "list", "--home", home, "--json").stdout)
+        assert [(h["username"], h["revoked"]) for h in listed] == [(creds["username"], False)]
+        out = json.loads(run_cli("hubs", "revoke", "--username", creds["username"]).stdout)
+        assert out == {"username": creds["username"], "home_id": home, "revoked": True}
+        hub.disconnects.get(timeout=10)  # the broker dropped the connected hub
+    finally:
+        hub.close()
+    again = Client(settings, creds["username"], creds["password"])
+    try:
+        assert again.rc != 0, "a revoked login must be refused"
+    finally:
+        again.close()
+    listed = json.loads(run_cli("hubs", "list", "--home", home, "--json").stdout)
+    assert listed[0]["revoked"] and listed[0]["revoked_at"]
+    refused = run_cli("hubs", "revoke", "--username", creds["username"], check=False)
+    assert refused.returncode == 2 and "is revoked" in refused.stderr
+
+
+def test_rotating_a_hub_password_drops_the_old_one(settings, run_cli, hub_login):
+    _home, creds = hub_login
+    hub = Client(settings, creds["username"], creds["password"])
+    try:
+        assert hub.rc == 0
+        new = json.loads(run_cli("hubs", "rotate", "--username", creds["username"]).stdout)
+        assert new["username"] == creds["username"] and new["password"] != creds["password"]
+        hub.disconnects.get(timeout=10)
+    finally:
+        hub.close()
+    old = Client(settings, creds["username"], creds["password"])
+    fresh = Client(settings, new["username"], new["password"])
+    try:
+        assert old.rc != 0 and fresh.rc == 0
+    finally:
+        old.close()
+        fresh.close()

@@ -144,3 +144,46 @@ def test_republish_config_sends_every_stored_document(settings, run_cli):
     got = read_all(settings, [t.HOME_CONFIG], {home}, until=lambda r: len(r) >= 2, timeout=30)
     sent = {(r["kind"], r["doc_id"]): json.loads(r["document"]) for _n, r in got}
     assert sent == {("scene", "evening"): scene, ("home", "mode"): {"mode": "away"}}
+
+
+def test_replay_refuses_unknown_topics_and_groups_in_one_line(settings, run_cli):
+    topic = run_cli(
+        "replay", "--group", "homestream-x", "--topic", "no.such.topic", "--since", "0",
+        check=False,
+    )  # fmt: skip
+    assert topic.returncode == 2 and "topics create" in topic.stderr
+    group = run_cli(
+        "replay", "--group", f"no-such-{uuid.uuid4().hex[:6]}", "--topic", t.DEVICE_EVENTS,
+        "--since", "0", check=False,
+    )  # fmt: skip
+    assert group.returncode == 2 and "has consumed nothing" in group.stderr
+    for proc in (topic, group):
+        assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+        assert "-1001" not in proc.stdout + proc.stderr
+
+
+def test_replay_dry_run_previews_a_running_group(settings, run_cli):
+    group = f"running-{uuid.uuid4().hex[:6]}"
+    home = f"rr-{uuid.uuid4().hex[:6]}"
+    feed = EventProducer(settings.kafka_bootstrap, settings.partitions, CODEC)
+    feed.send(t.DEVICE_EVENTS, "DeviceEvent", home, device_id="b", event="press",
+              received_at=1, source="mqtt")  # fmt: skip
+    feed.flush()
+    member = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+                       "auto.offset.reset": "latest"})  # fmt: skip
+    member.subscribe([t.DEVICE_EVENTS])
+    try:
+        deadline = time.monotonic() + 30
+        while not member.assignment() and time.monotonic() < deadline:
+            member.poll(0.5)
+        part = partition_for(home, settings.partitions)
+        _low, high = member.get_watermark_offsets(TopicPartition(t.DEVICE_EVENTS, part), 10)
+        member.commit(offsets=[TopicPartition(t.DEVICE_EVENTS, part, high)], asynchronous=False)
+        args = ("replay", "--group", group, "--topic", t.DEVICE_EVENTS, "--since", "0")
+        dry = run_cli(*args, "--dry-run")
+        assert f"{t.DEVICE_EVENTS}/{part}: {high} -> 0" in dry.stdout
+        assert "nothing moved" in dry.stdout
+        real = run_cli(*args, check=False)
+        assert real.returncode == 2 and "--dry-run previews" in real.stderr
+    finally:
+        member.close()

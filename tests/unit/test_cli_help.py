@@ -71,3 +71,17 @@ def test_every_package_registers_its_commands(capsys):
     top = _help(capsys, ["--help"])
     for command in ("up", "streams", "bridge", "simulate", "sink", "gateway", "bench"):
         assert f"\n    {command} " in top, command
+
+
+def test_every_command_has_help_with_an_example(capsys):
+    from homestream.cli import EXAMPLES, leaf_commands
+
+    leaves = dict(leaf_commands(build_parser()))
+    assert sorted(leaves) == sorted(EXAMPLES), "EXAMPLES and the commands differ"
+    for words, sub in leaves.items():
+        text = _help(capsys, [*words.split(), "--help"])
+        assert f"Example:\n  {EXAMPLES[words]}" in text, words
+        assert EXAMPLES[words].startswith(f"homestream {words}"), words
+        for action in sub._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{words} {action.option_strings[0]} has no help text"

@@ -26,10 +26,17 @@ EXPECTED = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
     ("GET", "/"): PUBLIC,
     ("POST", "/v1/auth/token"): PUBLIC,
     ("GET", "/v1/homes"): AUTHENTICATED,
+    ("GET", "/v1/me"): AUTHENTICATED,
     ("GET", H): V,
+    ("DELETE", H): M,
+    ("GET", H + "/hubs"): M,
+    ("POST", H + "/hubs"): M,
+    ("POST", H + "/hubs/{hub_username}/rotate"): M,
+    ("DELETE", H + "/hubs/{hub_username}"): M,
     ("GET", H + "/mode"): V,
     ("PUT", H + "/mode"): Permission.CONTROL,
     ("GET", H + "/settings"): V,
@@ -41,6 +48,10 @@ EXPECTED = {
     ("DELETE", H + "/devices/{device_id}"): F,
     ("GET", H + "/devices/{device_id}/shadow"): V,
     ("GET", H + "/devices/{device_id}/history"): V,
+    ("GET", H + "/areas"): V,
+    ("POST", H + "/areas"): F,
+    ("PATCH", H + "/areas/{area_id}"): F,
+    ("GET", H + "/logbook"): V,
     ("POST", H + "/commands"): C,
     ("GET", H + "/commands/{command_id}"): V,
     ("GET", H + "/groups"): V,
@@ -89,7 +100,13 @@ def test_every_route_declares_the_expected_permission():
 
 
 def _url(path: str) -> str:
-    values = {"home_id": "h1", "username": "someone", "command_id": "c1"}
+    values = {
+        "home_id": "h1",
+        "username": "someone",
+        "command_id": "c1",
+        "hub_username": "hub-h1-abc123",
+        "area_id": "kitchen",
+    }
     return re.sub(r"{([a-z_]+)}", lambda m: values.get(m.group(1), "x1"), path)
 
 

@@ -1,4 +1,4 @@
--- Event time (issue #17, docs/history.md): a state row's time is the hub's ts, a device
+-- (Numbered 0008: 0006 and 0007 went to issue #20 first.) Event time (issue #17, docs/history.md): a state row's time is the hub's ts, a device
 -- event's too. A ts far in the future or older than the retention is clamped by the sink
 -- (sinks/history_rows.event_time) to the time the cloud received it; clamped_from keeps
 -- what the hub sent, so such rows are flagged and nothing is lost.
