@@ -24,13 +24,6 @@ BEGIN
         PERFORM add_continuous_aggregate_policy('history.rollup_1h',
             start_offset => interval '80 days', end_offset => interval '1 hour',
             schedule_interval => interval '15 minutes');
-        -- The native roll-ups' key as an index: a home's (or a device's) buckets over a
-        -- range. The aggregates' own per-column indexes made the planner scan all of one
-        -- attribute's buckets and filter the home (BENCHMARKS.md, issue #17).
-        CREATE INDEX rollup_1m_by_series
-            ON history.rollup_1m (home_id, device_id, attribute, bucket);
-        CREATE INDEX rollup_1h_by_series
-            ON history.rollup_1h (home_id, device_id, attribute, bucket);
     END IF;
 END
 $event_time$;
