@@ -134,6 +134,14 @@ def cmd_automations(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_voice(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.voice import print_result, run_bench
+
+    result = run_bench(settings, rounds=args.rounds, requests=args.requests, say=_say)
+    print_result(result, args.json)
+    return 0
+
+
 def register(commands: Commands) -> None:
     bench = commands.group("bench", "benchmarks against the running stack")
     p = bench.add(
@@ -253,4 +261,15 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--devices", type=int, default=10, help="devices in the scene [10]")
     p.add_argument("--runs", type=int, default=200, help="runs, one after the other [200]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "voice",
+        cmd_voice,
+        "voice on this CPU: text-only NLU per utterance, a spoken ~2 s request (espeak-ng) "
+        "-> command requested through the gateway app and its speech-to-text process, and "
+        "their memory; needs the voice extra and espeak-ng, no running stack",
+    )
+    p.add_argument("--rounds", type=int, default=100, help="NLU rounds over 12 requests [100]")
+    p.add_argument("--requests", type=int, default=30, help="spoken requests [30]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

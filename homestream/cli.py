@@ -69,6 +69,8 @@ EXAMPLES = {
     "bench history-engines": "homestream bench history-engines --rows 2000000 --homes 20",
     "bench notifications": "homestream bench notifications",
     "bench scenes": "homestream bench scenes",
+    "bench voice": "homestream bench voice --requests 10",
+    "voice serve": "homestream voice serve --wyoming tcp://0.0.0.0:10300 --home demo-home",
     "dlq list": "homestream dlq list --since 2h --reason UNKNOWN_DEVICE",
     "dlq redrive": "homestream dlq redrive --home demo-home --dry-run",
     "replay": "homestream replay --group homestream-sink-history "
@@ -286,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hub import cli as hub_cli
     from sinks import cli as sinks_cli
     from streams import cli as streams_cli
+    from voice import cli as voice_cli
 
     parser = Parser(
         prog="homestream",
@@ -304,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub_cli.register(commands, launcher=_StackLauncher)
     sinks_cli.register(commands)
     gateway_cli.register(commands, sync_hub_logins=lambda s: _StackLauncher(s).sync_mqtt_logins)
+    voice_cli.register(commands)
     bench_cli.register(commands)
 
     dlq = commands.group("dlq", "dead letters: inspect and re-drive")

@@ -225,6 +225,8 @@ def _configure(ctx: Context, rec: dict[str, Any], aid: str, text: str | None) ->
 
 def on_state_change(ctx: Context, rec: dict[str, Any]) -> None:
     """A device's reported state changed (taken chained from the home processor)."""
+    if rec.get("source") == "command":
+        return  # a command changes desired state only: no trigger watches it
     st = state_of(rec)
     if not st.changed:
         return  # desired only: no trigger watches desired state
