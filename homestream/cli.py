@@ -39,7 +39,7 @@ EXAMPLES = {
     "status": "homestream status",
     "demo-login": "homestream demo-login",
     "psql": "homestream psql -- -c 'SELECT * FROM history.devices LIMIT 5'",
-    "sql": "homestream sql -c 'SELECT count(*) FROM history.state_rollup_1h'",
+    "sql": "homestream sql -- -c 'SELECT count(*) FROM history.state_history'",
     "config": "homestream config --json",
     "users add": "homestream users add --username alice --password 'correct horse'",
     "users list": "homestream users list",
@@ -68,7 +68,7 @@ EXAMPLES = {
     "bench gateway": "homestream bench gateway --clients 200 --seconds 10",
     "bench automations": "homestream bench automations",
     "bench history": "homestream bench history",
-    "bench history-engines": "homestream bench history-engines --rows 1000000",
+    "bench history-engines": "homestream bench history-engines --rows 2000000 --homes 20",
     "bench notifications": "homestream bench notifications",
     "bench radio": "homestream bench radio --protocol zigbee --commands 500",
     "bench scenes": "homestream bench scenes",
@@ -375,13 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stores.db import DatabaseUnavailable
 
     parser = build_parser()
-    raw = list(sys.argv[1:] if argv is None else argv)
-    if raw[:1] == ["sql"] and raw[1:2] not in (["-h"], ["--help"]):
-        # Everything after `sql` is psql's, options included, exactly as given.
-        args = parser.parse_args(["sql"])
-        args.psql_args = raw[1:]
-    else:
-        args = parser.parse_args(raw)
+    args = parser.parse_args(argv)
     name = " ".join(w for w in ("homestream", args.command, getattr(args, "sub", None)) if w)
     try:
         settings = Settings.from_env()
