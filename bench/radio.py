@@ -200,7 +200,7 @@ async def _run_zwave(commands: int, say: Callable[[str], None]) -> RadioResult:
     try:
         await adapter.start()
         await asyncio.wait_for(adapter.connected.wait(), 120)
-        while len(rec.added) < 6:
+        while len(rec.added) < 7:
             await asyncio.sleep(0.1)
         say("including the waiting node")
         added = asyncio.Event()

@@ -273,10 +273,15 @@ class ZWaveAdapter(Adapter):
             raise CommandFailed(f"no Z-Wave device {device_id} on this hub") from None
         from zwave_js_server.model.value import get_value_id_str
 
-        ccs = {k[0] for k in self._keys(node)}
+        keys = self._keys(node)
         try:
             steps = zwave_map.set_values(
-                ccs, capability, command, parameters, self._states.get(node_id, {})
+                {k[0] for k in keys},
+                capability,
+                command,
+                parameters,
+                self._states.get(node_id, {}),
+                zwave_map.position_parameters(keys),
             )
         except CommandError as exc:
             raise CommandFailed(str(exc)) from None

@@ -1,8 +1,8 @@
 // Mock Z-Wave network for zwave-js's own mock serial server (`mock-server --config`).
-// Nodes 2-6 and 8 are in the network already; node 7 joins at the first inclusion.
+// Nodes 2-6, 8 and 9 are in the network already; node 7 joins at the first inclusion.
 // Command class ids: 0x25 Binary Switch, 0x26 Multilevel Switch, 0x33 Color Switch,
 // 0x62 Door Lock, 0x31 Multilevel Sensor, 0x71 Notification, 0x80 Battery,
-// 0x40 Thermostat Mode, 0x43 Thermostat Setpoint, 0x72 Manufacturer Specific, 0x86 Version.
+// 0x40 Thermostat Mode, 0x43 Thermostat Setpoint, 0x6a Window Covering, 0x72 Manufacturer Specific, 0x86 Version.
 
 // The mock controller parses every chunk it reads as exactly one frame, as a serial port
 // delivers them. Over TCP the driver's ACK and its next request can arrive in one chunk:
@@ -107,6 +107,13 @@ module.exports.default = {
           0x72,
           0x86,
         ],
+      },
+    },
+    // blinds: Window Covering's "Outbound Bottom" position (parameter 13), 1 s end to end
+    {
+      id: 9,
+      capabilities: {
+        commandClasses: [{ ccId: 0x6a, version: 1, supportedParameters: [13], travelTime: 1000 }, 0x80, 0x72, 0x86],
       },
     },
   ],

@@ -1,7 +1,7 @@
 """The Z-Wave adapter against real zwave-js: @zwave-js/server's driver on zwave-js's own
 mock serial server, with the mock nodes of hub/zwavesim/mock.cjs (switch, dimmer, lock,
-multisensor, thermostat, colour bulb; a plug waiting to be included). The npm packages are installed
-once into a cache directory (hub/zwavesim/processes.py)."""
+multisensor, thermostat, colour bulb, blinds; a plug waiting to be included). The npm
+packages are installed once into a cache directory (hub/zwavesim/processes.py)."""
 
 from __future__ import annotations
 
@@ -42,9 +42,10 @@ def by_type(rec: Recorder, dtype: str) -> str:
 
 async def test_nodes_commands_inclusion_and_server_loss(zwave) -> None:
     peer, adapter, rec = zwave
-    await until(lambda: len(rec.added) >= 6, 120, "six nodes described")
+    await until(lambda: len(rec.added) >= 7, 120, "seven nodes described")
     types = sorted(d["type"] for d in rec.added.values())
     assert types == [
+        "blinds",
         "light.color",
         "light.dimmer",
         "light.switch",
@@ -92,10 +93,20 @@ async def test_nodes_commands_inclusion_and_server_loss(zwave) -> None:
     assert rec.states[bulb]["color"] == {"hue": 0, "saturation": 100}
     with pytest.raises(CommandFailed, match="no Z-Wave form"):
         await adapter.execute(switch, "BRIGHTNESS", "setBrightness", {"brightness": 5})
+    # blinds: Window Covering moves over its travel time and reports where it stopped
+    blinds = by_type(rec, "blinds")
+    assert rec.added[blinds]["capabilities"] == ["POSITION", "BATTERY"]
+    assert rec.states[blinds]["position"] == 0
+    await adapter.execute(blinds, "POSITION", "setPosition", {"position": 60})
+    await until(lambda: rec.states[blinds].get("position") == 60, 20, "blinds at 60")
+    await adapter.execute(blinds, "POSITION", "open", {})
+    await until(lambda: rec.states[blinds].get("position") == 100, 20, "blinds open")
+    await adapter.execute(blinds, "POSITION", "close", {})
+    await until(lambda: rec.states[blinds].get("position") == 0, 20, "blinds closed")
 
     # inclusion: the waiting plug joins, is interviewed and described
     await adapter.permit(30)
-    await until(lambda: len(rec.added) == 7, 60, "the included node described")
+    await until(lambda: len(rec.added) == 8, 60, "the included node described")
 
     # the server goes away: devices offline; back: online with their values again
     await asyncio.to_thread(peer.stop_server)
