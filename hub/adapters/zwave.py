@@ -228,6 +228,8 @@ class ZWaveAdapter(Adapter):
 
     def _on_node_removed(self, event: Mapping[str, Any]) -> None:
         node = event["node"]
+        self._states.pop(node.node_id, None)
+        self._caps.pop(node.node_id, None)
         if node.node_id in self._published:
             self._published.discard(node.node_id)
             self.events.device_removed(self.device_id(node.node_id))

@@ -106,7 +106,14 @@ async def test_nodes_commands_inclusion_and_server_loss(zwave) -> None:
 
     # inclusion: the waiting plug joins, is interviewed and described
     await adapter.permit(30)
-    await until(lambda: len(rec.added) == 8, 60, "the included node described")
+    plug = await until(
+        lambda: next((d for d in rec.added if d.endswith("-7")), None), 60, "the plug described"
+    )
+    assert rec.added[plug]["type"] == "light.switch" and len(rec.added) == 8
+
+    # exclusion, started on the Z-Wave JS server (as Z-Wave JS UI would): the plug leaves
+    await adapter.client.driver.controller.async_begin_exclusion()
+    await until(lambda: rec.removed == [plug], 60, "the excluded plug removed")
 
     # the server goes away: devices offline; back: online with their values again
     await asyncio.to_thread(peer.stop_server)
