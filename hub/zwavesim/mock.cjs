@@ -1,6 +1,6 @@
 // Mock Z-Wave network for zwave-js's own mock serial server (`mock-server --config`).
-// Nodes 2-6, 8 and 9 are in the network already; node 7 joins at the first inclusion
-// and leaves at the next exclusion.
+// Nodes 2-6 and 8-10 are in the network already (10 never answers); node 7 joins at the
+// first inclusion and leaves at the next exclusion.
 // Command class ids: 0x25 Binary Switch, 0x26 Multilevel Switch, 0x33 Color Switch,
 // 0x62 Door Lock, 0x31 Multilevel Sensor, 0x71 Notification, 0x80 Battery,
 // 0x40 Thermostat Mode, 0x43 Thermostat Setpoint, 0x6a Window Covering, 0x72 Manufacturer Specific, 0x86 Version.
@@ -149,8 +149,11 @@ module.exports.default = {
         commandClasses: [{ ccId: 0x6a, version: 1, supportedParameters: [13], travelTime: 1000 }, 0x80, 0x72, 0x86],
       },
     },
+    // a switch that never answers, not even with an acknowledgement: its interview fails
+    { id: 10, capabilities: { commandClasses: [0x25, 0x72, 0x86] }, behaviors: [{ handleCC: () => ({ action: "stop" }) }] },
   ],
   onInit(controller) {
+    controller.nodes.get(10).autoAckControllerFrames = false;
     // joins at the first inclusion: a plug
     controller.nodePendingInclusion = { id: 7, capabilities: { commandClasses: [0x25, 0x72, 0x86] } };
   },

@@ -1,6 +1,7 @@
 """The Z-Wave adapter against real zwave-js: @zwave-js/server's driver on zwave-js's own
 mock serial server, with the mock nodes of hub/zwavesim/mock.cjs (switch, dimmer, lock,
-multisensor, thermostat, colour bulb, blinds; a plug waiting to be included). The npm
+multisensor, thermostat, colour bulb, blinds, a node that never answers; a plug waiting
+to be included). The npm
 packages are installed once into a cache directory (hub/zwavesim/processes.py)."""
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ async def test_nodes_commands_inclusion_and_server_loss(zwave) -> None:
     await until(lambda: rec.states[blinds].get("position") == 100, 20, "blinds open")
     await adapter.execute(blinds, "POSITION", "close", {})
     await until(lambda: rec.states[blinds].get("position") == 0, 20, "blinds closed")
+
+    # node 10 never answers: zwave-js finds it dead and gives up; a dead letter says so,
+    # and it was never described (the others were, above)
+    dead = await until(lambda: [d for d in rec.dead if d[1] == "INTERVIEW_FAILED"], 60, "dead")
+    assert [(d[0].rsplit("-", 1)[1], d[2]["node_id"]) for d in dead] == [("10", 10)]
+    assert "node is dead" in dead[0][2]["error"]
+    assert not any(d.endswith("-10") for d in rec.added)
 
     # inclusion: the waiting plug joins, is interviewed and described
     await adapter.permit(30)
