@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from domain.validate import validate_state
 from hub.adapters import zwave_map as zw
 from hub.adapters.common import CommandError, device_type
-from hub.hubrun import ConfigError, load_config
+from hub.adapters.recorder import Recorder
+from hub.adapters.zwave import ZWaveConfig
+from hub.hubrun import ConfigError, load_config, make_adapters
 
 MULTISENSOR = [
     (49, "Air temperature", None),
@@ -174,6 +176,12 @@ def test_hub_toml(tmp_path: Path) -> None:
     c = load_config(cfg)
     assert (c.password, c.port, c.tls_ca) == ("secret", 8883, tmp_path / "ca.crt")
     assert c.zigbee == {"port": "socket://127.0.0.1:6638"} and c.state_dir == tmp_path / "hub-state"
+    cfg.write_text(
+        "[cloud]\nhome = 'h'\nusername = 'u'\npassword_file = 's'\n"
+        "[zwave]\nurl = 'ws://127.0.0.1:3000'\ninterview_timeout_s = 5\n"
+    )
+    (zwave,) = make_adapters(load_config(cfg), Recorder())
+    assert zwave.config == ZWaveConfig(url="ws://127.0.0.1:3000", interview_timeout_s=5.0)
     cfg.write_text("[cloud\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(cfg)
