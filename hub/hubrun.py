@@ -146,9 +146,11 @@ def make_adapters(cfg: HubConfig, events: Any) -> list[Adapter]:
     if cfg.zwave is not None:
         from hub.adapters.zwave import ZWaveAdapter, ZWaveConfig
 
-        adapters.append(
-            ZWaveAdapter(ZWaveConfig(url=_need(cfg.zwave, "url", "zwave", str)), events)
+        zwave = ZWaveConfig(
+            url=_need(cfg.zwave, "url", "zwave", str),
+            interview_timeout_s=float(cfg.zwave.get("interview_timeout_s", 120)),
         )
+        adapters.append(ZWaveAdapter(zwave, events))
     return adapters
 
 

@@ -4,9 +4,11 @@ The server owns the controller and interviews the nodes; this adapter listens on
 WebSocket: every ready node becomes a descriptor (capabilities from its values), "value
 updated" events become state reports, commands become ``set_value`` calls, inclusion
 opens for the permit's duration and an included node is described once its interview is
-done; a removed node is removed. When the server goes away every device goes offline and
-the adapter reconnects (1 s doubling to 30 s, with jitter); the values it then receives
-are the state read again.
+done; a removed node is removed. A node zwave-js gives up interviewing (dead, or out of
+attempts), or an included node not described ``interview_timeout_s`` after it joined, is
+dead-lettered with the reason (once); the other nodes go on. When the server goes away
+every device goes offline and the adapter reconnects (1 s doubling to 30 s, with jitter);
+the values it then receives are the state read again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ log = logging.getLogger("homestream.hub.zwave")
 class ZWaveConfig:
     url: str  # ws://host:port of the Z-Wave JS server
     backoff_max_s: float = 30.0
+    # an included node not interviewed by then is dead-lettered (zwave-js itself retries
+    # for minutes; nodes already in the network are left to it: a sleeper wakes for hours)
+    interview_timeout_s: float = 120.0
 
 
 class ZWaveAdapter(Adapter):
@@ -47,6 +52,8 @@ class ZWaveAdapter(Adapter):
         self._unsubs: list[Any] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._inclusion_timer: asyncio.TimerHandle | None = None
+        self._pending_interviews: dict[int, asyncio.TimerHandle] = {}
+        self._failed_interviews: set[int] = set()  # dead-lettered once per join
         self.connected = asyncio.Event()
 
     def _spawn(self, coro: Any) -> None:
@@ -63,6 +70,8 @@ class ZWaveAdapter(Adapter):
 
     async def stop(self) -> None:
         self._stopping = True
+        for node_id in list(self._pending_interviews):
+            self._interview_over(node_id)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -140,6 +149,8 @@ class ZWaveAdapter(Adapter):
             self._watch(node)
             if node.ready:
                 self._describe(node)
+            elif node.interview_stage == "Failed":  # before we were listening
+                self._interview_failed(node.node_id, "the interview failed")
 
     def _watch(self, node: Any) -> None:
         self._unsubs.append(node.on("value updated", self._on_value))
@@ -147,6 +158,35 @@ class ZWaveAdapter(Adapter):
         self._unsubs.append(node.on("ready", lambda event: self._describe(event["node"])))
         self._unsubs.append(node.on("dead", lambda event: self._availability(event["node"], False)))
         self._unsubs.append(node.on("alive", lambda event: self._availability(event["node"], True)))
+        self._unsubs.append(node.on("interview failed", self._on_interview_failed))
+
+    def _on_interview_failed(self, event: Mapping[str, Any]) -> None:
+        node, args = event["node"], event.get("args") or {}
+        message = str(args.get("errorMessage") or "the interview failed")
+        log.warning(
+            "zwave interview failed",
+            extra={"node_id": node.node_id, "err": message, "final": bool(args.get("isFinal"))},
+        )
+        if args.get("isFinal"):  # zwave-js retries by itself until then
+            self._interview_failed(node.node_id, message)
+
+    def _interview_over(self, node_id: int) -> None:
+        timer = self._pending_interviews.pop(node_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _interview_failed(
+        self, node_id: int, message: str, reason: str = "INTERVIEW_FAILED"
+    ) -> None:
+        self._interview_over(node_id)
+        if node_id in self._failed_interviews or node_id in self._published:
+            return
+        self._failed_interviews.add(node_id)
+        self.events.dead_letter(
+            self.device_id(node_id),
+            reason,
+            {"node_id": node_id, "error": f"Z-Wave node {node_id}: {message}"},
+        )
 
     def _availability(self, node: Any, online: bool) -> None:
         if node.node_id in self._published:
@@ -180,6 +220,8 @@ class ZWaveAdapter(Adapter):
             "capabilities": caps,
             "endpoint": f"zwave://{self._home}/{node.node_id}",
         }
+        self._interview_over(node.node_id)
+        self._failed_interviews.discard(node.node_id)
         first = node.node_id not in self._published
         self._published.add(node.node_id)
         self._caps[node.node_id] = caps
@@ -225,9 +267,23 @@ class ZWaveAdapter(Adapter):
         self._watch(node)
         if node.ready:
             self._describe(node)
+            return
+        timeout = self.config.interview_timeout_s
+        self._failed_interviews.discard(node.node_id)
+        self._pending_interviews[node.node_id] = asyncio.get_running_loop().call_later(
+            timeout,
+            self._interview_failed,
+            node.node_id,
+            f"included, but not interviewed within {timeout:g} s",
+            "INTERVIEW_TIMEOUT",
+        )
 
     def _on_node_removed(self, event: Mapping[str, Any]) -> None:
         node = event["node"]
+        self._states.pop(node.node_id, None)
+        self._failed_interviews.discard(node.node_id)
+        self._interview_over(node.node_id)
+        self._caps.pop(node.node_id, None)
         if node.node_id in self._published:
             self._published.discard(node.node_id)
             self.events.device_removed(self.device_id(node.node_id))
@@ -273,10 +329,15 @@ class ZWaveAdapter(Adapter):
             raise CommandFailed(f"no Z-Wave device {device_id} on this hub") from None
         from zwave_js_server.model.value import get_value_id_str
 
-        ccs = {k[0] for k in self._keys(node)}
+        keys = self._keys(node)
         try:
             steps = zwave_map.set_values(
-                ccs, capability, command, parameters, self._states.get(node_id, {})
+                {k[0] for k in keys},
+                capability,
+                command,
+                parameters,
+                self._states.get(node_id, {}),
+                zwave_map.position_parameters(keys),
             )
         except CommandError as exc:
             raise CommandFailed(str(exc)) from None

@@ -4,7 +4,8 @@ A value is named as Z-Wave JS names it: (command class, property, property key).
 ``capabilities`` reads a node's values; ``state_from_value`` maps one value to a partial
 state; ``set_values`` turns a cloud command into the values to set. Color Switch maps its
 red/green/blue to hue and saturation (no white channels: setColorTemperature fails with
-the reason). Not mapped yet: Window Covering 106.
+the reason). Window Covering maps its position parameters (odd parameter ids, not the
+slat angles) to POSITION: 0 closed, 99 fully open.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ DOOR = ("Access Control", "Door state")
 MODES = {0: "off", 1: "heat", 2: "cool", 3: "auto"}
 MODE_CODES = {v: k for k, v in MODES.items()}
 HEATING_SETPOINT = 1
+# Window Covering parameters with a position: odd ids; 11 and 23 are slat angles, not openness
+SLAT_ANGLES = frozenset({11, 23})
 
 ValueKey = tuple[int, str, Any]  # (command class, property, property key)
 
@@ -57,7 +60,26 @@ def capabilities(values: Iterable[ValueKey]) -> list[str]:
             caps.add("BATTERY")
         elif cc in (THERMOSTAT_MODE, THERMOSTAT_SETPOINT):
             caps.add("THERMOSTAT")
+        elif cc == WINDOW_COVERING and prop == "currentValue" and _is_position(key):
+            caps.add("POSITION")
     return in_contract_order(caps)
+
+
+def _is_position(key: Any) -> bool:
+    return (
+        isinstance(key, int)
+        and not isinstance(key, bool)
+        and key % 2 == 1
+        and (key not in SLAT_ANGLES)
+    )
+
+
+def position_parameters(values: Iterable[ValueKey]) -> list[int]:
+    """A node's Window Covering parameters with a position (what setPosition moves)."""
+    return sorted(
+        {k for cc, prop, k in values if cc == WINDOW_COVERING and prop == "currentValue"}
+        & {k for k in range(1, 24, 2) if _is_position(k)}
+    )
 
 
 def _num(value: Any) -> float | None:
@@ -113,6 +135,14 @@ def state_from_value(cc: int, prop: str, key: Any, value: Any) -> dict[str, Any]
         and n is not None
     ):
         return {"targetTemperature": n}
+    if (
+        cc == WINDOW_COVERING
+        and prop == "currentValue"
+        and _is_position(key)
+        and n is not None
+        and 0 <= n <= 99
+    ):
+        return {"position": 100 if n >= 99 else round(n)}
     return {}
 
 
@@ -125,9 +155,16 @@ class SetValue:
 
 
 def set_values(
-    ccs: set[int], capability: str, command: str, p: Mapping[str, Any], current: Mapping[str, Any]
+    ccs: set[int],
+    capability: str,
+    command: str,
+    p: Mapping[str, Any],
+    current: Mapping[str, Any],
+    positions: Iterable[int] = (),
 ) -> list[SetValue]:
-    """A cloud command -> Z-Wave JS values to set; CommandError when it has no Z-Wave form."""
+    """A cloud command -> Z-Wave JS values to set; CommandError when it has no Z-Wave form.
+    ``positions``: the node's Window Covering position parameters (position_parameters);
+    a covering with several (a curtain's left and right halves) moves them together."""
     dimmer = MULTILEVEL_SWITCH in ccs
     key = (capability, command)
     if capability == "ON_OFF" and command in ("turnOn", "turnOff", "toggle"):
@@ -161,4 +198,10 @@ def set_values(
                 raise CommandError(f"mode must be one of {', '.join(MODE_CODES)}, got {mode!r}")
             out.append(SetValue(THERMOSTAT_MODE, "mode", None, MODE_CODES[mode]))
         return out
+    if capability == "POSITION" and positions and command in ("setPosition", "open", "close"):
+        if command == "setPosition":
+            level = min(99, round(number_parameter(p, "position", 0, 100)))
+        else:
+            level = 99 if command == "open" else 0
+        return [SetValue(WINDOW_COVERING, "targetValue", k, level) for k in positions]
     raise CommandError(f"{capability}.{command} has no Z-Wave form on this device")

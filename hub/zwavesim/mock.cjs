@@ -1,8 +1,9 @@
 // Mock Z-Wave network for zwave-js's own mock serial server (`mock-server --config`).
-// Nodes 2-6 and 8 are in the network already; node 7 joins at the first inclusion.
+// Nodes 2-6 and 8-10 are in the network already (10 never answers); node 7 joins at the
+// first inclusion and leaves at the next exclusion.
 // Command class ids: 0x25 Binary Switch, 0x26 Multilevel Switch, 0x33 Color Switch,
 // 0x62 Door Lock, 0x31 Multilevel Sensor, 0x71 Notification, 0x80 Battery,
-// 0x40 Thermostat Mode, 0x43 Thermostat Setpoint, 0x72 Manufacturer Specific, 0x86 Version.
+// 0x40 Thermostat Mode, 0x43 Thermostat Setpoint, 0x6a Window Covering, 0x72 Manufacturer Specific, 0x86 Version.
 
 // The mock controller parses every chunk it reads as exactly one frame, as a serial port
 // delivers them. Over TCP the driver's ACK and its next request can arrive in one chunk:
@@ -30,10 +31,42 @@ const splitFrames = {
   },
 };
 
+// The mock controller answers an exclusion with "ready" and then nothing: no node ever
+// leaves. This one plays the device whose button is pressed: the node that joined at the
+// first inclusion (node 7) leaves at the next exclusion, with the status reports a
+// controller sends (node found, removing slave, done); with no such node the exclusion fails.
+const EXCLUDED_NODE = 7;
+// the message classes of the zwave-js that runs this file (its bin), not of this directory
+const serialapi = require("module").createRequire(require.main.filename)("@zwave-js/serial/serialapi");
+const excludeNode = {
+  async onHostMessage(controller, msg) {
+    if (!(msg instanceof serialapi.RemoveNodeFromNetworkRequest)) return false;
+    const { RemoveNodeFromNetworkRequestStatusReport: Report, RemoveNodeStatus: S } = serialapi;
+    if (msg.removeNodeType === serialapi.RemoveNodeType.Stop || msg.callbackId === 0) {
+      if (msg.callbackId !== 0) {
+        await controller.sendMessageToHost(new Report({ callbackId: msg.callbackId, status: S.Failed }));
+      }
+      return true;
+    }
+    const send = (status, extra = {}) =>
+      controller.sendMessageToHost(new Report({ callbackId: msg.callbackId, status, ...extra }));
+    await send(S.Ready);
+    const node = controller.nodes.get(EXCLUDED_NODE);
+    setTimeout(async () => {
+      if (!node) return void (await send(S.Failed));
+      await send(S.NodeFound);
+      await send(S.RemovingSlave, { nodeId: node.id });
+      controller.removeNode(node);
+      await send(S.Done);
+    }, 500);
+    return true;
+  },
+};
+
 const sensor = (sensors, getValue) => ({ ccId: 0x31, version: 11, sensors, getValue });
 
 module.exports.default = {
-  controller: { behaviors: [splitFrames] },
+  controller: { behaviors: [splitFrames, excludeNode] },
   nodes: [
     // switch
     { id: 2, capabilities: { commandClasses: [0x25, 0x72, 0x86] } },
@@ -109,8 +142,18 @@ module.exports.default = {
         ],
       },
     },
+    // blinds: Window Covering's "Outbound Bottom" position (parameter 13), 1 s end to end
+    {
+      id: 9,
+      capabilities: {
+        commandClasses: [{ ccId: 0x6a, version: 1, supportedParameters: [13], travelTime: 1000 }, 0x80, 0x72, 0x86],
+      },
+    },
+    // a switch that never answers, not even with an acknowledgement: its interview fails
+    { id: 10, capabilities: { commandClasses: [0x25, 0x72, 0x86] }, behaviors: [{ handleCC: () => ({ action: "stop" }) }] },
   ],
   onInit(controller) {
+    controller.nodes.get(10).autoAckControllerFrames = false;
     // joins at the first inclusion: a plug
     controller.nodePendingInclusion = { id: 7, capabilities: { commandClasses: [0x25, 0x72, 0x86] } };
   },

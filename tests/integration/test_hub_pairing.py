@@ -272,8 +272,8 @@ def test_zwave_inclusion_from_rest_to_websocket(cloud, settings, tmp_path):
     hub, log = _start_hub(config)
     try:
         frames = Frames(f"ws://{settings.host}:{cloud['port']}/v1/ws?access_token={token}", home)
-        # the six nodes already in the network are described when the hub connects
-        frames.wait_count(lambda f: f["type"] == "device.added", 6, timeout=120)
+        # the seven nodes already in the network are described when the hub connects
+        frames.wait_count(lambda f: f["type"] == "device.added", 7, timeout=120)
         started = time.monotonic()
         _permit(cloud, 30)
         added = frames.wait(

@@ -1,7 +1,8 @@
 """The Z-Wave adapter against real zwave-js: @zwave-js/server's driver on zwave-js's own
 mock serial server, with the mock nodes of hub/zwavesim/mock.cjs (switch, dimmer, lock,
-multisensor, thermostat, colour bulb; a plug waiting to be included). The npm packages are installed
-once into a cache directory (hub/zwavesim/processes.py)."""
+multisensor, thermostat, colour bulb, blinds, a node that never answers; a plug waiting
+to be included). The npm
+packages are installed once into a cache directory (hub/zwavesim/processes.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ async def zwave(tmp_path: Path) -> AsyncIterator[tuple[ZWaveJsPeer, ZWaveAdapter
         pytest.fail(str(exc))
     await asyncio.to_thread(peer.start)
     rec = Recorder()
-    adapter = ZWaveAdapter(ZWaveConfig(url=peer.url, backoff_max_s=2), rec)
+    # an included node gets 0.3 s to be interviewed, too short for the plug on purpose
+    config = ZWaveConfig(url=peer.url, backoff_max_s=2, interview_timeout_s=0.3)
+    adapter = ZWaveAdapter(config, rec)
     await adapter.start()
     try:
         await asyncio.wait_for(adapter.connected.wait(), 120)
@@ -42,9 +45,10 @@ def by_type(rec: Recorder, dtype: str) -> str:
 
 async def test_nodes_commands_inclusion_and_server_loss(zwave) -> None:
     peer, adapter, rec = zwave
-    await until(lambda: len(rec.added) >= 6, 120, "six nodes described")
+    await until(lambda: len(rec.added) >= 7, 120, "seven nodes described")
     types = sorted(d["type"] for d in rec.added.values())
     assert types == [
+        "blinds",
         "light.color",
         "light.dimmer",
         "light.switch",
@@ -92,10 +96,37 @@ async def test_nodes_commands_inclusion_and_server_loss(zwave) -> None:
     assert rec.states[bulb]["color"] == {"hue": 0, "saturation": 100}
     with pytest.raises(CommandFailed, match="no Z-Wave form"):
         await adapter.execute(switch, "BRIGHTNESS", "setBrightness", {"brightness": 5})
+    # blinds: Window Covering moves over its travel time and reports where it stopped
+    blinds = by_type(rec, "blinds")
+    assert rec.added[blinds]["capabilities"] == ["POSITION", "BATTERY"]
+    assert rec.states[blinds]["position"] == 0
+    await adapter.execute(blinds, "POSITION", "setPosition", {"position": 60})
+    await until(lambda: rec.states[blinds].get("position") == 60, 20, "blinds at 60")
+    await adapter.execute(blinds, "POSITION", "open", {})
+    await until(lambda: rec.states[blinds].get("position") == 100, 20, "blinds open")
+    await adapter.execute(blinds, "POSITION", "close", {})
+    await until(lambda: rec.states[blinds].get("position") == 0, 20, "blinds closed")
+
+    # node 10 never answers: zwave-js finds it dead and gives up; a dead letter says so,
+    # and it was never described (the others were, above)
+    dead = await until(lambda: [d for d in rec.dead if d[1] == "INTERVIEW_FAILED"], 60, "dead")
+    assert [(d[0].rsplit("-", 1)[1], d[2]["node_id"]) for d in dead] == [("10", 10)]
+    assert "node is dead" in dead[0][2]["error"]
+    assert not any(d.endswith("-10") for d in rec.added)
 
     # inclusion: the waiting plug joins, is interviewed and described
     await adapter.permit(30)
-    await until(lambda: len(rec.added) == 7, 60, "the included node described")
+    plug = await until(
+        lambda: next((d for d in rec.added if d.endswith("-7")), None), 60, "the plug described"
+    )
+    assert rec.added[plug]["type"] == "light.switch" and len(rec.added) == 8
+    # it took longer than its 0.3 s: dead-lettered as late (once), then described all the same
+    late = [d for d in rec.dead if d[1] == "INTERVIEW_TIMEOUT"]
+    assert [d[0] for d in late] == [plug] and "within 0.3 s" in late[0][2]["error"]
+
+    # exclusion, started on the Z-Wave JS server (as Z-Wave JS UI would): the plug leaves
+    await adapter.client.driver.controller.async_begin_exclusion()
+    await until(lambda: rec.removed == [plug], 60, "the excluded plug removed")
 
     # the server goes away: devices offline; back: online with their values again
     await asyncio.to_thread(peer.stop_server)
@@ -103,4 +134,6 @@ async def test_nodes_commands_inclusion_and_server_loss(zwave) -> None:
     reports = len(rec.reports)
     await asyncio.to_thread(peer.start_server)
     await until(lambda: rec.online.get(switch) is True, 120, "online again")
-    assert len(rec.reports) > reports
+    # the values come with the nodes, or as zwave-js reads them again (a dead node 10 in
+    # its queue can hold that back a little)
+    await until(lambda: len(rec.reports) > reports, 60, "state read again")

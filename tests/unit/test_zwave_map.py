@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from domain.validate import validate_state
 from hub.adapters import zwave_map as zw
 from hub.adapters.common import CommandError, device_type
-from hub.hubrun import ConfigError, load_config
+from hub.adapters.recorder import Recorder
+from hub.adapters.zwave import ZWaveConfig
+from hub.hubrun import ConfigError, load_config, make_adapters
 
 MULTISENSOR = [
     (49, "Air temperature", None),
@@ -46,6 +48,13 @@ def test_capabilities_and_types() -> None:
     )
     door = zw.capabilities([(113, "Access Control", "Door state")])
     assert device_type(door) == "sensor.contact"
+    blinds = [(106, "currentValue", 13), (106, "targetValue", 13), (128, "level", None)]
+    assert zw.capabilities(blinds) == ["POSITION", "BATTERY"]
+    assert device_type(zw.capabilities(blinds)) == "blinds"
+    # only slat angles, or parameters without a position: nothing to set a position of
+    assert zw.capabilities([(106, "currentValue", 23), (106, "levelChangeUp", 12)]) == []
+    curtain = [(106, "currentValue", 1), (106, "currentValue", 3), (106, "currentValue", 23)]
+    assert zw.position_parameters(curtain) == [1, 3]
 
 
 @pytest.mark.parametrize(
@@ -80,6 +89,13 @@ def test_capabilities_and_types() -> None:
         (51, "hexColor", None, "80ff80", {"color": {"hue": 120, "saturation": 50}}),
         (51, "hexColor", None, "zz0000", {}),
         (51, "currentColor", 2, 255, {}),  # one component: the whole colour comes too
+        (106, "currentValue", 13, 0, {"position": 0}),
+        (106, "currentValue", 13, 40, {"position": 40}),
+        (106, "currentValue", 13, 99, {"position": 100}),
+        (106, "currentValue", 13, 100, {}),  # out of Z-Wave's range: unknown
+        (106, "currentValue", 23, 50, {}),  # a slat angle is not openness
+        (106, "currentValue", 12, 50, {}),  # a "no position" parameter
+        (106, "targetValue", 13, 50, {}),
     ],
 )
 def test_state_from_value(cc, prop, key, value, state) -> None:
@@ -87,7 +103,7 @@ def test_state_from_value(cc, prop, key, value, state) -> None:
 
 
 @given(
-    cc=st.sampled_from([37, 38, 49, 64, 67, 98, 113, 128]),
+    cc=st.sampled_from([37, 38, 49, 64, 67, 98, 106, 113, 128]),
     prop=st.sampled_from(
         ["currentValue", "currentMode", "Air temperature", "Humidity", "level", "mode", "setpoint"]
     ),
@@ -125,6 +141,23 @@ def test_set_values() -> None:
         sv({37}, "BRIGHTNESS", "setBrightness", {"brightness": 3}, {})
 
 
+def test_set_values_window_covering() -> None:
+    sv = zw.set_values
+    assert sv({106}, "POSITION", "setPosition", {"position": 40}, {}, [13]) == [
+        zw.SetValue(106, "targetValue", 13, 40)
+    ]
+    assert sv({106}, "POSITION", "setPosition", {"position": 100}, {}, [13])[0].value == 99
+    assert sv({106}, "POSITION", "open", {}, {}, [1, 3]) == [
+        zw.SetValue(106, "targetValue", 1, 99),
+        zw.SetValue(106, "targetValue", 3, 99),
+    ]
+    assert sv({106}, "POSITION", "close", {}, {}, [13]) == [zw.SetValue(106, "targetValue", 13, 0)]
+    with pytest.raises(CommandError, match=r"within 0\.\.100"):
+        sv({106}, "POSITION", "setPosition", {"position": 140}, {}, [13])
+    with pytest.raises(CommandError, match="no Z-Wave form"):
+        sv({106}, "POSITION", "open", {}, {})  # slat angles only: no position to set
+
+
 def test_hub_toml(tmp_path: Path) -> None:
     cfg = tmp_path / "hub.toml"
     with pytest.raises(ConfigError, match="does not exist"):
@@ -143,6 +176,12 @@ def test_hub_toml(tmp_path: Path) -> None:
     c = load_config(cfg)
     assert (c.password, c.port, c.tls_ca) == ("secret", 8883, tmp_path / "ca.crt")
     assert c.zigbee == {"port": "socket://127.0.0.1:6638"} and c.state_dir == tmp_path / "hub-state"
+    cfg.write_text(
+        "[cloud]\nhome = 'h'\nusername = 'u'\npassword_file = 's'\n"
+        "[zwave]\nurl = 'ws://127.0.0.1:3000'\ninterview_timeout_s = 5\n"
+    )
+    (zwave,) = make_adapters(load_config(cfg), Recorder())
+    assert zwave.config == ZWaveConfig(url="ws://127.0.0.1:3000", interview_timeout_s=5.0)
     cfg.write_text("[cloud\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(cfg)
