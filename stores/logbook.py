@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain import timerange
+from stores.history_query import HistoryQueryError
 
 DEFAULT_SPAN = dt.timedelta(hours=24)
 MAX_LIMIT = 5_000
@@ -76,11 +77,8 @@ LIMIT %(limit)s
 """
 
 
-class LogbookQueryError(ValueError):
-    def __init__(self, param: str, message: str):
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
+# A bad parameter: the history's error (``param`` names it), for the same 422.
+LogbookQueryError = HistoryQueryError
 
 
 @dataclass(frozen=True)
