@@ -67,6 +67,7 @@ EXAMPLES = {
     "bench history": "homestream bench history",
     "bench notifications": "homestream bench notifications",
     "bench scenes": "homestream bench scenes",
+    "logbook": "homestream logbook --home demo-home --since 2h --area kitchen",
     "dlq list": "homestream dlq list --since 2h --reason UNKNOWN_DEVICE",
     "dlq redrive": "homestream dlq redrive --home demo-home --dry-run",
     "replay": "homestream replay --group homestream-sink-history "
@@ -279,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bench import cli as bench_cli
     from compose import cli as compose_cli
     from gateway import cli as gateway_cli
-    from homestream import manage
+    from homestream import logbook_cli, manage
     from homestream.ops import dead_letter_reasons
     from hub import cli as hub_cli
     from sinks import cli as sinks_cli
@@ -298,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print them as JSON")
 
     manage.register(commands)
+    logbook_cli.register(commands)
     streams_cli.register(commands)
     hub_cli.register(commands, launcher=_StackLauncher)
     sinks_cli.register(commands)
