@@ -331,9 +331,13 @@ def test_rate_limit_answers_429(client, people, backend):
 
 
 def test_schemathesis_against_the_live_app(settings, people, registered):
+    from compose.stack import Stack
     from tests.unit.test_gateway_openapi import run_schemathesis
 
-    backend = Backend.connect(settings.model_copy(update={"gateway_rate_limit": "1000000/60"}))
+    backend = Backend.connect(
+        settings.model_copy(update={"gateway_rate_limit": "1000000/60"}),
+        sync_hub_logins=Stack(settings, lambda _line: None).sync_mqtt_logins,
+    )
     backend.scene_wait_s = 0.2
     backend.command_wait_max_s = 0.5
     app = create_app(backend=backend)
