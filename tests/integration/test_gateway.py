@@ -475,7 +475,8 @@ def test_websocket_follows_one_area(client, people, settings):
     rc.close()
     headers = _token(client, people["owner"])
     areas = client.get(f"/v1/homes/{home}/areas", headers=headers).json()["areas"]
-    assert {a["area_id"]: a["devices"] for a in areas} == {
+    # (Empty areas other tests made, schemathesis among them, are left out.)
+    assert {a["area_id"]: a["devices"] for a in areas if a["devices"]} == {
         "hall": ["lamp", "plug"],
         "kitchen": ["kettle"],
     }
