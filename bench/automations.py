@@ -50,7 +50,8 @@ class FoldResult:
 @dataclass
 class LatencyResult:
     homes: int
-    rate_per_s: int
+    rate_per_s: int  # reports/s
+    motion_share: float  # of the reports; half of those fire a run
     seconds: float
     samples: int
     p50_ms: float
@@ -176,6 +177,7 @@ class _Feed(EventProducer):
             for device, type_, caps in (
                 ("pir0", "sensor.motion", ["MOTION_SENSOR", "BATTERY"]),
                 ("light0", "switch.plug", ["ON_OFF"]),
+                ("thermo", "sensor.temperature", ["TEMPERATURE_SENSOR"]),
             ):
                 self.send(t.DEVICE_DISCOVERY, "DeviceDiscovered", home, device_id=device,
                           name=device, type=type_, capabilities=caps)  # fmt: skip
@@ -189,6 +191,10 @@ class _Feed(EventProducer):
         self.send(t.DEVICE_REPORTS, "DeviceReport", home, device_id="pir0",
                   state={"motion": value}, received_at=int(time.time() * 1000))  # fmt: skip
 
+    def temperature(self, home: str, value: float) -> None:
+        self.send(t.DEVICE_REPORTS, "DeviceReport", home, device_id="thermo",
+                  state={"temperature": value}, received_at=int(time.time() * 1000))  # fmt: skip
+
 
 def run_latency(
     settings: Settings,
@@ -196,9 +202,12 @@ def run_latency(
     homes: int = 1_000,
     rate: int = 1_000,
     seconds: float = 15.0,
+    motion_share: float = 1.0,
     say: Callable[[str], None] = print,
 ) -> LatencyResult:
-    """Report -> automation command published, at ``rate`` motion reports/s."""
+    """Report -> automation command published, at ``rate`` reports/s of which
+    ``motion_share`` toggle a motion sensor (half of those turn motion on and fire a run)
+    and the rest are temperature readings no automation fires on."""
     feed = _Feed(settings, homes)
     say(f"latency: {homes:,} homes with a motion light; setting up")
     feed.set_up()
@@ -222,19 +231,25 @@ def run_latency(
     sent: dict[str, deque[float]] = {h: deque() for h in feed.homes}
     latencies: list[float] = []
     time.sleep(5)  # the worker takes in the devices and automations first
-    say(f"  motion reports at {rate}/s for {seconds:.0f} s")
+    say(f"  reports at {rate}/s ({motion_share:.0%} motion) for {seconds:.0f} s")
     state = dict.fromkeys(feed.homes, False)
+    rng = random.Random(7)
+    temps = dict.fromkeys(feed.homes, 21.0)
     n, start = 0, time.monotonic()
     try:
         while time.monotonic() - start < seconds:
             due = int((time.monotonic() - start) * rate)
             while n < due:
                 home = feed.homes[n % homes]
+                n += 1
+                if rng.random() >= motion_share:
+                    temps[home] = round(temps[home] + rng.choice((-0.6, 0.6)), 1)
+                    feed.temperature(home, temps[home])
+                    continue
                 state[home] = not state[home]
                 if state[home]:
                     sent[home].append(time.monotonic())
                 feed.motion(home, state[home])
-                n += 1
             feed.producer.poll(0)
             _collect(consumer, feed.codec, wanted, sent, latencies)
         deadline = time.monotonic() + 10
@@ -246,7 +261,7 @@ def run_latency(
         raise RuntimeError("no automation command came back: is a stream worker running?")
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     say(f"  {len(latencies):,} commands: p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms")
-    return LatencyResult(homes, rate, seconds, len(latencies), round(q[49] * 1000, 1),
+    return LatencyResult(homes, rate, motion_share, seconds, len(latencies), round(q[49] * 1000, 1),
                          round(q[98] * 1000, 1), round(max(latencies) * 1000, 1))  # fmt: skip
 
 

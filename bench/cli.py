@@ -73,6 +73,26 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_history_engines(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.history_storage import print_results, run_bench
+
+    require_kafka(settings)
+    results = run_bench(
+        settings,
+        rows=args.rows,
+        days=args.days,
+        homes=args.homes,
+        devices=args.devices,
+        repeat=args.repeat,
+        sink_changes=args.sink_changes,
+        engines=tuple(args.engine or ("timescaledb", "native")),
+        keep=args.keep,
+        say=_say,
+    )
+    print_results(results, args.json)
+    return 0 if results else 1
+
+
 def cmd_scenes(args: argparse.Namespace, settings: Settings) -> int:
     from bench.scenes import print_result, run_bench
 
@@ -102,7 +122,12 @@ def cmd_automations(args: argparse.Namespace, settings: Settings) -> int:
     if not args.fold_only:
         require_kafka(settings)
         results["latency"] = run_latency(
-            settings, homes=args.latency_homes, rate=args.rate, seconds=args.seconds, say=_say
+            settings,
+            homes=args.latency_homes,
+            rate=args.rate,
+            seconds=args.seconds,
+            motion_share=args.latency_motion_share,
+            say=_say,
         )
     for name, result in results.items():
         if not args.json:
@@ -160,7 +185,14 @@ def register(commands: Commands) -> None:
     p.add_argument("--reports", type=count, default=50_000, help="reports folded [50000]")
     p.add_argument("--motion-share", type=share, default=0.2, help="share of motion reports [0.2]")
     p.add_argument("--latency-homes", type=count, default=1_000, help="homes for latency [1000]")
-    p.add_argument("--rate", type=count, default=1_000, help="motion reports/s [1000]")
+    p.add_argument("--rate", type=count, default=1_000, help="reports/s for latency [1000]")
+    p.add_argument(
+        "--latency-motion-share",
+        type=share,
+        default=1.0,
+        help="share of the latency phase's reports that toggle motion (half fire a run; the "
+        "rest are temperature readings) [1.0]",
+    )
     p.add_argument("--seconds", type=amount, default=15.0, help="latency phase length [15]")
     p.add_argument("--fold-only", action="store_true", help="only the in-process fold")
     p.add_argument("--latency-only", action="store_true", help="only the latency phase")
@@ -177,6 +209,30 @@ def register(commands: Commands) -> None:
     p.add_argument("--rate", type=count, default=5_000, help="changes/s for the lag phase [5000]")
     p.add_argument("--seconds", type=amount, default=20.0, help="lag phase length [20]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "history-engines",
+        cmd_history_engines,
+        "history on TimescaleDB and on native partitioning, each in a database of its own: "
+        "rows/s from one sink, on-disk size of N state rows before and after compression, "
+        "time of a 30-day hourly roll-up of one home; needs `homestream up`",
+    )
+    p.add_argument("--rows", type=count, default=10_000_000, help="state rows [10000000]")
+    p.add_argument("--days", type=count, default=35, help="days they span, up to now [35]")
+    p.add_argument("--homes", type=count, default=100, help="homes [100]")
+    p.add_argument("--devices", type=count, default=20, help="thermometers per home [20]")
+    p.add_argument("--repeat", type=count, default=15, help="runs of each query [15]")
+    p.add_argument(
+        "--sink-changes", type=count, default=100_000, help="sink backlog, 0: skip [100000]"
+    )
+    p.add_argument(
+        "--engine",
+        action="append",
+        choices=("timescaledb", "native"),
+        help="only this engine (repeatable) [both]",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the bench databases")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
 
     p = bench.add(
         "notifications",

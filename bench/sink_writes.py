@@ -61,7 +61,10 @@ def run_bench(
     homes: int = 50,
     devices_per_home: int = 10,
     say: Callable[[str], None] = print,
+    database: str | None = None,
 ) -> BenchResult:
+    """``database``: another database of the same server than the stack's (e.g. one of
+    ``bench.history_storage``'s, to measure each engine)."""
     from confluent_kafka import Producer
 
     from compose.process import free_port
@@ -70,6 +73,10 @@ def run_bench(
     from topics.partitioning import partition_for_key
     from topics.schemas import SchemaStore
 
+    env = {**os.environ, "HOMESTREAM_LOG_FORMAT": "text"}
+    if database:
+        settings = settings.model_copy(update={"pg_database": database})
+        env["HOMESTREAM_PG_DATABASE"] = database
     run_id = uuid.uuid4().hex[:8]
     group = f"homestream-history-bench-{run_id}"
     home_ids = [f"bench-hist-{run_id}-{i}" for i in range(homes)]
@@ -135,7 +142,6 @@ def run_bench(
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="homestream-bench-history-"))
     log_path = workdir / "sink.log"
-    env = {**os.environ, "HOMESTREAM_LOG_FORMAT": "text"}
     with log_path.open("ab") as out:
         proc = subprocess.Popen(
             sink_argv(workdir, port, name="bench", group=group),

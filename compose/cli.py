@@ -67,7 +67,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     out(f"{'SERVICE':<{width}} {'STATE':<8} {'PID':>7}  ENDPOINT")
     for r in rows:
         state = "healthy" if r.healthy else ("running" if r.running else "stopped")
-        out(f"{r.name:<{width}} {state:<8} {r.pid or '-':>7}  {r.endpoint}")
+        detail = f"  ({r.detail})" if r.detail else ""
+        out(f"{r.name:<{width}} {state:<8} {r.pid or '-':>7}  {r.endpoint}{detail}")
     return 0 if all(r.healthy for r in rows) else 1
 
 
@@ -94,25 +95,36 @@ def cmd_demo_login(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_psql(args: argparse.Namespace, settings: Settings) -> int:
-    """Replace this process with psql on the stack's database (password from the secrets)."""
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
     import os
     import shutil
+    import subprocess
 
-    from runtime.cli import CliError
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from compose.errors import LauncherError
+    from compose.install import PG_BIN
+    from compose.stack import require_running
     from runtime.secrets import load_secrets
+    from stores.analyst import ANALYST_ROLE
 
-    exe = shutil.which("psql")
-    if exe is None:
-        raise CliError("psql is not installed: apt-get install postgresql-client")
+    require_running(settings)
+    password = load_secrets(settings).analyst_password
+    if not password:
+        raise LauncherError("no analyst password yet: run `homestream up` (or `init`) once")
     s = settings
-    env = dict(os.environ)
-    if not s.pg_dsn_override:
-        env["PGPASSWORD"] = load_secrets(s).pg_password
-        argv = ["psql", "-h", s.host, "-p", str(s.ports.postgres), "-U", s.pg_user, s.pg_database]
+    if s.pg_dsn_override:
+        given = conninfo_to_dict(s.pg_dsn_override)
+        target = {k: v for k, v in given.items() if k in ("host", "port", "dbname", "sslmode")}
     else:
-        argv = ["psql", s.pg_dsn_override]
-    os.execve(exe, [*argv, *args.psql_args], env)
+        target = {"host": s.host, "port": s.ports.postgres, "dbname": s.pg_database}
+    psql = shutil.which("psql") or str(PG_BIN / "psql")
+    if not os.path.exists(psql):
+        raise LauncherError("psql not found: apt-get install postgresql-client-15")
+    # The password goes by environment, never on the command line (ps shows that).
+    env = {**os.environ, "PGPASSWORD": password, "PGAPPNAME": "homestream-sql"}
+    conninfo = make_conninfo(**target, user=ANALYST_ROLE)
+    return subprocess.run([psql, conninfo, *args.psql_args], env=env).returncode
 
 
 def register(commands: Commands) -> None:
@@ -144,11 +156,15 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--json", action="store_true", help="print it as JSON")
     p = commands.add(
-        "psql",
-        cmd_psql,
-        "open psql on the stack's database (host, port, user and password filled in); "
-        "arguments after -- go to psql",
+        "sql",
+        cmd_sql,
+        "open psql on the history views as the read-only role 'analyst' (password from the "
+        "secrets file); arguments after it go to psql, e.g. `homestream sql -c 'SELECT 1'`",
     )
-    p.add_argument("psql_args", nargs="*", help="passed to psql, e.g. -- -c 'SELECT 1'")
-    p = commands.add("status", cmd_status, "show each service, its pid, health and endpoint")
+    p.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql as they are")
+    p = commands.add(
+        "status",
+        cmd_status,
+        "show each service, its pid, health and endpoint, and which engine history runs on",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")

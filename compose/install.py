@@ -44,7 +44,7 @@ def missing_packages() -> list[Requirement]:
     return [r for r in REQUIREMENTS if not r.present()]
 
 
-def _privileged(argv: list[str]) -> list[str]:
+def privileged(argv: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return argv
     if shutil.which("sudo"):
@@ -79,10 +79,10 @@ def install_debian_packages(reqs: list[Requirement], say: Callable[[str], None])
             createcluster.parent.mkdir(parents=True, exist_ok=True)
             createcluster.write_text("create_main_cluster = false\n")
         say("apt-get update (package lists)")
-        _run(_privileged(["apt-get", "update", "-q"]), env, "apt-get update")
+        _run(privileged(["apt-get", "update", "-q"]), env, "apt-get update")
         say(f"apt-get install {' '.join(pkgs)}")
         _run(
-            _privileged(
+            privileged(
                 [
                     "apt-get",
                     "install",

@@ -22,9 +22,11 @@ from compose.services.kafka import KafkaService
 from compose.services.mosquitto import MosquittoService
 from compose.services.postgres import PostgresService
 from compose.services.redis import RedisService
+from compose.timescaledb import ensure_timescaledb
 from runtime.config import Settings
 from runtime.secrets import DEMO_USER, Secrets, ensure_secrets, load_secrets
 from stores import accounts, db
+from stores.analyst import ANALYST_ROLE, ensure_analyst
 
 DEMO_HOME = "demo-home"
 
@@ -38,6 +40,7 @@ class ServiceStatus:
     pid: int | None
     healthy: bool
     endpoint: str
+    detail: str = ""  # e.g. which engine history runs on (postgres)
 
 
 class Stack:
@@ -117,6 +120,9 @@ class Stack:
             install_debian_packages(missing, self._step)
         if install:
             ensure_kafka_jars(s.kafka_libs, self._step)
+        if not s.pg_dsn_override:
+            tsdb = ensure_timescaledb(s, self._step, install=install)
+            self._step(f"history engine: {tsdb.engine} ({tsdb.why})")
         for d in (s.state_dir, s.run_dir, s.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         s.state_dir.chmod(0o755)  # service accounts must be able to enter it
@@ -150,6 +156,8 @@ class Stack:
         with db.connect(s) as conn:
             for mig in db.migrate(conn):
                 self._step(f"applied migration {mig.version:04d}_{mig.name}")
+            ensure_analyst(conn, secrets.analyst_password)
+            self._step(f"read-only role {ANALYST_ROLE!r} for the history views")
             hubs = accounts.active_hub_logins(conn)
             if demo:
                 self._ensure_demo(conn, secrets)
@@ -272,9 +280,15 @@ class Stack:
                     pid=pid,
                     healthy=pid is not None and svc.healthy(),
                     endpoint=svc.endpoint(),
+                    detail=self._detail(svc) if pid is not None else "",
                 )
             )
         return rows
+
+    def _detail(self, svc: Service) -> str:
+        if svc.name != "postgres":
+            return ""
+        return f"history on {history_engine(self.settings)}"
 
     def sync_mqtt_logins(self) -> int:
         """Re-render Mosquitto's passwd/ACL from PostgreSQL and reload a running broker."""
@@ -283,6 +297,26 @@ class Stack:
             hubs = accounts.active_hub_logins(conn)
         MosquittoService(self.settings, secrets).write_auth(hubs)
         return len(hubs)
+
+
+def history_engine(settings: Settings) -> str:
+    """Which engine the history tables run on, as the migration chose it (and the
+    TimescaleDB version), or why that is unknown."""
+    import psycopg
+
+    try:
+        with db.connect(settings) as conn:
+            row = conn.execute(
+                "SELECT m.value, e.extversion FROM history.meta m"
+                " LEFT JOIN pg_extension e ON e.extname = 'timescaledb'"
+                " WHERE m.key = 'engine'"
+            ).fetchone()
+    except (psycopg.Error, db.DatabaseUnavailable) as exc:
+        return f"unknown ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    if row is None:
+        return "unknown (no history schema: run `homestream up`)"
+    engine, version = row
+    return f"{engine} {version}" if engine == "timescaledb" and version else str(engine)
 
 
 def require_running(settings: Settings) -> None:

@@ -32,9 +32,10 @@ Limits, counted the way AWS counts them:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -167,21 +168,46 @@ class Shadow:
         return {"state": state, "metadata": meta, "version": self.version}
 
 
+# Builds one of an update's AWS payloads: "accepted", "delta" or "documents".
+_Payloads = Callable[[str], "JsonObject | None"]
+
+
 @dataclass(frozen=True)
 class UpdateResult:
-    """What one update did, and every payload the stream may publish for it."""
+    """What one update did, and every payload the stream may publish for it.
+
+    The AWS payloads (``accepted_response``, ``delta_message``, ``documents_message``)
+    are built when first read: a device report needs none of them but the delta, and
+    building the documents (two deep copies of the shadow) was a fifth of a report's fold.
+    """
 
     accepted: bool
     shadow: Shadow  # the new shadow; the unchanged old one on rejection or no-op
     changed: bool  # False for a rejection and for an accepted no-op
     error: ShadowError | None
-    accepted_response: JsonObject | None  # /update/accepted
     rejected_response: JsonObject | None  # /update/rejected
-    delta_message: JsonObject | None  # /update/delta: only on a change that leaves a delta
-    documents_message: JsonObject | None  # /update/documents: only on a change
     changed_reported: JsonObject  # reported leaves that changed; null = deleted
     changed_desired: JsonObject  # desired leaves that changed; null = deleted
     delta: JsonObject  # the shadow's delta after the update
+    payloads: _Payloads | None = field(default=None, repr=False, compare=False)
+
+    def _payload(self, name: str) -> JsonObject | None:
+        return self.payloads(name) if self.payloads is not None else None
+
+    @functools.cached_property
+    def accepted_response(self) -> JsonObject | None:
+        """/update/accepted"""
+        return self._payload("accepted")
+
+    @functools.cached_property
+    def delta_message(self) -> JsonObject | None:
+        """/update/delta: only on a change that leaves a delta"""
+        return self._payload("delta")
+
+    @functools.cached_property
+    def documents_message(self) -> JsonObject | None:
+        """/update/documents: only on a change"""
+        return self._payload("documents")
 
 
 # --- pure helpers -----------------------------------------------------------------
@@ -394,21 +420,22 @@ def _next_section(current: JsonObject, requested: Any) -> JsonObject:
 
 
 def _no_op(old: Shadow, state: JsonObject, now: int, token: str | None) -> UpdateResult:
-    accepted = _with_token(
-        {"state": state, "metadata": {}, "version": old.version, "timestamp": now}, token
-    )
+    def payloads(name: str) -> JsonObject | None:
+        if name != "accepted":
+            return None
+        accepted = {"state": state, "metadata": {}, "version": old.version, "timestamp": now}
+        return _with_token(accepted, token)
+
     return UpdateResult(
         accepted=True,
         shadow=old,
         changed=False,
         error=None,
-        accepted_response=accepted,
         rejected_response=None,
-        delta_message=None,
-        documents_message=None,
         changed_reported={},
         changed_desired={},
         delta=_clone(old.delta),
+        payloads=payloads,
     )
 
 
@@ -420,37 +447,42 @@ def _changed(
     now: int,
     token: str | None,
 ) -> UpdateResult:
-    touched = {s: _mirror(c, now) for s, c in changes.items() if c}
-    accepted = {"state": state, "metadata": touched, "version": new.version, "timestamp": now}
     current_delta = new.delta
-    delta_message = None
-    if current_delta:
-        delta_message = _with_token(
-            {
-                "state": _clone(current_delta),
-                "metadata": _pick_meta(current_delta, new.metadata.get("desired"), now),
-                "version": new.version,
-                "timestamp": now,
-            },
-            token,
-        )
-    documents = {
-        "previous": old._snapshot() if old.exists else None,
-        "current": new._snapshot(),
-        "timestamp": now,
-    }
+
+    def payloads(name: str) -> JsonObject | None:
+        if name == "accepted":
+            touched = {s: _mirror(c, now) for s, c in changes.items() if c}
+            accepted = {"state": state, "metadata": touched, "version": new.version}
+            return _with_token({**accepted, "timestamp": now}, token)
+        if name == "delta":
+            if not current_delta:
+                return None
+            return _with_token(
+                {
+                    "state": _clone(current_delta),
+                    "metadata": _pick_meta(current_delta, new.metadata.get("desired"), now),
+                    "version": new.version,
+                    "timestamp": now,
+                },
+                token,
+            )
+        documents = {
+            "previous": old._snapshot() if old.exists else None,
+            "current": new._snapshot(),
+            "timestamp": now,
+        }
+        return _with_token(documents, token)
+
     return UpdateResult(
         accepted=True,
         shadow=new,
         changed=True,
         error=None,
-        accepted_response=_with_token(accepted, token),
         rejected_response=None,
-        delta_message=delta_message,
-        documents_message=_with_token(documents, token),
         changed_reported=_clone(changes["reported"]),
         changed_desired=_clone(changes["desired"]),
         delta=_clone(current_delta),
+        payloads=payloads,
     )
 
 
@@ -466,10 +498,7 @@ def _rejected(
         shadow=old,
         changed=False,
         error=error,
-        accepted_response=None,
         rejected_response=error.payload(now, token),
-        delta_message=None,
-        documents_message=None,
         changed_reported={},
         changed_desired={},
         delta=_clone(old.delta) if delta is None else delta,
@@ -538,11 +567,11 @@ def _check_json(
             if not math.isfinite(item):
                 problem = f"{_where(path)} is {item}, which JSON cannot represent"
         elif isinstance(item, str):
-            if not _is_utf8(item):
+            if not item.isascii() and not _is_utf8(item):  # isascii: a flag, no encoding
                 problem = f"{_where(path)} is not valid Unicode text"
         elif isinstance(item, dict):
             for key, member in item.items():
-                if not isinstance(key, str) or not _is_utf8(key):
+                if not isinstance(key, str) or not (key.isascii() or _is_utf8(key)):
                     problem = f"object keys must be text (at {_where(path)})"
                     break
                 stack.append((member, (*path, key), in_array))

@@ -38,7 +38,7 @@ EXAMPLES = {
     "down": "homestream down",
     "status": "homestream status",
     "demo-login": "homestream demo-login",
-    "psql": "homestream psql -- -c 'SELECT * FROM history.devices LIMIT 5'",
+    "sql": "homestream sql -c 'SELECT count(*) FROM history.state_rollup_1h'",
     "config": "homestream config --json",
     "users add": "homestream users add --username alice --password 'correct horse'",
     "users list": "homestream users list",
@@ -65,6 +65,7 @@ EXAMPLES = {
     "bench gateway": "homestream bench gateway --clients 200 --seconds 10",
     "bench automations": "homestream bench automations",
     "bench history": "homestream bench history",
+    "bench history-engines": "homestream bench history-engines --rows 1000000",
     "bench notifications": "homestream bench notifications",
     "bench scenes": "homestream bench scenes",
     "logbook": "homestream logbook --home demo-home --since 2h --area kitchen",
@@ -368,7 +369,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stores.db import DatabaseUnavailable
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["sql"] and raw[1:2] not in (["-h"], ["--help"]):
+        # Everything after `sql` is psql's, options included, exactly as given.
+        args = parser.parse_args(["sql"])
+        args.psql_args = raw[1:]
+    else:
+        args = parser.parse_args(raw)
     name = " ".join(w for w in ("homestream", args.command, getattr(args, "sub", None)) if w)
     try:
         settings = Settings.from_env()

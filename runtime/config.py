@@ -28,6 +28,13 @@ from pydantic_settings import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_VERSION = "3.9.1"
+# TimescaleDB's pinned source release (compose/timescaledb.py builds it): the last line that
+# supports PostgreSQL 15, Debian 12's version.
+TIMESCALEDB_VERSION = "2.28.3"
+TIMESCALEDB_SHA256 = "ec2f7de0ba53a473c01e0a57e09053898c6b1f7487228caff0f1d31c8cb2dedb"
+TIMESCALEDB_URL = (
+    f"https://github.com/timescale/timescaledb/archive/refs/tags/{TIMESCALEDB_VERSION}.tar.gz"
+)
 
 
 class ConfigError(ValueError):
@@ -87,7 +94,9 @@ class Settings(BaseSettings):
         "HOMESTREAM_STATE_DIR", REPO_ROOT / ".state", "data, logs, pid files, secrets"
     )
     cache_dir: Path = _var(
-        "HOMESTREAM_CACHE_DIR", Path.home() / ".cache" / "homestream", "downloaded Kafka jars"
+        "HOMESTREAM_CACHE_DIR",
+        Path.home() / ".cache" / "homestream",
+        "Kafka jars, the TimescaleDB build",
     )
     host: str = _var("HOMESTREAM_HOST", "127.0.0.1", "address every server listens on")
     # -- ports -----------------------------------------------------------------------------
@@ -139,6 +148,14 @@ class Settings(BaseSettings):
     sinks: bool = _var("HOMESTREAM_SINKS", True, "0: `up` starts no sinks (history, Redis, notify)")
     gateway: bool = _var("HOMESTREAM_GATEWAY", True, "0: `up` starts no gateway")
     pg_database: str = _var("HOMESTREAM_PG_DATABASE", "homestream", "PostgreSQL database")
+    timescaledb: bool = _var(
+        "HOMESTREAM_TIMESCALEDB", True, "off: history on native partitioning, not TimescaleDB"
+    )
+    timescaledb_source: str = _var(
+        "HOMESTREAM_TIMESCALEDB_SOURCE",
+        TIMESCALEDB_URL,
+        f"TimescaleDB {TIMESCALEDB_VERSION} source tarball (URL or file), SHA-256 checked",
+    )
     kafka_heap: str = _var("HOMESTREAM_KAFKA_HEAP", "768m", "Kafka's JVM heap")
     schema_registry_url: str | None = _var(
         "HOMESTREAM_SCHEMA_REGISTRY_URL", None, "use Confluent's wire format with this registry"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +24,9 @@ class Secrets:
     token_secret: str
     demo_password: str
     kafka_cluster_id: str
+    # Added later than the others: a secrets file from before it gets one on the next
+    # `homestream up` / `init` (ensure_secrets).
+    analyst_password: str = ""
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return "Secrets(<redacted>)"
@@ -60,6 +63,7 @@ def generate() -> Secrets:
         token_secret=secrets.token_urlsafe(48),
         demo_password=secrets.token_urlsafe(9),
         kafka_cluster_id=_kafka_cluster_id(),
+        analyst_password=secrets.token_urlsafe(18),
     )
 
 
@@ -78,18 +82,32 @@ def load_secrets(settings: StateDir) -> Secrets:
             "`homestream down --purge` and run `homestream up` again."
         ) from None
     names = {f.name for f in fields(Secrets)}
-    if not names <= data.keys():
-        raise SecretsMissing(f"{path} lacks {sorted(names - data.keys())}: state dir is corrupt")
-    return Secrets(**{k: data[k] for k in names})
+    required = {f.name for f in fields(Secrets) if f.default is MISSING}
+    if not required <= data.keys():
+        raise SecretsMissing(f"{path} lacks {sorted(required - data.keys())}: state dir is corrupt")
+    return Secrets(**{k: data[k] for k in names if k in data})
+
+
+def _write(path: Path, created: Secrets, *, replace: bool) -> None:
+    tmp = path.with_name(path.name + ".new") if replace else path
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(asdict(created), fh, indent=2)
+    if replace:
+        os.replace(tmp, path)
 
 
 def ensure_secrets(settings: StateDir) -> Secrets:
-    """Load the stack's secrets, creating them on the first run."""
+    """Load the stack's secrets, creating them on the first run (and the ones added
+    since, in an older file)."""
     if settings.secrets_file.exists():
-        return load_secrets(settings)
+        found = load_secrets(settings)
+        if found.analyst_password:
+            return found
+        fresh = replace(found, analyst_password=generate().analyst_password)
+        _write(settings.secrets_file, fresh, replace=True)
+        return fresh
     created = generate()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(settings.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(asdict(created), fh, indent=2)
+    _write(settings.secrets_file, created, replace=False)
     return created

@@ -33,6 +33,7 @@ STAGES: dict[str, tuple[str, ...]] = {
         "command_id",
         "accepted_ms",
         "event_id",
+        "clamped_ms",
     ),
     "stage_events": (
         "time_ms",
@@ -43,6 +44,7 @@ STAGES: dict[str, tuple[str, ...]] = {
         "data",
         "received_ms",
         "source",
+        "clamped_ms",
     ),
     "stage_commands": (
         "time_ms",
@@ -128,6 +130,11 @@ DAY_MS = 86_400_000
 # outside it (a hub clock far off) go to the DEFAULT partition.
 PARTITION_PAST_DAYS = 90
 PARTITION_FUTURE_DAYS = 2
+# Event time (the hub's ts) is trusted within these bounds around the time the cloud
+# received the report; outside them it is clamped to the receive time and flagged
+# (clamped_from keeps what the hub sent). The past bound is the retention (history.meta).
+FUTURE_TOLERANCE_MS = 5 * 60_000
+RETENTION_DAYS = 90
 
 Row = tuple[Any, ...]
 
@@ -184,6 +191,15 @@ def json_text(raw: str | None) -> str | None:
     return raw
 
 
+def event_time(ts: int, received: int) -> tuple[int, int | None]:
+    """(the row's time, the ts it was clamped from or None) of an event the hub stamped
+    ``ts`` and the cloud received at ``received`` (both epoch ms). Relative to the receive
+    time, not to now, so a replay gives the same time and the natural key skips it."""
+    if ts > received + FUTURE_TOLERANCE_MS or ts < received - RETENTION_DAYS * DAY_MS:
+        return received, ts
+    return ts, None
+
+
 def state_rows(rec: dict[str, Any]) -> list[tuple[str, Row]]:
     """One row per changed attribute of a StateChange: kind 'reported' for ``changed``,
     'desired' for ``desired_changed``, from either schema version (topics.state_change)."""
@@ -191,10 +207,11 @@ def state_rows(rec: dict[str, Any]) -> list[tuple[str, Row]]:
     changed, desired_changed = state.changed, state.desired_changed
     home = clean_text(rec["home_id"])
     device = clean_text(rec["device_id"])
-    ts, version, event_id = rec["ts"], rec["version"], rec["event_id"]
+    version, event_id = rec["version"], rec["event_id"]
     source = clean_text(rec.get("source") or "report")
     command_id = rec.get("command_id")
-    accepted = rec.get("accepted_at", ts)
+    accepted = rec.get("accepted_at", rec["ts"])
+    ts, clamped = event_time(rec["ts"], accepted)
     out: list[tuple[str, Row]] = []
     for kind, attrs in (("reported", changed), ("desired", desired_changed)):
         for attr, v in attrs.items():
@@ -216,6 +233,7 @@ def state_rows(rec: dict[str, Any]) -> list[tuple[str, Row]]:
                         command_id,
                         accepted,
                         event_id,
+                        clamped,
                     ),
                 )
             )
@@ -233,18 +251,21 @@ def rows_for(name: str, rec: dict[str, Any] | None, seq: int = 0) -> list[tuple[
     if name == "StateChange":
         return state_rows(rec)
     if name == "DeviceEvent":
+        received = rec.get("received_at", rec["ts"])
+        ts, clamped = event_time(rec["ts"], received)
         return [
             (
                 "stage_events",
                 (
-                    rec["ts"],
+                    ts,
                     rec["event_id"],
                     _opt(rec["home_id"]),
                     _opt(rec["device_id"]),
                     _opt(rec["event"]),
                     json_text(rec.get("data")),
-                    rec.get("received_at", rec["ts"]),
+                    received,
                     _opt(rec.get("source") or "mqtt"),
+                    clamped,
                 ),
             )
         ]

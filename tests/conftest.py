@@ -20,7 +20,11 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from compose.process import free_port
-from runtime.config import PORT_VARS, Settings
+from runtime.config import PORT_VARS, REPO_ROOT, TIMESCALEDB_VERSION, Settings
+
+VENDORED_TIMESCALEDB = (
+    REPO_ROOT.parent / "shared" / "vendor" / f"timescaledb-{TIMESCALEDB_VERSION}.tar.gz"
+)
 
 # CI replays the same examples every run (a red CI is then about the change, not about luck);
 # local runs keep exploring new ones. .ci/run sets HYPOTHESIS_PROFILE=ci.
@@ -47,8 +51,13 @@ def isolated_env(state_dir: Path) -> dict[str, str]:
     env["HOMESTREAM_BRIDGES"] = "0"  # ... and their own bridges
     env["HOMESTREAM_SINKS"] = "0"  # ... and sinks
     env["HOMESTREAM_GATEWAY"] = "0"  # ... and gateways
-    if "HOMESTREAM_CACHE_DIR" in os.environ:
-        env["HOMESTREAM_CACHE_DIR"] = os.environ["HOMESTREAM_CACHE_DIR"]
+    for var in ("HOMESTREAM_CACHE_DIR", "HOMESTREAM_TIMESCALEDB"):
+        if var in os.environ:
+            env[var] = os.environ[var]
+    # TimescaleDB's pinned source: the vendored copy beside a clean clone (../shared).
+    env["HOMESTREAM_TIMESCALEDB_SOURCE"] = os.environ.get(
+        "HOMESTREAM_TIMESCALEDB_SOURCE", str(VENDORED_TIMESCALEDB)
+    )
     return env
 
 
@@ -85,11 +94,13 @@ def settings(stack_env: dict[str, str]) -> Settings:
 def run_cli(stack_env: dict[str, str]):
     """Run the real `homestream` console script against the test stack."""
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         exe = Path(sys.executable).with_name("homestream")
         proc = subprocess.run(
             [str(exe), *args],
-            env={**os.environ, **stack_env},
+            env={**os.environ, **(stack_env if env is None else env)},
             capture_output=True,
             text=True,
             timeout=120,
@@ -99,3 +110,62 @@ def run_cli(stack_env: dict[str, str]):
         return proc
 
     return run
+
+
+# -- history on both engines ---------------------------------------------------------------
+NATIVE_DB = "homestream_native"
+
+
+def _native_history_env(stack_env: dict[str, str], settings: Settings) -> dict[str, str]:
+    """The test stack with a second database whose history runs on native partitioning,
+    although the server preloads TimescaleDB (the migration honours the database's
+    homestream.history_engine setting)."""
+    import psycopg
+
+    from runtime.secrets import load_secrets
+    from stores import db
+    from stores.analyst import ensure_analyst
+
+    env = {**stack_env, "HOMESTREAM_PG_DATABASE": NATIVE_DB}
+    with psycopg.connect(settings.pg_dsn("postgres"), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (NATIVE_DB,))
+        if found.fetchone() is None:
+            conn.execute(f"CREATE DATABASE {NATIVE_DB}")
+            conn.execute(f"ALTER DATABASE {NATIVE_DB} SET homestream.history_engine = 'native'")
+    native = Settings.from_env(env)
+    with db.connect(native) as conn:
+        db.migrate(conn)
+        ensure_analyst(conn, load_secrets(native).analyst_password)
+    return env
+
+
+@pytest.fixture(scope="session")
+def native_history_env(stack_env: dict[str, str]) -> dict[str, str]:
+    if "HOMESTREAM_PG_DSN" in stack_env:
+        pytest.skip("PostgreSQL runs in a container: its native path is the main database's")
+    return _native_history_env(stack_env, Settings.from_env(stack_env))
+
+
+@pytest.fixture(scope="session", params=["timescaledb", "native"])
+def history_env(request: pytest.FixtureRequest, stack_env: dict[str, str]) -> dict[str, str]:
+    """The stack's environment for history tests, once per engine: the main database on
+    TimescaleDB (the launcher built it), and a second database on native partitioning."""
+    if request.param == "native":
+        return request.getfixturevalue("native_history_env")
+    from sinks.history_schema import engine
+    from stores import db
+
+    if os.environ.get("HOMESTREAM_TIMESCALEDB", "").lower() in ("off", "0", "false", "no"):
+        pytest.skip("HOMESTREAM_TIMESCALEDB=off: the native path only")
+    with db.connect(Settings.from_env(stack_env)) as conn:
+        found = engine(conn)
+    assert found == "timescaledb", (
+        "the test stack's history is not on TimescaleDB: the launcher's build failed (see "
+        "its WARNING above) or the extension is missing; HOMESTREAM_TIMESCALEDB=off skips it"
+    )
+    return stack_env
+
+
+@pytest.fixture(scope="session")
+def history_settings(history_env: dict[str, str]) -> Settings:
+    return Settings.from_env(history_env)

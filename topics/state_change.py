@@ -8,10 +8,11 @@ reads all three, so no reader needs to know which version wrote a record.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from topics import jsontext
 
 PARTS = ("changed", "reported", "desired", "desired_changed", "delta")
 
@@ -41,7 +42,7 @@ def encode_state(
     previous: Mapping[str, Any] | None = None,
 ) -> str:
     """The ``state`` field of a version 2 StateChange."""
-    return json.dumps(
+    return jsontext.dumps(
         {
             "changed": changed,
             "reported": reported,
@@ -49,9 +50,7 @@ def encode_state(
             "desired_changed": desired_changed,
             "delta": delta,
             "previous": previous or {},
-        },
-        separators=(",", ":"),
-        allow_nan=False,
+        }
     )
 
 
@@ -63,7 +62,7 @@ def state_of(record: Mapping[str, Any]) -> ChangeState:
     """
     text = record.get("state") or record.get("state_json")
     if text:
-        doc = json.loads(text)
+        doc = jsontext.loads(text)
         if not isinstance(doc, dict):
             raise ValueError("StateChange state is not a JSON object")
         parts = [doc.get(p) or {} for p in (*PARTS, "previous")]

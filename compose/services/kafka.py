@@ -125,8 +125,8 @@ class KafkaService(Service):
                 "kafka.tools.StorageTool",
                 "format",
                 "--ignore-formatted",
-                "-t",
-                cluster_id,
+                # One argument: a generated id may start with '-' (base64url).
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(self.props),
             ],

@@ -11,8 +11,7 @@ import psycopg
 from compose.errors import LauncherError
 from compose.install import PG_BIN
 from compose.services.base import Service, require_binary
-
-TIMESCALE_LIB = PG_BIN.parent / "lib" / "timescaledb.so"
+from compose.timescaledb import installed as timescaledb_installed
 
 
 class PostgresService(Service):
@@ -109,7 +108,11 @@ class PostgresService(Service):
             "-c",
             "log_min_messages=warning",
         ]
-        if TIMESCALE_LIB.exists():
+        # Once a cluster ran with TimescaleDB, its databases may hold the extension, which
+        # fails without the preload: HOMESTREAM_TIMESCALEDB=off counts for new clusters.
+        sticky = self.dir / "timescaledb-preloaded"
+        if timescaledb_installed() and (s.timescaledb or sticky.exists()):
+            sticky.touch()
             args += [
                 "-c",
                 "shared_preload_libraries=timescaledb",

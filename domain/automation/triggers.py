@@ -166,10 +166,8 @@ def handle(
 ) -> Outcome:
     """What ``event`` at ``now`` does to the triggers: which fire, the new state, timers."""
     if not _concerns(triggers, state, event):  # most events: no copy, no work
-        return Outcome(fired=(), state=dict(state) if state else empty_state())
-    work = _Work(copy_json(dict(state)) if state else empty_state(), scope, now)
-    work.state.setdefault("armed", {})
-    work.state.setdefault("timers", {})
+        return Outcome(fired=(), state=_as_dict(state))
+    work = _Work(_as_dict(state), scope, now)
     if isinstance(event, TimerFired):
         work.timer(triggers, event, home)
     else:
@@ -186,24 +184,49 @@ def handle(
     return Outcome(tuple(work.fired), work.state, tuple(work.armed), tuple(work.cancelled))
 
 
+def _as_dict(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The given state as the outcome's (never changed in place: a change copies it)."""
+    if not state:
+        return empty_state()
+    return state if isinstance(state, dict) else dict(state)
+
+
 class _Work:
-    """One ``handle`` call: the state being changed and what it produces."""
+    """One ``handle`` call: the state and what it produces. The given state is read in
+    place and copied on the first change (most reports change nothing), so an outcome
+    whose state ``is`` the given one changed nothing."""
 
     def __init__(self, state: dict[str, Any], scope: str, now: int) -> None:
         self.state = state
+        self.copied = False
         self.scope = scope
         self.now = now
         self.fired: list[dict[str, Any]] = []
         self.armed: list[tuple[str, int]] = []
         self.cancelled: list[str] = []
 
+    def changing(self) -> dict[str, Any]:
+        """The state, copied before its first change. The ``armed`` maps and the timer
+        table change in place, a timer's entry never does (set_timer stores a new one),
+        so two levels are copied."""
+        if not self.copied:
+            armed = self.state.get("armed") or {}
+            self.state = {
+                **self.state,
+                "armed": {idx: dict(devices) for idx, devices in armed.items()},
+                "timers": dict(self.state.get("timers") or {}),
+            }
+            self.copied = True
+        return self.state
+
     # -- timers --------------------------------------------------------------------------
     def set_timer(self, key: str, entry: dict[str, Any]) -> None:
-        self.state["timers"][key] = copy_json(entry)
+        self.changing()["timers"][key] = copy_json(entry)
         self.armed.append((key, int(entry["at"])))
 
     def drop_timer(self, key: str) -> None:
-        if self.state["timers"].pop(key, None) is not None:
+        if key in (self.state.get("timers") or {}):
+            del self.changing()["timers"][key]
             self.cancelled.append(key)
 
     def fire(
@@ -227,7 +250,7 @@ class _Work:
             return
         key = _for_key(self.scope, idx, event.device_id)
         old, new = _watched(trigger.attribute, event.old), _watched(trigger.attribute, event.new)
-        pending = self.state["timers"].get(key)
+        pending = (self.state.get("timers") or {}).get(key)
         if pending is not None and not _holds(pending["hold"], new):
             self.drop_timer(key)
         if json_equal(old, new) or not _state_matches(trigger, old, new):
@@ -262,17 +285,18 @@ class _Work:
         if device not in trigger.device_ids:
             return
         key = _for_key(self.scope, idx, device)
-        armed = self.state["armed"].setdefault(str(idx), {})
+        armed = (self.state.get("armed") or {}).get(str(idx)) or {}
         old = attribute_value(event.old, trigger.attribute)
         new = attribute_value(event.new, trigger.attribute)
         # Unknown readiness (state from before this device was listed): as if armed
         # from the previous value, which is what arming then would have said.
         ready = armed.get(device, not _inside(trigger, old))
-        if not _inside(trigger, new):
-            armed[device] = True
+        outside = not _inside(trigger, new)  # ready to fire on the next entry
+        if armed.get(device) is not outside:
+            self.changing()["armed"].setdefault(str(idx), {})[device] = outside
+        if outside:
             self.drop_timer(key)
             return
-        armed[device] = False
         if not ready:
             return  # still inside since the last entry: no new crossing
         details = {
@@ -328,7 +352,7 @@ class _Work:
 
     # -- timers coming due ---------------------------------------------------------------
     def timer(self, triggers: Sequence[Trigger], event: TimerFired, home: HomeView) -> None:
-        entry = self.state["timers"].get(event.key)
+        entry = (self.state.get("timers") or {}).get(event.key)
         if entry is None or int(entry["at"]) != event.at or self.now < event.at:
             return  # cancelled or re-armed since (a stale timer), or not due yet
         idx = int(entry["idx"])

@@ -25,6 +25,7 @@ from typing import Any
 from starlette.responses import Response
 
 from domain.automation.canonical import canonical
+from domain.automation.hass import Device, translate, uses_hass_spelling
 from domain.automation.model import CommandAction, references
 from domain.automation.parse import LOG_LEVELS, AutomationInvalid, parse
 from domain.automation.yamldoc import YamlSyntaxError, locate, parse_yaml
@@ -119,12 +120,16 @@ async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
     ]
     if missing:
         raise validation_error(missing)
+    b = ctx.backend
+    devices = {d["device_id"]: d for d in await b.run(b.devices.devices, ctx.home_id)}
+    if uses_hass_spelling(doc):
+        doc, problems = translate(doc, {k: hass_device(d) for k, d in devices.items()})
+        if problems:
+            raise validation_error(problems)
     try:
         automation = parse(doc)
     except AutomationInvalid as exc:
         raise validation_error(exc.problems) from None
-    b = ctx.backend
-    devices = {d["device_id"]: d for d in await b.run(b.devices.devices, ctx.home_id)}
     problems: list[tuple[str, str]] = []
     for ref in references(automation):
         if ref.kind == "device" and ref.id not in devices:
@@ -145,6 +150,15 @@ async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
     if problems:
         raise validation_error(problems)
     return canonical(doc)
+
+
+def hass_device(entry: dict[str, Any]) -> Device:
+    """What Home Assistant translation reads of a registry entry."""
+    return Device(
+        capabilities=tuple(entry.get("capabilities") or ()),
+        type=entry.get("type"),
+        area=entry.get("area") or entry.get("room"),
+    )
 
 
 def _takes_yaml(endpoint: Endpoint) -> Endpoint:

@@ -43,8 +43,11 @@ DECLARE
     part      text;
     tbl       text;
 BEGIN
+    -- A database may be told to stay native although the server has TimescaleDB
+    -- (ALTER DATABASE ... SET homestream.history_engine = 'native': the tests' second path).
     IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
        AND coalesce(current_setting('shared_preload_libraries', true), '') LIKE '%timescaledb%'
+       AND coalesce(current_setting('homestream.history_engine', true), '') <> 'native'
     THEN
         BEGIN
             CREATE EXTENSION IF NOT EXISTS timescaledb;

@@ -38,6 +38,7 @@ from streams.fold import handover, home_docs
 from streams.fold.context import Context
 from streams.fold.declaration import Processor, Table
 from topics import catalogue as t
+from topics import jsontext
 from topics.state_change import state_of
 
 # A tick delivers at most this many timers per automation; the rest wait for the next tick
@@ -131,7 +132,15 @@ class _Auto:
     def edit(self) -> dict[str, Any]:
         if not self.dirty:
             # A copy: the stored value is the committed state until the batch commits.
-            self.state = json.loads(json.dumps(self.state))
+            # The tables are changed in place, what they hold never is (the runner and
+            # the triggers return new runs and trigger states), so one level suffices.
+            s = self.state
+            self.state = {
+                **s,
+                "runs": dict(s["runs"]),
+                "queue": list(s["queue"]),
+                "timers": dict(s["timers"]),
+            }
             self.dirty = True
         return self.state
 
@@ -216,6 +225,8 @@ def _configure(ctx: Context, rec: dict[str, Any], aid: str, text: str | None) ->
 
 def on_state_change(ctx: Context, rec: dict[str, Any]) -> None:
     """A device's reported state changed (taken chained from the home processor)."""
+    if rec.get("source") == "command":
+        return  # a command changes desired state only: no trigger watches it
     st = state_of(rec)
     if not st.changed:
         return  # desired only: no trigger watches desired state
@@ -368,7 +379,7 @@ def _triggers(a: _Auto, automation: Automation, event: Event) -> None:
         now=a.ctx.now,
         home=a.h.view(),
     )
-    if out.arm or out.cancel or out.state != state:
+    if out.arm or out.cancel or out.state is not state:  # a change copies the state
         a.edit()["triggers"] = out.state
         _retime(a, out.cancel, out.arm)
     for fired in out.fired:
@@ -487,9 +498,9 @@ def _report(a: _Auto, run: dict[str, Any], *, started: bool = False) -> None:
             "automation_id": fields["automation_id"],
             "run_id": fields["run_id"],
             "alias": fields["alias"],
-            "trigger": json.dumps(fields["trigger"], default=str),
+            "trigger": jsontext.dumps(fields["trigger"], default=str),
             "status": fields["status"],
-            "trace": json.dumps(fields["trace"], default=str),
+            "trace": jsontext.dumps(fields["trace"], default=str),
             "error": fields["error"],
         },
     )

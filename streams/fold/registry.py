@@ -124,7 +124,10 @@ def on_report(ctx: Context, rec: dict[str, Any]) -> None:
     device = _battery(ctx, home, dev, device, result.shadow.reported)
     ctx.store.put(device_key(home, dev), device)
     ctx.counters["applied"] += 1
-    emit_state_change(ctx, dev, result, source="report", before=shadow)
+    # History stamps the change with the hub's time (a replayed outbox keeps its minutes).
+    emit_state_change(
+        ctx, dev, result, source="report", before=shadow, ts=int(rec.get("ts") or ctx.now)
+    )
     complete_matching(ctx, home, dev, result.shadow.reported)
 
 

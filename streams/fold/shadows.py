@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from domain.shadow import Shadow
 from streams.fold.context import Context
 from topics import catalogue as t
+from topics import jsontext
 from topics.keys import device_key
 from topics.state_change import encode_state
 
@@ -45,10 +45,12 @@ def emit_state_change(
     source: str,
     command_id: str | None = None,
     before: Shadow | None = None,
+    ts: int | None = None,
 ) -> None:
     """A new shadow version: StateChange, the ShadowDocument, and a ShadowDelta when
     desired and reported differ. ``before``: the shadow it came from, for the values the
-    changed reported attributes had (automations trigger on "from")."""
+    changed reported attributes had (automations trigger on "from"). ``ts``: the state's
+    own time (a report's hub ts) when it is not the time of acceptance (``ctx.now``)."""
     sh: Shadow = result.shadow
     ctx.emit(
         t.STATE_CHANGES,
@@ -70,9 +72,9 @@ def emit_state_change(
             "source": source,
             "command_id": command_id,
             "accepted_at": ctx.now,
+            "ts": ctx.now if ts is None else ts,
         },
     )
-    doc = sh.to_document()
     ctx.emit(
         t.SHADOW_DOCUMENTS,
         device_key(ctx.home, dev),
@@ -81,10 +83,10 @@ def emit_state_change(
             "device_id": dev,
             "version": sh.version,
             "timestamp": sh.timestamp,
-            "desired": json.dumps(sh.desired),
-            "reported": json.dumps(sh.reported),
-            "delta": json.dumps(doc["state"].get("delta", {})),
-            "metadata": json.dumps(sh.metadata),
+            "desired": jsontext.dumps(sh.desired),
+            "reported": jsontext.dumps(sh.reported),
+            "delta": jsontext.dumps(result.delta),
+            "metadata": jsontext.dumps(sh.metadata),
         },
     )
     if result.delta_message is not None:
@@ -96,7 +98,7 @@ def emit_state_change(
                 "device_id": dev,
                 "version": sh.version,
                 "timestamp": sh.timestamp,
-                "state": json.dumps(result.delta_message["state"]),
-                "metadata": json.dumps(result.delta_message.get("metadata")),
+                "state": jsontext.dumps(result.delta_message["state"]),
+                "metadata": jsontext.dumps(result.delta_message.get("metadata")),
             },
         )

@@ -103,11 +103,17 @@ class Sink:
 
 
 @pytest.fixture
-def sinks(stack_env, tmp_path) -> Iterator[Callable[..., Sink]]:
+def settings(history_settings):
+    """Every test here runs once per engine (tests/conftest.py's history_env)."""
+    return history_settings
+
+
+@pytest.fixture
+def sinks(history_env, tmp_path) -> Iterator[Callable[..., Sink]]:
     started: list[Sink] = []
 
     def start(group: str, name: str = "h1") -> Sink:
-        s = Sink(stack_env, tmp_path, group, name)
+        s = Sink(history_env, tmp_path, group, name)
         started.append(s)
         s.wait_up()
         return s

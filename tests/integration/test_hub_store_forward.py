@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import threading
 import time
 import uuid
@@ -172,10 +173,9 @@ class Watcher:
         self.c.loop_stop()
 
 
-def test_reports_survive_a_broker_outage_in_order(settings, hub_login, broker, tmp_path):
-    home, creds = hub_login
-    watcher = Watcher(settings, home)
-    hub = HubClient(
+def hub_client(settings, home: str, creds: dict, tmp_path, **kw) -> HubClient:
+    """The home's hub with its outbox in ``tmp_path``."""
+    return HubClient(
         home_id=home,
         username=creds["username"],
         password=creds["password"],
@@ -183,7 +183,14 @@ def test_reports_survive_a_broker_outage_in_order(settings, hub_login, broker, t
         port=settings.ports.mqtt,
         outbox=tmp_path / "outbox.db",
         keepalive=10,
+        **kw,
     )
+
+
+def test_reports_survive_a_broker_outage_in_order(settings, hub_login, broker, tmp_path):
+    home, creds = hub_login
+    watcher = Watcher(settings, home)
+    hub = hub_client(settings, home, creds, tmp_path)
     errors: list[BaseException] = []
     reached = {n: threading.Event() for n in (60, 150)}
     go_on = threading.Event()  # released at round 60 once the outage may begin
@@ -371,3 +378,80 @@ def test_outbox_outlives_the_hub_process(settings, hub_login, tmp_path):
     finally:
         second.stop()
         watcher.close()
+
+
+def test_offline_minutes_land_in_history_at_their_own_times(
+    stack_env, settings, hub_login, broker, tmp_path
+):
+    """A hub measures while the broker is away and replays its outbox on reconnect: every
+    hop real (hub, Mosquitto, bridge, stream worker, history sink), the history rows keep
+    the hub's times (the outage's spread), not the moment of the replay."""
+    from compose.process import free_port
+    from hub.bridge import forget_session
+    from stores import db
+    from tests.integration.bridge_support import BridgeProc
+    from tests.integration.streams_support import Worker
+    from tests.integration.test_history_sink import Sink
+
+    home, creds = hub_login
+    tag = uuid.uuid4().hex[:4]
+    bridge = BridgeProc(stack_env, f"sf-{tag}", tmp_path, free_port())
+    worker = Worker(stack_env, f"sf-{tag}", tmp_path / "worker")
+    sink = Sink(stack_env, tmp_path, f"test-sf-{tag}", "sf")
+    hub = hub_client(settings, home, creds, tmp_path)
+    sent: dict[float, int] = {}
+
+    def measure(value: float) -> None:
+        ts = int(time.time() * 1000)  # the hub's clock, when it measured
+        hub.publish("state/thermo", {"state": {"temperature": value}, "ts": ts})
+        sent[value] = ts
+
+    def history() -> list[tuple[float, int, int]]:
+        with db.connect(settings) as conn:
+            rows = conn.execute(
+                "SELECT value_num, (extract(epoch FROM time) * 1000)::bigint,"
+                " (extract(epoch FROM accepted_at) * 1000)::bigint FROM history.state_history"
+                " WHERE home_id = %s AND attribute = 'temperature' ORDER BY version",
+                (home,),
+            ).fetchall()
+        return [(float(v), int(t), int(a)) for v, t, a in rows]
+
+    try:
+        bridge.wait_ready()
+        sink.wait_up()
+        hub.start()
+        assert _until(lambda: hub.connected, 15), "hub did not connect"
+        hub.publish(
+            "discovery/thermo",
+            {"name": "Hall", "type": "sensor.temperature", "capabilities": ["TEMPERATURE_SENSOR"]},
+            retain=True,
+        )
+        measure(10.0)
+        assert _until(lambda: len(history()) == 1, 60), (
+            sink.tail(),
+            worker.log.read_text()[-2000:],
+        )
+
+        broker.stop()
+        assert _until(lambda: not hub.connected, 15), "hub did not notice the outage"
+        for i in range(1, 7):  # six readings, a second apart, while offline
+            time.sleep(1.0)
+            measure(10.0 + 2 * i)
+        assert hub.pending() >= 6
+        broker.start()
+        back = int(time.time() * 1000)
+        assert hub.wait_drained(60), f"{hub.pending()} reports still queued"
+        assert _until(lambda: len(history()) == 7, 60), (history(), sink.tail())
+
+        rows = history()
+        assert [(v, t) for v, t, _ in rows] == sorted(sent.items())  # the hub's own times
+        offline = rows[1:]
+        assert all(accepted >= back - 500 for _, _, accepted in offline)  # received after
+        assert offline[-1][1] - offline[0][1] >= 4500  # ... yet spread over the outage
+        assert all(t < back for _, t, _ in offline)
+    finally:
+        hub.stop()
+        sink.stop()
+        worker.kill(signal.SIGTERM)
+        bridge.kill(signal.SIGTERM)
+        forget_session(settings, bridge.name)

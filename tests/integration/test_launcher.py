@@ -56,6 +56,12 @@ def test_status_reports_every_service_healthy(stack_env):
     assert set(rows) == {"postgres", "redis", "kafka", "mosquitto"}
     assert all(r["healthy"] and r["pid"] for r in rows.values())
     assert rows["kafka"]["endpoint"].endswith(f":{stack_env['HOMESTREAM_KAFKA_PORT']}")
+    # Which engine history runs on (the test session's stack builds TimescaleDB).
+    off = os.environ.get("HOMESTREAM_TIMESCALEDB", "").lower() in ("off", "0", "false", "no")
+    expected = "history on native" if off else "history on timescaledb 2.28.3"
+    assert rows["postgres"]["detail"] == expected
+    text = _cli(stack_env, "status")
+    assert f"({expected})" in text.stdout
 
 
 def test_kafka_skips_the_transactional_partition_check(settings):

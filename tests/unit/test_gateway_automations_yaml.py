@@ -109,16 +109,63 @@ async def test_a_home_assistant_entry_pastes_in_and_is_stored_in_the_contract_sp
 
 
 async def test_what_home_assistant_says_and_homestream_does_not_is_a_422_with_its_line(client):
-    # Home Assistant's notify is a service call; here notify is an action of its own.
-    service = "- action: notify.notify\n  data:\n    message: Porch light is on"
+    # A media player service: homestream has no such command.
+    service = "- action: media_player.play_media\n  target:\n    entity_id: porch"
     text = entry().replace("- notify: Porch light is on", service)
     assert text != entry()
     r = await client.put(URL, content=text, headers=YAML)
     assert r.status_code == 422
     [d] = details(r)
-    line = text.splitlines().index("- action: notify.notify") + 1
+    line = text.splitlines().index("- action: media_player.play_media") + 1
     assert d["path"] == "action[2].action" and d["line"] == line
-    assert "notify" in d["message"]
+    assert "has no homestream command" in d["message"]
+
+
+# Home Assistant's entity ids and service calls, ids changed to the home's devices.
+HA_ENTITIES = """alias: Porch light when the door opens
+triggers:
+  - trigger: state
+    entity_id: binary_sensor.door
+    to: "on"
+actions:
+  - action: light.turn_on
+    target:
+      entity_id: light.porch
+    data:
+      brightness_pct: 70
+  - delay: 120
+  - action: notify.notify
+    data:
+      message: Porch light is on
+  - action: light.turn_off
+    entity_id: light.porch
+"""
+
+
+async def test_entity_ids_and_service_calls_are_translated_for_the_home(client, backend):
+    r = await client.put(URL, content=HA_ENTITIES, headers=YAML)
+    assert r.status_code == 201, r.text
+    stored = r.json()
+    assert stored["triggers"] == [
+        {"trigger": "state", "device_id": "door", "attribute": "contact", "to": "open"}
+    ]
+    assert stored["actions"] == [
+        {"device_id": "porch", "capability": "ON_OFF", "command": "turnOn"},
+        {"device_id": "porch", "capability": "BRIGHTNESS", "command": "setBrightness",
+         "parameters": {"brightness": 70}},
+        {"delay": {"seconds": 120}},
+        {"action": "notify", "message": "Porch light is on"},
+        {"device_id": "porch", "capability": "ON_OFF", "command": "turnOff"},
+    ]  # fmt: skip
+    assert parse(stored).actions[2].ms == 120_000
+    # an entity the home does not have: its path and line
+    text = HA_ENTITIES.replace("light.porch\n    data", "light.garage\n    data")
+    r = await client.put(URL, content=text, headers=YAML)
+    assert r.status_code == 422
+    [d] = details(r)
+    assert d["path"] == "actions[0].target.entity_id"
+    assert d["line"] == text.splitlines().index("      entity_id: light.garage") + 1
+    assert "'garage'" in d["message"] and "GET .../devices" in d["message"]
 
 
 @pytest.mark.parametrize("ctype", ["application/yaml", "text/yaml", "application/x-yaml"])

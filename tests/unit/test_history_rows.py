@@ -11,8 +11,12 @@ import pytest
 
 from sinks.history import TOPICS
 from sinks.history_rows import (
+    DAY_MS,
+    FUTURE_TOLERANCE_MS,
+    RETENTION_DAYS,
     STAGES,
     TIMED_STAGES,
+    event_time,
     json_text,
     partition_days,
     rows_for,
@@ -70,9 +74,35 @@ def test_one_row_per_changed_attribute_with_the_event_time_and_version():
         "command_id": None,
         "accepted_ms": TS + 40,
         "event_id": EID,
+        "clamped_ms": None,
     }
     m = dict(zip(STAGES["stage_state"], by_attr["mode"], strict=True))
     assert (m["value"], m["value_num"], m["value_text"]) == ('"heat"', None, "heat")
+
+
+def test_the_hub_time_is_the_event_time_within_the_bounds():
+    received = TS
+    for ts in (TS - 3 * 3_600_000, TS - RETENTION_DAYS * DAY_MS, TS + FUTURE_TOLERANCE_MS):
+        assert event_time(ts, received) == (ts, None)
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [TS + FUTURE_TOLERANCE_MS + 1, TS + 365 * DAY_MS, TS - RETENTION_DAYS * DAY_MS - 1, 0],
+)
+def test_a_hub_time_out_of_bounds_is_clamped_to_the_receive_time_and_kept(ts):
+    assert event_time(ts, TS) == (TS, ts)
+
+
+def test_state_rows_stamp_the_hub_time_and_flag_a_clamped_one():
+    late = state_rows(change(ts=TS - 600_000, accepted_at=TS))
+    cols = dict(zip(STAGES["stage_state"], late[0][1], strict=True))
+    assert (cols["time_ms"], cols["accepted_ms"], cols["clamped_ms"]) == (TS - 600_000, TS, None)
+    ahead = state_rows(change(ts=TS + 86_400_000, accepted_at=TS))
+    cols = dict(zip(STAGES["stage_state"], ahead[0][1], strict=True))
+    assert (cols["time_ms"], cols["clamped_ms"]) == (TS, TS + 86_400_000)
+    # Clamped against the receive time, not the clock: a replay years later agrees.
+    assert state_rows(change(ts=TS + 86_400_000, accepted_at=TS)) == ahead
 
 
 def test_rows_are_deterministic_so_a_replay_hits_the_same_keys():
@@ -156,7 +186,9 @@ def test_device_event_command_status_notification_availability_rows():
             "source": "mqtt",
         },
     )
-    assert ev == [("stage_events", (TS, EID, "h", "door", "ring", '{"x": 1}', TS + 5, "mqtt"))]
+    assert ev == [
+        ("stage_events", (TS, EID, "h", "door", "ring", '{"x": 1}', TS + 5, "mqtt", None))
+    ]
     cs = rows_for(
         "CommandStatus",
         {

@@ -142,6 +142,16 @@ def test_report_before_discovery_is_parked_then_applied(proc):
     assert proc.counters["parked"] == 1 and proc.counters["unparked"] == 1
 
 
+def test_a_state_change_is_stamped_with_the_hub_time_of_its_report(proc):
+    run(proc, discovered())
+    late = report({"powerState": "ON"}, ts=T0 + 60_000)
+    late[1]["ts"] = T0  # measured offline, received a minute later (an outbox replay)
+    (change,) = of(run(proc, late), "StateChange")
+    assert (change["ts"], change["accepted_at"]) == (T0, T0 + 60_000)
+    (cmd,) = of(run(proc, command("turnOff", ts=T0 + 70_000)), "StateChange")
+    assert cmd["ts"] == cmd["accepted_at"] == T0 + 70_000  # no hub time: acceptance
+
+
 def test_no_op_and_deadband_reports_emit_nothing(proc):
     run(proc, discovered("t", ("TEMPERATURE_SENSOR",), "sensor.temperature"))
     first = run(proc, report({"temperature": 21.0}, dev="t"))

@@ -28,3 +28,17 @@ def test_missing_and_corrupt_files_explain_the_fix(tmp_path):
     s.secrets_file.write_text(json.dumps({"pg_password": "x"}))
     with pytest.raises(SecretsMissing, match="corrupt"):
         load_secrets(s)
+
+
+def test_an_older_file_gets_the_analyst_password_and_keeps_the_rest(tmp_path):
+    s = Settings.from_env({"HOMESTREAM_STATE_DIR": str(tmp_path)})
+    first = ensure_secrets(s)
+    assert first.analyst_password and first.analyst_password not in repr(first)
+    old = json.loads(s.secrets_file.read_text())
+    del old["analyst_password"]  # as written before the role existed
+    s.secrets_file.write_text(json.dumps(old))
+    assert load_secrets(s).analyst_password == ""
+    again = ensure_secrets(s)
+    assert again.analyst_password and again.pg_password == first.pg_password
+    assert load_secrets(s) == again
+    assert stat.S_IMODE(s.secrets_file.stat().st_mode) == 0o600
