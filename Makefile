@@ -21,11 +21,11 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.core
-	$(BIN)/pip install -q --progress-bar off -e '.[dev]'
+	$(BIN)/pip install -q --progress-bar off -e '.[dev,voice]'
 	@touch $@
 
 venv: $(VENV)/.core ## create .venv with homestream installed
-dev: $(VENV)/.dev ## .venv plus the test and lint tools
+dev: $(VENV)/.dev ## .venv plus the test and lint tools and speech-to-text (the voice extra)
 
 up: $(VENV)/.core ## install everything and start the local stack (idempotent)
 	$(BIN)/homestream up
@@ -54,7 +54,10 @@ lint: $(VENV)/.dev ## ruff lint + format check, import layers, mypy on the pure-
 		stores/event_views.py stores/command_log.py stores/recent_events.py \
 		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py \
 		stores/notify_channels.py stores/notify_outbox.py sinks/history_rows.py \
-		sinks/notify_rows.py sinks/notify.py gateway/frames.py gateway/subscriptions.py
+		sinks/notify_rows.py sinks/notify.py gateway/frames.py gateway/subscriptions.py \
+		hub/adapters/zcl_map.py hub/adapters/zwave_map.py hub/adapters/base.py \
+		hub/adapters/recorder.py hub/hubrun.py \
+		speech gateway/voice.py
 
 format: $(VENV)/.dev ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

@@ -73,6 +73,20 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_radio(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.radio import print_result, run_bench
+
+    result = run_bench(
+        protocol=args.protocol,
+        devices=args.devices,
+        commands=args.commands,
+        reports=args.reports,
+        say=_say,
+    )
+    print_result(result, args.json)
+    return 0
+
+
 def cmd_history_engines(args: argparse.Namespace, settings: Settings) -> int:
     from bench.history_storage import print_results, run_bench
 
@@ -133,6 +147,14 @@ def cmd_automations(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:
             print(f"-- {name}")
         print_result(result, args.json)
+    return 0
+
+
+def cmd_voice(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.voice import print_result, run_bench
+
+    result = run_bench(settings, rounds=args.rounds, requests=args.requests, say=_say)
+    print_result(result, args.json)
     return 0
 
 
@@ -247,6 +269,21 @@ def register(commands: Commands) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(
+        "radio",
+        cmd_radio,
+        "a radio adapter against its peer: Zigbee (zigpy + zigpy-znp) against the ZNP "
+        "simulator in its own process (pairing time per device, command -> reported state "
+        "p50/p99, reports/s one adapter carries), or Z-Wave against real zwave-js on its "
+        "mock serial server (inclusion time, command -> reported state p50/p99; installs "
+        "the npm packages once); needs no stack",
+    )
+    p.add_argument("--protocol", choices=("zigbee", "zwave"), default="zigbee", help="[zigbee]")
+    p.add_argument("--devices", type=int, default=10, help="devices paired one by one [10]")
+    p.add_argument("--commands", type=int, default=500, help="commands, one at a time [500]")
+    p.add_argument("--reports", type=int, default=5000, help="reports in the storm [5000]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
         "scenes",
         cmd_scenes,
         "scene runs through the stream worker: a scene switching N devices at once, run "
@@ -255,4 +292,15 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--devices", type=count, default=10, help="devices in the scene [10]")
     p.add_argument("--runs", type=count, default=200, help="runs, one after the other [200]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "voice",
+        cmd_voice,
+        "voice on this CPU: text-only NLU per utterance, a spoken ~2 s request (espeak-ng) "
+        "-> command requested through the gateway app and its speech-to-text process, and "
+        "their memory; needs the voice extra and espeak-ng, no running stack",
+    )
+    p.add_argument("--rounds", type=int, default=100, help="NLU rounds over 12 requests [100]")
+    p.add_argument("--requests", type=int, default=30, help="spoken requests [30]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -95,36 +95,50 @@ def cmd_demo_login(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+def exec_psql(settings: Settings, psql_args: list[str], *, analyst: bool = False) -> int:
+    """Replace this process with psql on the stack's database: as its owner, or as the
+    read-only role ``analyst``; the password from the secrets file goes by environment,
+    never on the command line (ps shows that)."""
     import os
     import shutil
-    import subprocess
 
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from compose.errors import LauncherError
     from compose.install import PG_BIN
-    from compose.stack import require_running
+    from runtime.cli import CliError
     from runtime.secrets import load_secrets
     from stores.analyst import ANALYST_ROLE
 
-    require_running(settings)
-    password = load_secrets(settings).analyst_password
-    if not password:
-        raise LauncherError("no analyst password yet: run `homestream up` (or `init`) once")
+    exe = shutil.which("psql") or str(PG_BIN / "psql")
+    if not os.path.exists(exe):
+        raise CliError("psql is not installed: apt-get install postgresql-client")
     s = settings
+    env = dict(os.environ)
     if s.pg_dsn_override:
-        given = conninfo_to_dict(s.pg_dsn_override)
-        target = {k: v for k, v in given.items() if k in ("host", "port", "dbname", "sslmode")}
+        params: dict[str, object] = dict(conninfo_to_dict(s.pg_dsn_override))
     else:
-        target = {"host": s.host, "port": s.ports.postgres, "dbname": s.pg_database}
-    psql = shutil.which("psql") or str(PG_BIN / "psql")
-    if not os.path.exists(psql):
-        raise LauncherError("psql not found: apt-get install postgresql-client-15")
-    # The password goes by environment, never on the command line (ps shows that).
-    env = {**os.environ, "PGPASSWORD": password, "PGAPPNAME": "homestream-sql"}
-    conninfo = make_conninfo(**target, user=ANALYST_ROLE)
-    return subprocess.run([psql, conninfo, *args.psql_args], env=env).returncode
+        params = {"host": s.host, "port": s.ports.postgres, "dbname": s.pg_database}
+        params["user"], env["PGPASSWORD"] = s.pg_user, load_secrets(s).pg_password
+    if analyst:
+        password = load_secrets(s).analyst_password
+        if not password:
+            raise CliError("no analyst password yet: run `homestream up` (or `init`) once")
+        params.pop("password", None)
+        params["user"], env["PGPASSWORD"] = ANALYST_ROLE, password
+    env["PGAPPNAME"] = "homestream-sql" if analyst else "homestream-psql"
+    os.execve(exe, [exe, make_conninfo(**params), *psql_args], env)
+    return 0  # not reached
+
+
+def cmd_psql(args: argparse.Namespace, settings: Settings) -> int:
+    return exec_psql(settings, args.psql_args)
+
+
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    from compose.stack import require_running
+
+    require_running(settings)
+    return exec_psql(settings, args.psql_args, analyst=True)
 
 
 def register(commands: Commands) -> None:
@@ -156,12 +170,19 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--json", action="store_true", help="print it as JSON")
     p = commands.add(
+        "psql",
+        cmd_psql,
+        "open psql on the stack's database (host, port, user and password filled in); "
+        "arguments after -- go to psql",
+    )
+    p.add_argument("psql_args", nargs="*", help="passed to psql, e.g. -- -c 'SELECT 1'")
+    p = commands.add(
         "sql",
         cmd_sql,
         "open psql on the history views as the read-only role 'analyst' (password from the "
-        "secrets file); arguments after it go to psql, e.g. `homestream sql -c 'SELECT 1'`",
+        "secrets file); arguments after -- go to psql",
     )
-    p.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql as they are")
+    p.add_argument("psql_args", nargs="*", help="passed to psql, e.g. -- -c 'SELECT 1'")
     p = commands.add(
         "status",
         cmd_status,

@@ -144,6 +144,7 @@ class Endpoint:
     # Content type -> reader, for text bodies parsed into the body schema's structure.
     body_readers: dict[str, BodyReader] = field(default_factory=dict)
     query: tuple[Param, ...] = ()
+    max_body_bytes: int | None = None  # None: the backend's (JSON bodies); audio needs more
     description: str = ""
     operation_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -327,7 +328,7 @@ async def _serve(endpoint: Endpoint, request: Request) -> Response:
             assert user is not None
             role = await authorize(backend, user, path["home_id"], endpoint.access)
         query = parse_query(endpoint, request)
-        body = await read_body(endpoint, request, backend.max_body_bytes)
+        body = await read_body(endpoint, request, endpoint.max_body_bytes or backend.max_body_bytes)
         ctx = Ctx(request, backend, user, role, path, query, body)
         response = await endpoint.handler(ctx)
     except ApiError as exc:

@@ -19,6 +19,7 @@ from gateway.fanout import Fanout
 from gateway.metrics import Metrics
 from gateway.ratelimit import Limit, RateLimiter
 from gateway.store import Store
+from gateway.voice import VoiceState
 from runtime.config import Settings, default_of
 from stores.recent_events import RecentEvents
 
@@ -27,6 +28,18 @@ T = TypeVar("T")
 # The settings' own defaults (one per variable), for backends built without settings.
 DEFAULT_RATE_LIMIT = default_of("gateway_rate_limit")
 DEFAULT_LOGIN_LIMIT = default_of("gateway_login_limit")
+
+
+def _transcriber(settings: Settings) -> Any:
+    from speech.stt import Transcriber
+
+    return Transcriber(
+        settings.voice_model,
+        settings.voice_workers,
+        settings.voice_compute_type,
+        settings.voice_max_audio_s,
+        beam=settings.voice_beam,
+    )
 
 
 class DeviceReader(Protocol):
@@ -61,6 +74,7 @@ class Backend:
     # worker's final SceneRun (its commands time out after command_timeout_ms).
     scene_wait_s: float = 10.0
     max_body_bytes: int = 64 * 1024
+    voice: VoiceState = field(default_factory=VoiceState)
     metrics: Metrics = field(default_factory=Metrics)
     closers: list[Callable[[], Any]] = field(default_factory=list)
     # Home removal and hub logins over REST (gateway.account_admin); None: 503.
@@ -75,9 +89,11 @@ class Backend:
 
     async def start(self) -> None:
         await self.fanout.start()
+        await asyncio.to_thread(self.voice.warm)
 
     async def stop(self) -> None:
         await self.fanout.stop()
+        self.voice.close()
         for close in reversed(self.closers):
             with contextlib.suppress(Exception):  # closing is best effort
                 close()
@@ -128,6 +144,7 @@ class Backend:
             login_limit=Limit.parse(settings.gateway_login_limit, "HOMESTREAM_GATEWAY_LOGIN_LIMIT"),
             recent=RecentEvents(client),
             command_timeout_ms=settings.command_timeout_ms,
+            voice=VoiceState(lambda: _transcriber(settings)),
         )
         if sync_hub_logins is not None:
             backend.admin = AccountAdmin(store, producer, settings.kafka_bootstrap, sync_hub_logins)

@@ -38,7 +38,8 @@ EXAMPLES = {
     "down": "homestream down",
     "status": "homestream status",
     "demo-login": "homestream demo-login",
-    "sql": "homestream sql -c 'SELECT count(*) FROM history.state_rollup_1h'",
+    "psql": "homestream psql -- -c 'SELECT * FROM history.devices LIMIT 5'",
+    "sql": "homestream sql -- -c 'SELECT count(*) FROM history.state_history'",
     "config": "homestream config --json",
     "users add": "homestream users add --username alice --password 'correct horse'",
     "users list": "homestream users list",
@@ -55,6 +56,8 @@ EXAMPLES = {
     "streams worker": "homestream streams worker --loglevel debug",
     "bridge": "homestream bridge",
     "simulate": "homestream simulate --homes 2 --devices 10 --rate 5",
+    "hub run": "homestream hub run --config /etc/homestream/hub.toml",
+    "zigbee-sim": "homestream zigbee-sim --state-dir zigbee-sim --device hall=dimmer",
     "report": "homestream report --device hallway-motion --state '{\"motion\": true}'",
     "sink history": "homestream sink history",
     "sink redis": "homestream sink redis",
@@ -65,9 +68,12 @@ EXAMPLES = {
     "bench gateway": "homestream bench gateway --clients 200 --seconds 10",
     "bench automations": "homestream bench automations",
     "bench history": "homestream bench history",
-    "bench history-engines": "homestream bench history-engines --rows 1000000",
+    "bench history-engines": "homestream bench history-engines --rows 2000000 --homes 20",
     "bench notifications": "homestream bench notifications",
+    "bench radio": "homestream bench radio --protocol zigbee --commands 500",
     "bench scenes": "homestream bench scenes",
+    "bench voice": "homestream bench voice --requests 10",
+    "voice serve": "homestream voice serve --wyoming tcp://0.0.0.0:10300 --home demo-home",
     "logbook": "homestream logbook --home demo-home --since 2h --area kitchen",
     "dlq list": "homestream dlq list --since 2h --reason UNKNOWN_DEVICE",
     "dlq redrive": "homestream dlq redrive --home demo-home --dry-run",
@@ -286,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hub import cli as hub_cli
     from sinks import cli as sinks_cli
     from streams import cli as streams_cli
+    from voice import cli as voice_cli
 
     parser = Parser(
         prog="homestream",
@@ -305,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub_cli.register(commands, launcher=_StackLauncher)
     sinks_cli.register(commands)
     gateway_cli.register(commands, sync_hub_logins=lambda s: _StackLauncher(s).sync_mqtt_logins)
+    voice_cli.register(commands)
     bench_cli.register(commands)
 
     dlq = commands.group("dlq", "dead letters: inspect and re-drive")
@@ -369,13 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stores.db import DatabaseUnavailable
 
     parser = build_parser()
-    raw = list(sys.argv[1:] if argv is None else argv)
-    if raw[:1] == ["sql"] and raw[1:2] not in (["-h"], ["--help"]):
-        # Everything after `sql` is psql's, options included, exactly as given.
-        args = parser.parse_args(["sql"])
-        args.psql_args = raw[1:]
-    else:
-        args = parser.parse_args(raw)
+    args = parser.parse_args(argv)
     name = " ".join(w for w in ("homestream", args.command, getattr(args, "sub", None)) if w)
     try:
         settings = Settings.from_env()

@@ -47,6 +47,38 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_hub_run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from hub.hubrun import ConfigError, load_config, run_hub
+    from runtime.logs import setup
+
+    setup(args.loglevel, settings.log_format)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        return asyncio.run(run_hub(cfg))
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    except ImportError as exc:
+        raise CliError(
+            f"{exc.name} is missing: install the radio adapters with "
+            "`pip install 'homestream[adapters]'`"
+        ) from None
+
+
+def cmd_zigbee_sim(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from hub.znpsim.cli import run
+    from runtime.logs import setup
+
+    setup(args.loglevel, settings.log_format)
+    return asyncio.run(run(args))
+
+
 def register(commands: Commands, *, launcher: type[Launcher] | None = None) -> None:
     """``launcher(settings)`` gives ``simulate`` the stack's hooks (see hub.sim.provision)."""
     p = commands.add(
@@ -60,6 +92,41 @@ def register(commands: Commands, *, launcher: type[Launcher] | None = None) -> N
         "--data-dir", type=Path, help="where the bridge writes counters.json when it stops"
     )
     p.add_argument("--metrics-port", type=int, help="serve Prometheus counters on this port")
+    add_loglevel(p)
+
+    hub = commands.group("hub", "the hub process of a real installation (radios <-> cloud)")
+    p = hub.add(
+        "run",
+        cmd_hub_run,
+        "run the hub: load the radio adapters hub.toml names ([zigbee] port = serial path or "
+        "socket://host:port), connect to the cloud broker with the hub's login (TLS with "
+        "[cloud] tls_ca) and carry discovery, state, availability, commands and pairing; "
+        "runs until SIGTERM. hub.toml's sections: [cloud] home, username, password or "
+        "password_file, host, port, tls_ca; [hub] state_dir; [zigbee] port, channel, "
+        "interview_timeout_s; [zwave] url (ws:// of a Z-Wave JS server)",
+    )
+    p.add_argument("--config", type=Path, required=True, help="path of hub.toml")
+    add_loglevel(p)
+
+    p = commands.add(
+        "zigbee-sim",
+        cmd_zigbee_sim,
+        "run the ZNP coordinator simulator: a Z-Stack 3.30 dongle on a TCP port that "
+        "zigpy-znp opens as socket://host:port, with simulated Zigbee devices added through "
+        'its JSON-lines control port (e.g. {"op": "add", "name": "hall", '
+        '"kind": "dimmer"}); runs until stopped',
+    )
+    p.add_argument("--port", type=int, default=6638, help="MT port zigpy-znp connects to [6638]")
+    p.add_argument("--control-port", type=int, default=6639, help="JSON-lines control port [6639]")
+    p.add_argument("--state-dir", type=Path, required=True, help="where NVRAM and devices persist")
+    p.add_argument(
+        "--device",
+        action="append",
+        default=[],
+        metavar="NAME=KIND",
+        help="a device waiting to join at the next permit (kinds: bulb, dimmer, color_bulb, "
+        "plug, motion, contact, climate, lock, blinds); repeatable",
+    )
     add_loglevel(p)
 
     p = commands.add("simulate", sim_cli.cmd_simulate, sim_cli.HELP)

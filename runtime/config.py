@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     cache_dir: Path = _var(
         "HOMESTREAM_CACHE_DIR",
         Path.home() / ".cache" / "homestream",
-        "Kafka jars, the TimescaleDB build",
+        "Kafka jars, the TimescaleDB build, the Z-Wave test peer's npm packages",
     )
     host: str = _var("HOMESTREAM_HOST", "127.0.0.1", "address every server listens on")
     # -- ports -----------------------------------------------------------------------------
@@ -239,6 +239,32 @@ class Settings(BaseSettings):
     )
     gateway_login_limit: str = _var(
         "HOMESTREAM_GATEWAY_LOGIN_LIMIT", "20/60", "sign-ins per username: <requests>/<seconds>"
+    )
+    # -- voice (docs/voice.md) ---------------------------------------------------------------
+    voice_model: str = _var(
+        "HOMESTREAM_VOICE_MODEL",
+        "",
+        "Whisper model: a CTranslate2 model directory or a size name; empty: the bundled tiny.en",
+    )
+    voice_compute_type: str = _var(
+        "HOMESTREAM_VOICE_COMPUTE_TYPE", "int8", "CTranslate2 compute type of the model (int8 ...)"
+    )
+    voice_beam: int = _var(
+        "HOMESTREAM_VOICE_BEAM",
+        3,
+        "speech-to-text beam: readings the grammar chooses among (1: greedy, fastest)",
+        ge=1,
+        le=10,
+    )
+    voice_workers: int = _var(
+        "HOMESTREAM_VOICE_WORKERS", 1, "speech-to-text processes per gateway or voice server", ge=1
+    )
+    voice_username: str = _var(
+        "HOMESTREAM_VOICE_USERNAME", "", "login `homestream voice serve` acts as (a member)"
+    )
+    voice_password: str = _var("HOMESTREAM_VOICE_PASSWORD", "", "... and its password", secret=True)
+    voice_max_audio_s: int = _var(
+        "HOMESTREAM_VOICE_MAX_AUDIO_S", 30, "longest audio a voice request may send (s)", ge=1
     )
 
     @classmethod

@@ -12,7 +12,8 @@ from psycopg import sql
 
 ANALYST_ROLE = "analyst"
 
-# The documented analyst views (docs/history.md), on both engines.
+# The documented analyst views (docs/history.md), on both engines; a test checks this is
+# every view of the schema but TimescaleDB's continuous aggregates themselves.
 ANALYST_VIEWS = (
     "state_history",
     "state_rollup_1m",
@@ -22,7 +23,7 @@ ANALYST_VIEWS = (
     "device_events",
     "notifications",
     "devices",
-    "commands_sent",  # 0007_logbook.sql: who sent each command, and its outcome
+    "commands_sent",
 )
 
 

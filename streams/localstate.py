@@ -27,6 +27,8 @@ from typing import Any, cast
 
 from rocksdict import DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
 
+from topics import jsontext
+
 # Not a state key: state keys are text and never start with NUL.
 _META = b"\x00checkpoint"
 _ABSENT = object()  # cached: the key has no value (deleted, or never written)
@@ -125,7 +127,7 @@ class RocksPartition:
         value: Any = self.cache.get(key)
         if value is None:
             raw = self.db.get(key.encode())
-            value = self.cache[key] = _ABSENT if raw is None else json.loads(raw)
+            value = self.cache[key] = _ABSENT if raw is None else jsontext.loads(raw)
         return None if value is _ABSENT else value
 
     def put(self, key: str, value: dict[str, Any] | None) -> None:
@@ -145,14 +147,14 @@ class RocksPartition:
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every committed key and value, decoded."""
         for raw, value in self._raw_items():
-            yield raw.decode(), json.loads(value)
+            yield raw.decode(), jsontext.loads(value)
 
     def home_items(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Committed home records and processor timer keys (``home/#name``): a DueIndex
         needs nothing else."""
         for raw, value in self._raw_items():
             if b"/" not in raw or (b"/#" in raw and not raw.startswith(b"#/")):
-                yield raw.decode(), json.loads(value)
+                yield raw.decode(), jsontext.loads(value)
 
     # -- batches -------------------------------------------------------------------------
     def commit(self, writes: Mapping[str, bytes | None], checkpoint: Checkpoint | None) -> None:

@@ -18,7 +18,6 @@ worker owns all of a home's inputs and state (``topics.partitioning``).
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import time
 import uuid
@@ -46,6 +45,7 @@ from streams.fold.dispatch import Fold
 from streams.fold.store import DictStore
 from streams.localstate import Checkpoint, RocksPartition, usable_checkpoint
 from topics import catalogue as t
+from topics import jsontext
 from topics.codec import make_codec
 from topics.errors import CodecError
 from topics.schemas import SchemaStore
@@ -467,7 +467,7 @@ class TxWorker:
                 encoded = writes[p] = {}
                 for key in store.dirty:  # only each key's final value: less changelog
                     value = store.get(key)
-                    raw = encoded[key] = None if value is None else json.dumps(value).encode()
+                    raw = encoded[key] = None if value is None else jsontext.encode(value)
                     self.producer.produce(
                         CHANGELOG,
                         key=key.encode(),

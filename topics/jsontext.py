@@ -22,7 +22,7 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
-__all__ = ["copy", "dumps", "loads"]
+__all__ = ["copy", "dumps", "encode", "loads"]
 
 T = TypeVar("T")
 
@@ -39,6 +39,14 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
         return msgspec.json.encode(value, enc_hook=default).decode()
     except _REFUSED:
         return json.dumps(value, default=default, separators=(",", ":"))
+
+
+def encode(value: Any) -> bytes:
+    """UTF-8 JSON of ``value`` (what :func:`dumps` writes, as bytes)."""
+    try:
+        return _ENCODER.encode(value)
+    except _REFUSED:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def loads(text: str | bytes) -> Any:

@@ -19,6 +19,7 @@ from gateway.routes import (
     notifications,
     scenes,
     system,
+    voice,
 )
 
 
@@ -39,4 +40,5 @@ def all_endpoints() -> list[Endpoint]:
         *members.ENDPOINTS,
         *notifications.ENDPOINTS,
         *misc.ENDPOINTS,
+        *voice.ENDPOINTS,
     ]

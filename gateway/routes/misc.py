@@ -1,4 +1,4 @@
-"""Pairing and voice (notifications: ``gateway.routes.notifications``)."""
+"""Pairing (notifications: ``gateway.routes.notifications``; voice: ``gateway.routes.voice``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from gateway.api import ERROR_SCHEMA, Ctx, Endpoint, Param, Reply, ok
-from gateway.errors import ApiError
+from gateway.api import Ctx, Endpoint, Reply, ok
 from gateway.roles import Permission
 from gateway.routes.common import now_ms
 from topics import catalogue as t
@@ -28,15 +27,6 @@ PERMIT_REPLY = {
         "permit": {"type": "boolean"},
         "duration": {"type": "integer"},
         "until": {"type": "integer"},
-    },
-}
-VOICE_BODY = {
-    "type": "object",
-    "required": ["text"],
-    "additionalProperties": False,
-    "properties": {
-        "text": {"type": "string", "minLength": 1, "maxLength": 1000},
-        "session_id": {"type": "string", "maxLength": 128},
     },
 }
 
@@ -64,14 +54,6 @@ async def post_permit(ctx: Ctx) -> Response:
     return ok(reply, 202)
 
 
-async def post_voice(ctx: Ctx) -> Response:
-    raise ApiError(
-        501,
-        "voice control is not available yet: the intent parser and speech-to-text land with "
-        "the voice issue; use POST /v1/homes/{home_id}/commands meanwhile",
-    )
-
-
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -83,17 +65,5 @@ ENDPOINTS = [
         {202: Reply("Sent to the hub", PERMIT_REPLY)},
         body=PERMIT_BODY,
         body_required=False,
-    ),
-    Endpoint(
-        "POST",
-        "/v1/homes/{home_id}/voice",
-        post_voice,
-        Permission.CONTROL,
-        "Voice command (text or audio/wav): not implemented yet, answers 501",
-        "voice",
-        {501: Reply("Not implemented yet", ERROR_SCHEMA)},
-        body=VOICE_BODY,
-        body_content_types=("application/json", "audio/wav"),
-        query=(Param("dry_run", {"type": "boolean"}, "parse without acting"),),
     ),
 ]

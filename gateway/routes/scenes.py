@@ -162,15 +162,15 @@ def _total_delay_ms(scene: dict[str, Any]) -> int:
     return sum(int(a.get("delay_ms") or 0) for a in scene.get("actions") or [])
 
 
-async def run_scene(
+async def start_scene_run(
     backend: Backend,
     home: str,
     scene_id: str,
     requested_by: str,
     request_id: str | None = None,
-) -> dict[str, Any]:
-    """Ask the stream worker to run a scene of ``home`` (404 when there is none) and wait
-    for its end; the reply's fields (status STARTED when the end did not come in time)."""
+) -> tuple[str, dict[str, Any]]:
+    """Ask the stream worker to run a scene of ``home`` (404 when there is none): its
+    ``run_id`` (whose end the fan-out now expects) and the scene."""
     scene = await backend.run(backend.store.get_doc, home, "scene", scene_id)
     if scene is None:
         raise ApiError(404, f"scene {scene_id!r} not found")
@@ -191,21 +191,39 @@ async def run_scene(
     except Exception:
         waits.forget(run_id)
         raise
+    return run_id, scene
+
+
+async def run_scene(
+    backend: Backend,
+    home: str,
+    scene_id: str,
+    requested_by: str,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Ask the stream worker to run a scene of ``home`` (404 when there is none) and wait
+    for its end; the reply's fields (status STARTED when the end did not come in time)."""
+    run_id, scene = await start_scene_run(backend, home, scene_id, requested_by, request_id)
     budget = _total_delay_ms(scene) / 1000 + backend.scene_wait_s
-    final = await waits.wait(run_id, budget)
+    final = await backend.fanout.scenes.wait(run_id, budget)
     if final is None:
-        return {
-            "status": "STARTED",
-            "run_id": run_id,
-            "scene_id": scene_id,
-            "actions_succeeded": 0,
-            "actions_failed": 0,
-            "actions_skipped": 0,
-            "execution_time_ms": None,
-            "command_ids": [],
-            "errors": [],
-        }
+        return started(run_id, scene_id)
     return {k: final.get(k) for k in RESULT_FIELDS}
+
+
+def started(run_id: str, scene_id: str) -> dict[str, Any]:
+    """A run's reply before its end is known."""
+    return {
+        "status": "STARTED",
+        "run_id": run_id,
+        "scene_id": scene_id,
+        "actions_succeeded": 0,
+        "actions_failed": 0,
+        "actions_skipped": 0,
+        "execution_time_ms": None,
+        "command_ids": [],
+        "errors": [],
+    }
 
 
 async def post_scene_run(ctx: Ctx) -> Response:

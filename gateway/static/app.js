@@ -537,6 +537,84 @@ function hexToHs(hex) {
   return { hue: Math.round(((h * 60) + 360) % 360), saturation: Math.round(max ? (c / max) * 100 : 0) };
 }
 
+// ---- voice ---------------------------------------------------------------------------
+// Text, or speech: MediaRecorder records the microphone, the browser decodes what it
+// recorded and renders it at 16 kHz mono (OfflineAudioContext), and it goes as a WAV to
+// POST .../voice; one conversation (session_id) per page.
+const voiceSession = (crypto.randomUUID && crypto.randomUUID()) || `ui-${Date.now()}`;
+
+function showVoice(reply) {
+  const heard = reply.transcript ? `“${reply.transcript}” → ` : "";
+  $("#voice-reply").textContent = heard + reply.response;
+  $("#voice-reply").classList.toggle("error", !reply.intent);
+}
+
+async function sendVoice(payload) {
+  $("#voice-reply").textContent = "…";
+  try {
+    const query = `voice?session_id=${encodeURIComponent(voiceSession)}`;
+    showVoice(await api(homePath(query), payload));
+  } catch (err) {
+    $("#voice-reply").textContent = err.message;
+  }
+}
+
+$("#voice-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = $("#voice-text").value.trim();
+  if (!text) return;
+  sendVoice({ method: "POST", body: { text, session_id: voiceSession } });
+  $("#voice-text").value = "";
+});
+
+function wavOf(buffer) {
+  const samples = buffer.getChannelData(0);
+  const out = new DataView(new ArrayBuffer(44 + samples.length * 2));
+  const put = (at, text) => [...text].forEach((c, i) => out.setUint8(at + i, c.charCodeAt(0)));
+  put(0, "RIFF"); out.setUint32(4, 36 + samples.length * 2, true); put(8, "WAVE");
+  put(12, "fmt "); out.setUint32(16, 16, true); out.setUint16(20, 1, true); out.setUint16(22, 1, true);
+  out.setUint32(24, buffer.sampleRate, true); out.setUint32(28, buffer.sampleRate * 2, true);
+  out.setUint16(32, 2, true); out.setUint16(34, 16, true);
+  put(36, "data"); out.setUint32(40, samples.length * 2, true);
+  samples.forEach((v, i) => out.setInt16(44 + i * 2, Math.max(-1, Math.min(1, v)) * 0x7fff, true));
+  return new Blob([out], { type: "audio/wav" });
+}
+
+async function toWav(blob) {
+  const decoded = await new AudioContext().decodeAudioData(await blob.arrayBuffer());
+  const offline = new OfflineAudioContext(1, Math.ceil(decoded.duration * 16000), 16000);
+  const source = offline.createBufferSource();
+  source.buffer = decoded;
+  source.connect(offline.destination);
+  source.start();
+  return wavOf(await offline.startRendering());
+}
+
+let recorder = null;
+async function toggleMic() {
+  const mic = $("#voice-mic");
+  if (recorder) { recorder.stop(); return; }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const chunks = [];
+    recorder = new MediaRecorder(stream);
+    recorder.ondataavailable = (e) => chunks.push(e.data);
+    recorder.onstop = async () => {
+      stream.getTracks().forEach((t) => t.stop());
+      recorder = null;
+      mic.classList.remove("recording");
+      const wav = await toWav(new Blob(chunks, { type: chunks[0]?.type }));
+      sendVoice({ method: "POST", text: wav, contentType: "audio/wav" });
+    };
+    recorder.start();
+    mic.classList.add("recording");
+    $("#voice-reply").textContent = "Listening… click again to stop.";
+  } catch (err) {
+    $("#voice-reply").textContent = `The microphone is unavailable: ${err.message}`;
+  }
+}
+$("#voice-mic").addEventListener("click", toggleMic);
+
 // ---- go ------------------------------------------------------------------------------
 setInterval(() => {
   const ws = state.socket;

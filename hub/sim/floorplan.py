@@ -123,6 +123,25 @@ def demo_home() -> list[DeviceSpec]:
     return out
 
 
+def demo_registry(
+    states: Mapping[str, Mapping[str, object]] | None = None,
+) -> list[dict[str, object]]:
+    """The demo home's devices as registry entries (id, name, room, type, capabilities,
+    state): what voice's vocabulary is built from in tests and benches."""
+    states = states or {}
+    return [
+        {
+            "device_id": s.device_id,
+            "name": s.name,
+            "room": s.room,
+            "type": s.type,
+            "capabilities": list(s.capabilities),
+            "state": dict(states.get(s.device_id) or {}),
+        }
+        for s in demo_home()
+    ]
+
+
 # -- synthetic homes ---------------------------------------------------------------------------
 
 # How common each type is in a home (lights and sensors dominate; a home has few locks).

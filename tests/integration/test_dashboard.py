@@ -464,3 +464,54 @@ def test_the_demo_automations_do_what_they_say(live):
             assert alert in notes(20)
         finally:
             _call(base, token, "PUT", mode, {"mode": "home"})
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_voice_box_and_microphone_in_chromium(live):
+    """The voice card: a typed request, then a spoken one through Chromium's fake microphone
+    (an espeak-ng clip): MediaRecorder -> WAV -> POST .../voice -> the answer on the page."""
+    from playwright.sync_api import sync_playwright
+
+    from speech import synth
+
+    if not synth.available():
+        pytest.skip("espeak-ng is not installed")
+    clip = live["tmp"] / "say.wav"
+    clip.write_bytes(synth.speak("turn on the living room lamp", "en-us", 150))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={clip}%noloop",
+            ],
+        )
+        try:
+            page = _signed_in(browser, live)
+            page.fill("#voice-text", "turn off the living room lamp")
+            page.click("#voice-send")
+            page.wait_for_function(
+                "() => document.querySelector('#voice-reply').textContent"
+                ".includes('OK, Living Room Lamp off')",
+                timeout=20_000,
+            )
+            page.click("#voice-mic")
+            page.wait_for_function(
+                "() => document.querySelector('#voice-mic').classList.contains('recording')"
+            )
+            time.sleep(3.0)  # the clip plays into the fake microphone
+            page.click("#voice-mic")
+            # the first audio request starts the gateway's speech-to-text process
+            page.wait_for_function(
+                "() => document.querySelector('#voice-reply').textContent"
+                ".includes('OK, Living Room Lamp on')",
+                timeout=90_000,
+            )
+            assert "living room lamp" in page.inner_text("#voice-reply").lower()
+            page.locator("#voice-card").screenshot(path=str(live["tmp"] / "voice-card.png"))
+        finally:
+            browser.close()

@@ -54,7 +54,7 @@ def run_schemathesis(
     failures: list[str] = []
     for result in schema.get_all_operations():
         op = result.ok()
-        # A documented 501 (voice, until it lands) is the answer, not a crash.
+        # A documented 501 (a route not built yet) is the answer, not a crash.
         documented_501 = "501" in op.definition.raw.get("responses", {})
         checks = [c for c in CHECKS if not (documented_501 and c is not_a_server_error)]
         for mode in modes:
