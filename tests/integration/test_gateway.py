@@ -429,11 +429,18 @@ def test_two_gateway_processes_serve_the_same_home(settings, stack_env, people, 
             for ws in sockets:
                 got = _frame(ws, lambda f: f["type"] == "notification")
                 assert got["message"] == message
-        # The owner manages hub logins through a gateway process: the broker's password
+        # An owner manages hub logins through a gateway process: the broker's password
         # file follows at once (the `homestream gateway` command passes the reload in).
+        # The other home's owner: the main owner's request budget went to schemathesis.
+        body = json.dumps({"username": people["other"], "password": PASSWORD}).encode()
+        signin = urllib.request.Request(
+            first + "/v1/auth/token", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(signin, timeout=10) as resp:
+            other_token = json.loads(resp.read())["access_token"]
         passwd = settings.service_dir("mosquitto") / "passwd"
-        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        hubs = f"{first}/v1/homes/{people['home']}/hubs"
+        auth = {"Authorization": f"Bearer {other_token}", "Content-Type": "application/json"}
+        hubs = f"{first}/v1/homes/{people['other_home']}/hubs"
         with urllib.request.urlopen(
             urllib.request.Request(hubs, b"", auth, method="POST"), timeout=10
         ) as resp:
