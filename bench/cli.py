@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from runtime.cli import Commands, require_kafka
+from runtime.cli import Commands, require_kafka, share
+from runtime.cli import positive_float as amount
+from runtime.cli import positive_int as count
 from runtime.config import Settings
 
 
@@ -164,10 +166,10 @@ def register(commands: Commands) -> None:
         "stream workers through Kafka: backlog throughput (90%% unchanged reports) and "
         "report-in to StateChange-out latency at a steady rate; needs `homestream up`",
     )
-    p.add_argument("--homes", type=int, default=200, help="homes (5 sensors each) [200]")
-    p.add_argument("--backlog", type=int, default=50_000, help="reports in the backlog [50000]")
-    p.add_argument("--rate", type=int, default=2_000, help="reports/s for latency [2000]")
-    p.add_argument("--seconds", type=float, default=15.0, help="latency phase length [15]")
+    p.add_argument("--homes", type=count, default=200, help="homes (5 sensors each) [200]")
+    p.add_argument("--backlog", type=count, default=50_000, help="reports in the backlog [50000]")
+    p.add_argument("--rate", type=count, default=2_000, help="reports/s for latency [2000]")
+    p.add_argument("--seconds", type=amount, default=15.0, help="latency phase length [15]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(
@@ -177,9 +179,9 @@ def register(commands: Commands) -> None:
         "queued backlog) and the command round trip command -> hub -> ack -> COMPLETED; needs "
         "`homestream up` (a stream worker for the round trip)",
     )
-    p.add_argument("--messages", type=int, default=60_000, help="backlog to publish [60000]")
-    p.add_argument("--command-rate", type=int, default=20, help="commands/s [20]")
-    p.add_argument("--command-seconds", type=float, default=15.0, help="round-trip phase [15]")
+    p.add_argument("--messages", type=count, default=60_000, help="backlog to publish [60000]")
+    p.add_argument("--command-rate", type=count, default=20, help="commands/s [20]")
+    p.add_argument("--command-seconds", type=amount, default=15.0, help="round-trip phase [15]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(
@@ -188,10 +190,10 @@ def register(commands: Commands) -> None:
         "WebSocket fan-out: many clients, state changes at a steady rate; report-in to "
         "client latency and gateway memory per connection; needs `homestream up`",
     )
-    p.add_argument("--clients", type=int, default=1000, help="WebSocket clients [1000]")
-    p.add_argument("--homes", type=int, default=100, help="homes they follow [100]")
-    p.add_argument("--rate", type=int, default=1000, help="state changes/s [1000]")
-    p.add_argument("--seconds", type=float, default=20.0, help="measured phase [20]")
+    p.add_argument("--clients", type=count, default=1000, help="WebSocket clients [1000]")
+    p.add_argument("--homes", type=count, default=100, help="homes they follow [100]")
+    p.add_argument("--rate", type=count, default=1000, help="state changes/s [1000]")
+    p.add_argument("--seconds", type=amount, default=20.0, help="measured phase [20]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(
@@ -201,19 +203,19 @@ def register(commands: Commands) -> None:
         "per home, in this process) and motion report -> automation command published "
         "latency at a steady rate (needs `homestream up`)",
     )
-    p.add_argument("--homes", type=int, default=10_000, help="homes in the fold [10000]")
-    p.add_argument("--reports", type=int, default=50_000, help="reports folded [50000]")
-    p.add_argument("--motion-share", type=float, default=0.2, help="share of motion reports [0.2]")
-    p.add_argument("--latency-homes", type=int, default=1_000, help="homes for latency [1000]")
-    p.add_argument("--rate", type=int, default=1_000, help="reports/s for latency [1000]")
+    p.add_argument("--homes", type=count, default=10_000, help="homes in the fold [10000]")
+    p.add_argument("--reports", type=count, default=50_000, help="reports folded [50000]")
+    p.add_argument("--motion-share", type=share, default=0.2, help="share of motion reports [0.2]")
+    p.add_argument("--latency-homes", type=count, default=1_000, help="homes for latency [1000]")
+    p.add_argument("--rate", type=count, default=1_000, help="reports/s for latency [1000]")
     p.add_argument(
         "--latency-motion-share",
-        type=float,
+        type=share,
         default=1.0,
         help="share of the latency phase's reports that toggle motion (half fire a run; the "
         "rest are temperature readings) [1.0]",
     )
-    p.add_argument("--seconds", type=float, default=15.0, help="latency phase length [15]")
+    p.add_argument("--seconds", type=amount, default=15.0, help="latency phase length [15]")
     p.add_argument("--fold-only", action="store_true", help="only the in-process fold")
     p.add_argument("--latency-only", action="store_true", help="only the latency phase")
     p.add_argument("--json", action="store_true", help="print the result(s) as JSON")
@@ -224,10 +226,10 @@ def register(commands: Commands) -> None:
         "the history sink: rows/s into PostgreSQL of one sink process (a backlog of "
         "StateChanges) and sink lag at a steady rate; needs `homestream up`",
     )
-    p.add_argument("--changes", type=int, default=100_000, help="backlog StateChanges [100000]")
-    p.add_argument("--attributes", type=int, default=3, help="changed attributes each [3]")
-    p.add_argument("--rate", type=int, default=5_000, help="changes/s for the lag phase [5000]")
-    p.add_argument("--seconds", type=float, default=20.0, help="lag phase length [20]")
+    p.add_argument("--changes", type=count, default=100_000, help="backlog StateChanges [100000]")
+    p.add_argument("--attributes", type=count, default=3, help="changed attributes each [3]")
+    p.add_argument("--rate", type=count, default=5_000, help="changes/s for the lag phase [5000]")
+    p.add_argument("--seconds", type=amount, default=20.0, help="lag phase length [20]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(
@@ -237,13 +239,13 @@ def register(commands: Commands) -> None:
         "rows/s from one sink, on-disk size of N state rows before and after compression, "
         "time of a 30-day hourly roll-up of one home; needs `homestream up`",
     )
-    p.add_argument("--rows", type=int, default=10_000_000, help="state rows [10000000]")
-    p.add_argument("--days", type=int, default=35, help="days they span, up to now [35]")
-    p.add_argument("--homes", type=int, default=100, help="homes [100]")
-    p.add_argument("--devices", type=int, default=20, help="thermometers per home [20]")
-    p.add_argument("--repeat", type=int, default=15, help="runs of each query [15]")
+    p.add_argument("--rows", type=count, default=10_000_000, help="state rows [10000000]")
+    p.add_argument("--days", type=count, default=35, help="days they span, up to now [35]")
+    p.add_argument("--homes", type=count, default=100, help="homes [100]")
+    p.add_argument("--devices", type=count, default=20, help="thermometers per home [20]")
+    p.add_argument("--repeat", type=count, default=15, help="runs of each query [15]")
     p.add_argument(
-        "--sink-changes", type=int, default=100_000, help="sink backlog, 0: skip [100000]"
+        "--sink-changes", type=count, default=100_000, help="sink backlog, 0: skip [100000]"
     )
     p.add_argument(
         "--engine",
@@ -261,9 +263,9 @@ def register(commands: Commands) -> None:
         "by a local webhook; latency at a steady rate and a burst's deliveries/s; needs "
         "`homestream up` (or starts a notify process itself)",
     )
-    p.add_argument("--events", type=int, default=2000, help="notifications for latency [2000]")
-    p.add_argument("--rate", type=float, default=100.0, help="notifications/s [100]")
-    p.add_argument("--burst", type=int, default=2000, help="notifications at once [2000]")
+    p.add_argument("--events", type=count, default=2000, help="notifications for latency [2000]")
+    p.add_argument("--rate", type=amount, default=100.0, help="notifications/s [100]")
+    p.add_argument("--burst", type=count, default=2000, help="notifications at once [2000]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(
@@ -288,8 +290,8 @@ def register(commands: Commands) -> None:
         "after run, with the bench acking every command on Kafka; request -> commands "
         "dispatched and request -> final SceneRun; needs `homestream up`",
     )
-    p.add_argument("--devices", type=int, default=10, help="devices in the scene [10]")
-    p.add_argument("--runs", type=int, default=200, help="runs, one after the other [200]")
+    p.add_argument("--devices", type=count, default=10, help="devices in the scene [10]")
+    p.add_argument("--runs", type=count, default=200, help="runs, one after the other [200]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(

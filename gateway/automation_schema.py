@@ -5,12 +5,16 @@ The automation engine's reader (``domain.automation.parse``) is what checks a do
 knows Home Assistant's other spellings and says every problem with its path, so the
 request bodies keep ``"type": "object"`` items for the gateway's own validator, which
 ignores ``oneOf``; these schemas say the same for readers of the API description.
-tests/unit/test_automation_schema.py keeps them equal to the reader's tables.
+The kinds and their fields are the reader's own tables; only the fields' types are here.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from domain.automation.read_actions import ACTION_FIELDS, ACTIONS
+from domain.automation.read_conditions import CONDITION_FIELDS, CONDITION_NEEDS
+from domain.automation.read_triggers import TRIGGER_FIELDS, TRIGGER_NEEDS
 
 REF = "#/components/schemas/"
 DURATION: dict[str, Any] = {
@@ -70,48 +74,7 @@ FIELDS: dict[str, dict[str, Any]] = {
     "continue_on_timeout": {"type": "boolean"},
 }
 
-TRIGGER_FIELDS = {
-    "state": ("device_id", "attribute", "from", "to", "not_from", "not_to", "for"),
-    "numeric_state": ("device_id", "attribute", "above", "below", "for"),
-    "time": ("at",),
-    "time_pattern": ("hours", "minutes", "seconds"),
-    "sun": ("event", "offset"),
-    "event": ("device_id", "event", "data"),
-    "hub": ("hub_id", "to"),
-}
-TRIGGER_NEEDS = {
-    "state": ("device_id",),
-    "numeric_state": ("device_id", "attribute"),
-    "time": ("at",),
-    "sun": ("event",),
-    "event": ("event",),
-}
-CONDITION_FIELDS = {
-    "state": ("device_id", "attribute", "state"),
-    "numeric_state": ("device_id", "attribute", "above", "below"),
-    "time": ("after", "before", "weekday"),
-    "sun": ("after", "after_offset", "before", "before_offset"),
-    "mode": ("mode",),
-    "and": ("conditions",),
-    "or": ("conditions",),
-    "not": ("conditions",),
-}
-CONDITION_NEEDS = {
-    "state": ("device_id", "attribute", "state"),
-    "numeric_state": ("device_id", "attribute"),
-    "mode": ("mode",),
-    "and": ("conditions",),
-    "or": ("conditions",),
-    "not": ("conditions",),
-}
-ACTION_FIELDS = {
-    "command": ("device_id", "group_id", "capability", "command", "parameters"),
-    "scene": ("scene_id",),
-    "delay": ("delay",),
-    "notify": ("message", "title"),
-    "wait_for_trigger": ("triggers", "timeout", "continue_on_timeout"),
-    "condition": (),
-}
+# What each action kind needs (the reader says it in its messages; no table of its own).
 ACTION_NEEDS = {
     "command": ("capability", "command"),
     "scene": ("scene_id",),
@@ -143,7 +106,9 @@ def _kinds(
     out = {}
     for kind, names in fields.items():
         props = {kind_key: {"type": "string", "enum": [kind]}}
-        props.update({n: _field(kind_key, kind, n) for n in names})
+        # A kind's own name as a key is Home Assistant's shorthand ("delay": "00:01:00"),
+        # the same field as the typed one: not listed twice.
+        props.update({n: _field(kind_key, kind, n) for n in names if n not in (kind, "scene")})
         props.update(extra or {})
         out[f"{prefix}_{kind}"] = {
             "type": "object",
@@ -158,7 +123,8 @@ def components() -> dict[str, dict[str, Any]]:
     """The schemas to put in ``components.schemas``."""
     triggers = _kinds("AutomationTrigger", "trigger", TRIGGER_FIELDS, TRIGGER_NEEDS, {"id": TEXT})
     conditions = _kinds("AutomationCondition", "condition", CONDITION_FIELDS, CONDITION_NEEDS)
-    actions = _kinds("AutomationAction", "action", ACTION_FIELDS, ACTION_NEEDS)
+    action_fields = {kind: tuple(ACTION_FIELDS.get(kind, ())) for kind in ACTIONS}
+    actions = _kinds("AutomationAction", "action", action_fields, ACTION_NEEDS)
     actions["AutomationAction_condition"]["description"] = (
         "a condition as a step: the run stops here unless it holds (the condition's own "
         "fields, with action: condition)"

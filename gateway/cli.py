@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.cli import Commands, add_loglevel
+from runtime.cli import Commands, add_loglevel, port
 from runtime.config import Settings
 
 SyncFactory = Callable[[Settings], Callable[[], object]]
@@ -18,6 +18,10 @@ def register(commands: Commands, *, sync_hub_logins: SyncFactory | None = None) 
 
     def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
         from gateway.service import run_gateway
+        from runtime.secrets import load_secrets
+
+        if not settings.token_secret:
+            load_secrets(settings)  # SecretsMissing here: one line, not a failed start-up
 
         return run_gateway(
             settings,
@@ -35,6 +39,6 @@ def register(commands: Commands, *, sync_hub_logins: SyncFactory | None = None) 
         "`up` runs it for you); API description at /openapi.json",
     )
     p.add_argument("--host", help="address to listen on [HOMESTREAM_HOST]")
-    p.add_argument("--port", type=int, help="port [HOMESTREAM_GATEWAY_PORT]")
+    p.add_argument("--port", type=port, help="port [HOMESTREAM_GATEWAY_PORT]")
     p.add_argument("--data-dir", type=Path, help="the service's directory (pid-file marker)")
     add_loglevel(p)

@@ -61,6 +61,11 @@ class MemoryStore:
         h = self.users.get(username)
         return h is not None and check_user_password(password, h)
 
+    def set_password(self, username: str, password: str) -> None:
+        from stores.accounts import validate_password
+
+        self.users[username] = _FAST.hash(validate_password(password))
+
     def homes_of(self, username: str) -> list[dict[str, Any]]:
         return [
             {"home_id": h, "name": self.homes[h], "role": r}

@@ -27,6 +27,7 @@ DOC_KINDS = ("group", "scene", "automation", "home")
 class Store(Protocol):
     def authenticate(self, username: str, password: str) -> bool: ...
     def homes_of(self, username: str) -> list[dict[str, Any]]: ...
+    def set_password(self, username: str, password: str) -> None: ...
     def home(self, home_id: str) -> dict[str, Any] | None: ...
     def role_of(self, home_id: str, username: str) -> str | None: ...
     def members(self, home_id: str) -> list[dict[str, Any]]: ...
@@ -108,6 +109,10 @@ class PgStore:
     def authenticate(self, username: str, password: str) -> bool:
         with self.conn() as conn:
             return accounts.authenticate(conn, username, password)
+
+    def set_password(self, username: str, password: str) -> None:
+        with self.conn() as conn:
+            accounts.set_password(conn, username, password)
 
     def homes_of(self, username: str) -> list[dict[str, Any]]:
         with self.conn() as conn:
@@ -220,12 +225,10 @@ class PgStore:
 
     # -- areas ----------------------------------------------------------------------------
     def areas(self, home_id: str) -> list[dict[str, Any]]:
+        from stores.logbook import stored_areas
+
         with self.conn() as conn:
-            rows = conn.execute(
-                "SELECT area_id, name FROM areas WHERE home_id = %s ORDER BY lower(name)",
-                (home_id,),
-            ).fetchall()
-        return [{"area_id": a, "name": n} for a, n in rows]
+            return stored_areas(conn, home_id)
 
     def put_area(self, home_id: str, area_id: str, name: str) -> bool:
         """Create or rename a stored area; True when created. 409 when another area of

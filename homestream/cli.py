@@ -74,6 +74,7 @@ EXAMPLES = {
     "bench scenes": "homestream bench scenes",
     "bench voice": "homestream bench voice --requests 10",
     "voice serve": "homestream voice serve --wyoming tcp://0.0.0.0:10300 --home demo-home",
+    "logbook": "homestream logbook --home demo-home --since 2h --area kitchen",
     "dlq list": "homestream dlq list --since 2h --reason UNKNOWN_DEVICE",
     "dlq redrive": "homestream dlq redrive --home demo-home --dry-run",
     "replay": "homestream replay --group homestream-sink-history "
@@ -286,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bench import cli as bench_cli
     from compose import cli as compose_cli
     from gateway import cli as gateway_cli
-    from homestream import manage
+    from homestream import logbook_cli, manage
     from homestream.ops import dead_letter_reasons
     from hub import cli as hub_cli
     from sinks import cli as sinks_cli
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print them as JSON")
 
     manage.register(commands)
+    logbook_cli.register(commands)
     streams_cli.register(commands)
     hub_cli.register(commands, launcher=_StackLauncher)
     sinks_cli.register(commands)

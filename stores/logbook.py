@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain import timerange
+from stores.history_query import HistoryQueryError
 
 DEFAULT_SPAN = dt.timedelta(hours=24)
 MAX_LIMIT = 5_000
@@ -76,11 +77,8 @@ LIMIT %(limit)s
 """
 
 
-class LogbookQueryError(ValueError):
-    def __init__(self, param: str, message: str):
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
+# A bad parameter: the history's error (``param`` names it), for the same 422.
+LogbookQueryError = HistoryQueryError
 
 
 @dataclass(frozen=True)
@@ -139,6 +137,27 @@ def logbook(
         {"ts": int(t.timestamp() * 1000), "kind": k, "device_id": d, "detail": detail or {}}
         for t, k, d, detail in rows
     ]
+
+
+def home_devices(conn: Any, home_id: str) -> list[dict[str, Any]]:
+    """The home's devices as the history knows them, with the users' names and rooms
+    (device_overrides) applied: for the CLI, which has no Redis view of the registry."""
+    rows = conn.execute(
+        "SELECT d.device_id, coalesce(o.name, d.name),"
+        " CASE WHEN o.room IS NULL THEN d.room WHEN o.room = '' THEN NULL ELSE o.room END"
+        " FROM history.devices d LEFT JOIN device_overrides o"
+        "   ON o.home_id = d.home_id AND o.device_id = d.device_id"
+        " WHERE d.home_id = %s AND d.removed_at IS NULL ORDER BY d.device_id",
+        (home_id,),
+    ).fetchall()
+    return [{"device_id": d, "name": n, "room": r} for d, n, r in rows]
+
+
+def stored_areas(conn: Any, home_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT area_id, name FROM areas WHERE home_id = %s ORDER BY lower(name)", (home_id,)
+    ).fetchall()
+    return [{"area_id": a, "name": n} for a, n in rows]
 
 
 def _value(v: Any) -> str:

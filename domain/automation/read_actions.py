@@ -15,7 +15,7 @@ from domain.ids import device_id_problem, doc_id_problem
 from domain.strictjson import short
 
 ACTIONS: Final = ("command", "scene", "delay", "notify", "wait_for_trigger", "condition")
-_ACTION_FIELDS: Final = {
+ACTION_FIELDS: Final = {
     "command": ("device_id", "group_id", "capability", "command", "parameters"),
     "scene": ("scene_id", "scene"),
     "delay": ("delay",),
@@ -58,7 +58,7 @@ def read_action(raw: Any, path: str, problems: Problems) -> m.Action | None:
         )
     f.unknown_keys(
         raw,
-        {kind_key, "alias", "enabled", kind, *_ACTION_FIELDS[kind]},
+        {kind_key, "alias", "enabled", kind, *ACTION_FIELDS[kind]},
         path,
         f"a {kind} action",
         problems,
@@ -74,7 +74,7 @@ def _command_action(
     body, where = raw, path
     if isinstance(raw.get("command"), dict):  # {"command": {device_id, capability, ...}}
         body, where = raw["command"], f"{path}.command"
-        f.unknown_keys(body, set(_ACTION_FIELDS["command"]), where, "a command", problems)
+        f.unknown_keys(body, set(ACTION_FIELDS["command"]), where, "a command", problems)
     if ("device_id" in body) == ("group_id" in body):
         problems.append((where, "a command action needs exactly one of device_id, group_id"))
         return None

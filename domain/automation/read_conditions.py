@@ -13,7 +13,7 @@ from domain.validate import did_you_mean
 
 CONDITIONS: Final = ("state", "numeric_state", "time", "sun", "mode", "and", "or", "not")
 MAX_NESTING: Final = 10  # and/or/not inside each other
-_CONDITION_FIELDS: Final = {
+CONDITION_FIELDS: Final = {
     "state": ("device_id", "attribute", "state"),
     "numeric_state": ("device_id", "attribute", "above", "below"),
     "time": ("after", "before", "weekday"),
@@ -23,7 +23,7 @@ _CONDITION_FIELDS: Final = {
     "or": ("conditions",),
     "not": ("conditions",),
 }
-_CONDITION_NEEDS: Final = {
+CONDITION_NEEDS: Final = {
     "state": ("device_id", "attribute", "state"),
     "numeric_state": ("device_id", "attribute"),
     "time": (),
@@ -54,12 +54,12 @@ def read_condition(raw: Any, path: str, problems: Problems, depth: int = 0) -> m
     before = len(problems)
     f.unknown_keys(
         raw,
-        {"condition", "enabled", "alias", *_CONDITION_FIELDS[kind]},
+        {"condition", "enabled", "alias", *CONDITION_FIELDS[kind]},
         path,
         f"a {kind} condition",
         problems,
     )
-    for key in _CONDITION_NEEDS[kind]:
+    for key in CONDITION_NEEDS[kind]:
         if key not in raw:
             problems.append((f"{path}.{key}", f"is required for a {kind} condition"))
     condition = _of_kind(kind, raw, path, problems, depth)

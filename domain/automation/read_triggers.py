@@ -14,7 +14,7 @@ from domain.strictjson import short
 from domain.validate import did_you_mean
 
 TRIGGERS: Final = ("state", "numeric_state", "time", "time_pattern", "sun", "event", "hub")
-_TRIGGER_FIELDS: Final = {
+TRIGGER_FIELDS: Final = {
     "state": ("device_id", "attribute", "from", "to", "not_from", "not_to", "for"),
     "numeric_state": ("device_id", "attribute", "above", "below", "for"),
     "time": ("at",),
@@ -23,7 +23,7 @@ _TRIGGER_FIELDS: Final = {
     "event": ("device_id", "event", "data"),
     "hub": ("hub_id", "to"),
 }
-_TRIGGER_NEEDS: Final = {
+TRIGGER_NEEDS: Final = {
     "state": ("device_id",),
     "numeric_state": ("device_id", "attribute"),
     "time": ("at",),
@@ -52,9 +52,9 @@ def read_trigger(raw: Any, path: str, problems: Problems) -> m.Trigger | None:
         )
         return None
     before = len(problems)
-    allowed = {kind_key, "id", "enabled", *_TRIGGER_FIELDS[kind]}
+    allowed = {kind_key, "id", "enabled", *TRIGGER_FIELDS[kind]}
     f.unknown_keys(raw, allowed, path, f"a {kind} trigger", problems)
-    for key in _TRIGGER_NEEDS[kind]:
+    for key in TRIGGER_NEEDS[kind]:
         if key not in raw:
             problems.append((f"{path}.{key}", f"is required for a {kind} trigger"))
     trigger_id = raw.get("id", path.rsplit("[", 1)[-1].rstrip("]"))

@@ -9,8 +9,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from gateway.api import AUTHENTICATED, Ctx, Endpoint, Reply, no_content, ok
-from gateway.errors import ApiError
+from gateway.api import AUTHENTICATED, Ctx, Endpoint, Reply, check_rate, no_content, ok
+from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission, permissions_of
 from gateway.routes.homes import HOME
 from stores.accounts import AccountError
@@ -64,6 +64,31 @@ async def get_me(ctx: Ctx) -> Response:
     )
 
 
+PASSWORD_BODY = {
+    "type": "object",
+    "required": ["current_password", "new_password"],
+    "additionalProperties": False,
+    "properties": {
+        "current_password": {"type": "string", "minLength": 1, "maxLength": 1024},
+        "new_password": {"type": "string", "minLength": 1, "maxLength": 1024},
+    },
+}
+
+
+async def change_password(ctx: Ctx) -> Response:
+    b = ctx.backend
+    user = str(ctx.user)
+    # Counted as sign-ins: the current password must not be guessable through this route.
+    await check_rate(b, f"login:{user.lower()}", b.login_limit)
+    if not await b.run(b.store.authenticate, user, ctx.body["current_password"]):
+        raise ApiError(403, "current_password is not your password")
+    try:
+        await b.run(b.store.set_password, user, ctx.body["new_password"])
+    except AccountError as exc:
+        raise validation_error([("new_password", str(exc))]) from None
+    return no_content()
+
+
 async def _admin_call(ctx: Ctx, method: str, *args: Any) -> Any:
     b = ctx.backend
     if b.admin is None:
@@ -111,6 +136,17 @@ ENDPOINTS = [
         "The caller: username and homes with roles and permissions",
         "homes",
         {200: Reply("The caller", ME)},
+    ),
+    Endpoint(
+        "PUT",
+        "/v1/me/password",
+        change_password,
+        AUTHENTICATED,
+        "Change your own password (the current one is asked for; counted as a sign-in)",
+        "homes",
+        {204: Reply("Changed: sign in with the new one from now on")},
+        body=PASSWORD_BODY,
+        extra={"errors": [403, 429]},
     ),
     Endpoint(
         "DELETE",

@@ -19,7 +19,7 @@ from typing import Any
 
 from domain.commands import CommandRejected, validate_command
 from domain.lifecycle import STATUSES
-from gateway.api import Ctx
+from gateway.api import Ctx, Param
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
 from runtime.service import first_line
@@ -84,6 +84,17 @@ DEVICE_SCHEMA: dict[str, Any] = {
         "delta": {"type": "object"},
     },
 }
+
+
+# ``from``/``to`` of the time-series routes (history, logbook): domain.timerange reads them.
+TIME_RANGE = (
+    Param(
+        "from",
+        {"type": "string", "maxLength": 64},
+        "start: ISO 8601 or epoch ms (default: to - 24 h)",
+    ),
+    Param("to", {"type": "string", "maxLength": 64}, "end: ISO 8601 or epoch ms (now)"),
+)
 
 
 def now_ms() -> int:

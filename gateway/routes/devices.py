@@ -29,7 +29,7 @@ from gateway.api import Ctx, Endpoint, Param, Reply, ok
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
-from gateway.routes.common import DEVICE_SCHEMA, NAME, apply_override, device_or_404
+from gateway.routes.common import DEVICE_SCHEMA, NAME, TIME_RANGE, apply_override, device_or_404
 from topics import catalogue as t
 from topics.descriptor import TEXT_FIELDS
 
@@ -376,12 +376,7 @@ ENDPOINTS = [
         "devices",
         {200: Reply("Points, oldest first", HISTORY)},
         query=(
-            Param(
-                "from",
-                {"type": "string", "maxLength": 64},
-                "start: ISO 8601 or epoch ms (default: to - 24 h)",
-            ),
-            Param("to", {"type": "string", "maxLength": 64}, "end: ISO 8601 or epoch ms (now)"),
+            *TIME_RANGE,
             Param(
                 "bucket",
                 {"type": "string", "enum": ["raw", "1m", "1h", "1d", "auto"]},

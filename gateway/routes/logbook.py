@@ -14,6 +14,7 @@ from domain.timerange import iso
 from gateway.api import Ctx, Endpoint, Param, Reply, ok
 from gateway.errors import validation_error
 from gateway.roles import Permission
+from gateway.routes.common import TIME_RANGE
 from gateway.routes.devices import home_devices
 from stores.logbook import KINDS, MAX_LIMIT, LogbookQueryError, build_query, entry_message
 
@@ -102,12 +103,7 @@ ENDPOINTS = [
             )
         },
         query=(
-            Param(
-                "from",
-                {"type": "string", "maxLength": 64},
-                "start: ISO 8601 or epoch ms (default: to - 24 h)",
-            ),
-            Param("to", {"type": "string", "maxLength": 64}, "end: ISO 8601 or epoch ms (now)"),
+            *TIME_RANGE,
             Param(
                 "area",
                 {"type": "string", "minLength": 1, "maxLength": 200},

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.cli import CliError
+from runtime.cli import CliError, positive_float
 
 if TYPE_CHECKING:
     from runtime.config import Settings
@@ -58,16 +58,6 @@ def _positive_int(limit: int):
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = DESCRIPTION
     p.add_argument(
@@ -86,21 +76,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--rate",
-        type=_positive_float,
+        type=positive_float,
         metavar="R",
         help="state reports per second across the whole simulation (sets each device's "
         "period; overrides --period)",
     )
     p.add_argument(
         "--period",
-        type=_positive_float,
+        type=positive_float,
         default=30.0,
         metavar="S",
         help="seconds between one device's periodic state reports [30]",
     )
     p.add_argument(
         "--duration",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="stop after S seconds [run until Ctrl-C / SIGTERM]",
     )
@@ -148,7 +138,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--progress",
-        type=_positive_float,
+        type=positive_float,
         default=5.0,
         metavar="S",
         help="seconds between progress lines [5]",

@@ -331,9 +331,13 @@ def test_rate_limit_answers_429(client, people, backend):
 
 
 def test_schemathesis_against_the_live_app(settings, people, registered):
+    from compose.stack import Stack
     from tests.unit.test_gateway_openapi import run_schemathesis
 
-    backend = Backend.connect(settings.model_copy(update={"gateway_rate_limit": "1000000/60"}))
+    backend = Backend.connect(
+        settings.model_copy(update={"gateway_rate_limit": "1000000/60"}),
+        sync_hub_logins=Stack(settings, lambda _line: None).sync_mqtt_logins,
+    )
     backend.scene_wait_s = 0.2
     backend.command_wait_max_s = 0.5
     app = create_app(backend=backend)
@@ -425,11 +429,18 @@ def test_two_gateway_processes_serve_the_same_home(settings, stack_env, people, 
             for ws in sockets:
                 got = _frame(ws, lambda f: f["type"] == "notification")
                 assert got["message"] == message
-        # The owner manages hub logins through a gateway process: the broker's password
+        # An owner manages hub logins through a gateway process: the broker's password
         # file follows at once (the `homestream gateway` command passes the reload in).
+        # The other home's owner: the main owner's request budget went to schemathesis.
+        body = json.dumps({"username": people["other"], "password": PASSWORD}).encode()
+        signin = urllib.request.Request(
+            first + "/v1/auth/token", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(signin, timeout=10) as resp:
+            other_token = json.loads(resp.read())["access_token"]
         passwd = settings.service_dir("mosquitto") / "passwd"
-        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        hubs = f"{first}/v1/homes/{people['home']}/hubs"
+        auth = {"Authorization": f"Bearer {other_token}", "Content-Type": "application/json"}
+        hubs = f"{first}/v1/homes/{people['other_home']}/hubs"
         with urllib.request.urlopen(
             urllib.request.Request(hubs, b"", auth, method="POST"), timeout=10
         ) as resp:
@@ -471,7 +482,8 @@ def test_websocket_follows_one_area(client, people, settings):
     rc.close()
     headers = _token(client, people["owner"])
     areas = client.get(f"/v1/homes/{home}/areas", headers=headers).json()["areas"]
-    assert {a["area_id"]: a["devices"] for a in areas} == {
+    # (Empty areas other tests made, schemathesis among them, are left out.)
+    assert {a["area_id"]: a["devices"] for a in areas if a["devices"]} == {
         "hall": ["lamp", "plug"],
         "kitchen": ["kettle"],
     }

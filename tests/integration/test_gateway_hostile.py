@@ -50,6 +50,7 @@ def _json_routes(client, people) -> list[tuple[str, str]]:
         "automation_id": "a-hostile",
         "username": people["guest"],
         "command_id": "c-hostile",
+        "area_id": "hall",
     }
     routes = [(e.method, e.path.format(**ids)) for e in client.app.state.endpoints if e.body]
     assert len(routes) >= 12

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -510,7 +511,7 @@ def doc_queries() -> list[str]:
     return out
 
 
-def test_the_logbook_reads_what_the_sink_wrote(settings, sinks, producer):
+def test_the_logbook_reads_what_the_sink_wrote(settings, sinks, producer, history_env):
     """Commands with who sent them, how they ended, automation runs, notifications and
     state changes, through the real sink into the logbook's query (stores.logbook)."""
     from stores.logbook import build_query, entry_message, logbook
@@ -553,3 +554,21 @@ def test_the_logbook_reads_what_the_sink_wrote(settings, sinks, producer):
         commands = logbook(conn, home, query=build_query(kinds="command"))
     assert [r["kind"] for r in only_lamp] == ["command", "state"]
     assert [r["detail"]["requested_by"] for r in commands] == ["alice"]
+
+    # The same feed from the command line (a home must exist for it), on this engine's database.
+    def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        exe = Path(sys.executable).with_name("homestream")
+        done = subprocess.run([str(exe), *args], env={**os.environ, **history_env},
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done
+
+    run_cli("users", "add", "--username", f"o{home}", "--password", "password-1234")
+    run_cli("homes", "add", "--home", home, "--owner", f"o{home}")
+    cli = json.loads(run_cli("logbook", "--home", home, "--json").stdout)
+    assert [e["message"] for e in cli][-2:] == [
+        "alice sent turnOn to lamp: completed",
+        "lamp powerState changed to ON",
+    ]
+    text = run_cli("logbook", "--home", home, "--kind", "automation").stdout
+    assert "automation Night ran (completed)" in text

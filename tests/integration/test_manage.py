@@ -94,6 +94,10 @@ def _latest(settings, topic: str, home: str) -> dict[str, bytes | None]:
 
 
 def test_removing_a_home_touches_no_other_home(settings, run_cli):
+    from sinks.redis_sink import redis_client
+    from stores.redis_state import RedisState
+    from tests.integration.test_redis_sink import ThreadSink
+
     owner = _user(run_cli)
     gone, kept = _same_partition_homes(settings.partitions)
     for home in (gone, kept):
@@ -124,27 +128,47 @@ def test_removing_a_home_touches_no_other_home(settings, run_cli):
                 t.DEVICE_AVAILABILITY, "Availability", home, key=key, device_id=dev, online=True
             )
     feed.flush()
+    # The Redis sink (the gateway's device state) has both homes' devices ...
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    sink = ThreadSink(settings, prefix)
+    try:
+        state = RedisState(redis_client(settings), prefix=prefix)
 
-    refused = run_cli("homes", "remove", "--home", gone, check=False)
-    assert refused.returncode == 2 and "--yes" in refused.stderr
-    out = json.loads(run_cli("homes", "remove", "--home", gone, "--yes").stdout)
-    assert out["devices"] == 2 and out["documents"] == 1
-    assert out["tombstones"][t.DEVICE_REGISTRY] == 2
+        def devices(home: str) -> list[str]:
+            return sorted(d["device_id"] for d in state.devices(home))
 
-    homes = {h["home_id"] for h in json.loads(run_cli("homes", "list", "--json").stdout)}
-    assert gone not in homes and kept in homes
-    hubs = json.loads(run_cli("hubs", "list", "--json").stdout)
-    assert {h["home_id"] for h in hubs} >= {kept} and gone not in {h["home_id"] for h in hubs}
-    with db.connect(settings) as conn:
-        docs = conn.execute(
-            "SELECT home_id FROM gateway_documents WHERE home_id IN (%s, %s)", (gone, kept)
-        ).fetchall()
-    assert docs == [(kept,)]
-    for topic in (t.DEVICE_REGISTRY, t.DEVICE_AVAILABILITY):
-        latest = _latest(settings, topic, gone)
-        for dev in ("lamp", "door"):
-            assert latest[f"{gone}/{dev}"] is None, f"{topic}: {gone}/{dev} not tombstoned"
-            assert latest[f"{kept}/{dev}"] is not None, f"{topic}: {kept}/{dev} was touched"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (devices(gone) and devices(kept)):
+            time.sleep(0.2)
+        assert devices(gone) == devices(kept) == ["door", "lamp"]
+
+        refused = run_cli("homes", "remove", "--home", gone, check=False)
+        assert refused.returncode == 2 and "--yes" in refused.stderr
+        out = json.loads(run_cli("homes", "remove", "--home", gone, "--yes").stdout)
+        assert out["devices"] == 2 and out["documents"] == 1
+        assert out["tombstones"][t.DEVICE_REGISTRY] == 2
+
+        homes = {h["home_id"] for h in json.loads(run_cli("homes", "list", "--json").stdout)}
+        assert gone not in homes and kept in homes
+        hubs = json.loads(run_cli("hubs", "list", "--json").stdout)
+        assert {h["home_id"] for h in hubs} >= {kept} and gone not in {h["home_id"] for h in hubs}
+        with db.connect(settings) as conn:
+            docs = conn.execute(
+                "SELECT home_id FROM gateway_documents WHERE home_id IN (%s, %s)", (gone, kept)
+            ).fetchall()
+        assert docs == [(kept,)]
+        for topic in (t.DEVICE_REGISTRY, t.DEVICE_AVAILABILITY):
+            latest = _latest(settings, topic, gone)
+            for dev in ("lamp", "door"):
+                assert latest[f"{gone}/{dev}"] is None, f"{topic}: {gone}/{dev} not tombstoned"
+                assert latest[f"{kept}/{dev}"] is not None, f"{topic}: {kept}/{dev} was touched"
+        # ... and drops the removed home's from the tombstones, keeping the other's.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and devices(gone):
+            time.sleep(0.2)
+    finally:
+        sink.stop()
+    assert devices(gone) == [] and devices(kept) == ["door", "lamp"]
     config = _latest(settings, t.HOME_CONFIG, gone)
     assert config[f"{gone}/home:mode"] is None
     again = run_cli("homes", "remove", "--home", gone, "--yes", check=False)

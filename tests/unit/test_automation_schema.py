@@ -9,15 +9,19 @@ from gateway.openapi import document
 from gateway.routes import all_endpoints
 
 
-def test_the_kinds_and_fields_are_the_readers():
-    assert s.TRIGGER_FIELDS == read_triggers._TRIGGER_FIELDS
-    assert {k: v for k, v in read_triggers._TRIGGER_NEEDS.items() if v} == s.TRIGGER_NEEDS
-    assert s.CONDITION_FIELDS == read_conditions._CONDITION_FIELDS
-    assert {k: v for k, v in read_conditions._CONDITION_NEEDS.items() if v} == s.CONDITION_NEEDS
-    assert set(s.ACTION_FIELDS) == set(read_actions.ACTIONS)
-    for kind, names in read_actions._ACTION_FIELDS.items():
-        # the reader also takes each kind's key as its spelling ("notify": "text")
-        assert set(s.ACTION_FIELDS[kind]) >= set(names) - {kind, "scene"}, kind
+def test_every_kind_of_the_reader_is_typed():
+    schemas = s.components()
+    for prefix, kinds in (
+        ("AutomationTrigger", read_triggers.TRIGGERS),
+        ("AutomationCondition", read_conditions.CONDITIONS),
+        ("AutomationAction", read_actions.ACTIONS),
+    ):
+        assert [r["$ref"] for r in schemas[prefix]["oneOf"]] == [
+            f"{s.REF}{prefix}_{k}" for k in kinds
+        ]
+        for kind in kinds:
+            for name, field in schemas[f"{prefix}_{kind}"]["properties"].items():
+                assert field, f"{prefix}_{kind}.{name} has no type"
 
 
 def test_the_document_refers_only_to_schemas_it_has():

@@ -40,6 +40,38 @@ async def test_me_names_the_caller_and_their_homes(backend):
     }
 
 
+async def test_a_user_changes_their_own_password(backend):
+    path = "/v1/me/password"
+    wrong = await call(
+        backend,
+        "PUT",
+        path,
+        "member1",
+        json={"current_password": "nope-nope", "new_password": "long-enough-2"},
+    )
+    assert wrong.status_code == 403
+    short = await call(
+        backend,
+        "PUT",
+        path,
+        "member1",
+        json={"current_password": "password-1", "new_password": "short"},
+    )
+    assert short.status_code == 422 and short.json()["error"]["details"][0]["path"] == (
+        "new_password"
+    )
+    done = await call(
+        backend,
+        "PUT",
+        path,
+        "member1",
+        json={"current_password": "password-1", "new_password": "long-enough-2"},
+    )
+    assert done.status_code == 204
+    assert backend.store.authenticate("member1", "long-enough-2")
+    assert not backend.store.authenticate("member1", "password-1")
+
+
 async def test_owner_adds_lists_rotates_and_revokes_hub_logins(backend):
     added = (await call(backend, "POST", "/v1/homes/h1/hubs")).json()
     assert added["home_id"] == "h1" and added["password"]

@@ -34,6 +34,11 @@ CHECKS = [
 ]
 
 
+# Not run against the caller's own home: removing it would leave every later operation a 404
+# (DELETE /v1/homes/{h} has its own tests: test_gateway_account.py, test_manage.py).
+DESTRUCTIVE = {("DELETE", "/v1/homes/{home_id}")}
+
+
 def run_schemathesis(
     app: Any,
     token: str,
@@ -55,6 +60,8 @@ def run_schemathesis(
         for mode in modes:
             gen_mode = schemathesis.GenerationMode(mode)
             for pinned in (True, False):
+                if pinned and (op.method.upper(), op.path) in DESTRUCTIVE:
+                    continue
                 params = {"home_id": home_id} if pinned and "{home_id}" in op.path else None
                 strategy = op.as_strategy(generation_mode=gen_mode, path_parameters=params)
 

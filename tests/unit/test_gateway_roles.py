@@ -31,6 +31,7 @@ EXPECTED = {
     ("POST", "/v1/auth/token"): PUBLIC,
     ("GET", "/v1/homes"): AUTHENTICATED,
     ("GET", "/v1/me"): AUTHENTICATED,
+    ("PUT", "/v1/me/password"): AUTHENTICATED,
     ("GET", H): V,
     ("DELETE", H): M,
     ("GET", H + "/hubs"): M,
