@@ -45,7 +45,6 @@ from typing import Any, Final
 
 from domain.automation import conditions, triggers
 from domain.automation.home import HomeView
-from domain.automation.jsoncopy import copy_json
 from domain.automation.model import (
     Action,
     Automation,
@@ -56,6 +55,7 @@ from domain.automation.model import (
     SceneAction,
     WaitAction,
 )
+from topics.jsontext import copy as copy_json
 
 _NS: Final = uuid.UUID("2b9f6f0e-5d1c-4a55-9f0a-6c3e8d7b1a42")
 ACTIVE: Final = frozenset({"running", "delayed", "waiting"})

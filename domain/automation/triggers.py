@@ -40,7 +40,6 @@ from typing import Any, Final
 
 from domain.automation.conditions import in_range
 from domain.automation.home import HomeView, attribute_value
-from domain.automation.jsoncopy import copy_json
 from domain.automation.model import (
     EventTrigger,
     HubTrigger,
@@ -53,6 +52,7 @@ from domain.automation.model import (
 )
 from domain.automation.schedule import next_fire
 from domain.shadow import json_equal
+from topics.jsontext import copy as copy_json
 
 # Ticks come every second; a restart or a rebalance can hold them up for a while. Later
 # than this, a time trigger's moment has passed and firing it would surprise more than help.
