@@ -33,20 +33,17 @@ _REFUSED = (TypeError, ValueError, OverflowError, UnicodeError, msgspec.EncodeEr
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """JSON text of ``value``; ``default`` converts what JSON cannot hold (as json.dumps)."""
-    try:
-        if default is None:
-            return _ENCODER.encode(value).decode()
-        return msgspec.json.encode(value, enc_hook=default).decode()
-    except _REFUSED:
-        return json.dumps(value, default=default, separators=(",", ":"))
+    return encode(value, default).decode()
 
 
-def encode(value: Any) -> bytes:
+def encode(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     """UTF-8 JSON of ``value`` (what :func:`dumps` writes, as bytes)."""
     try:
-        return _ENCODER.encode(value)
+        if default is None:
+            return _ENCODER.encode(value)
+        return msgspec.json.encode(value, enc_hook=default)
     except _REFUSED:
-        return json.dumps(value, separators=(",", ":")).encode()
+        return json.dumps(value, default=default, separators=(",", ":")).encode()
 
 
 def loads(text: str | bytes) -> Any:

@@ -338,7 +338,7 @@ class _Translator:
             self.problems.append((f"{path}.{key}", "must be a service like light.turn_on"))
             return [raw]
         known = {key, "target", "data", "service_data", "entity_id", "alias", "enabled"}
-        known |= {"continue_on_error"}
+        known.add("continue_on_error")  # a run requests a command and goes on: always true here
         for extra in sorted(set(raw) - known, key=str):
             self.problems.append((f"{path}.{extra}", f"is not read in a {service} call"))
         data: dict[str, Any] = {}
@@ -472,14 +472,13 @@ class _Translator:
         self, data: dict[str, Any], path: str
     ) -> list[tuple[str, str, dict[str, Any]]]:
         out: list[tuple[str, str, dict[str, Any]]] = []
-        number = _number
         if "brightness_pct" in data or "brightness" in data:
             pct = data.get("brightness_pct")
-            if pct is None and number(data.get("brightness")):
+            if pct is None and _number(data.get("brightness")):
                 pct = data["brightness"] * 100 / 255
             out.append(("BRIGHTNESS", "setBrightness", {"brightness": _whole(pct)}))
         kelvin = data.get("color_temp_kelvin", data.get("kelvin"))
-        if kelvin is None and number(data.get("color_temp")) and data["color_temp"] > 0:
+        if kelvin is None and _number(data.get("color_temp")) and data["color_temp"] > 0:
             kelvin = 1_000_000 / data["color_temp"]  # mireds
         if kelvin is not None:
             out.append(("COLOR_CONTROL", "setColorTemperature", {"kelvin": _whole(kelvin)}))
