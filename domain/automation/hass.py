@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from domain.areas import matches as in_area
 from domain.automation.fields import Problems
 from domain.capabilities import Kind, attributes_of
 from domain.strictjson import short
@@ -46,7 +47,7 @@ class Device:
 
     capabilities: tuple[str, ...]
     type: str | None = None
-    area: str | None = None
+    area: str | None = None  # its area id (``domain.areas.area_of``)
 
 
 # A state trigger's main attribute, in the order a device's capabilities are tried; the
@@ -99,12 +100,16 @@ def uses_hass_spelling(doc: Any) -> bool:
 
 
 def translate(
-    doc: dict[str, Any], devices: Mapping[str, Device]
+    doc: dict[str, Any],
+    devices: Mapping[str, Device],
+    area_names: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], Problems]:
     """The document in the contract's terms, and every problem (path, message) found.
+    ``area_names``: the home's stored areas, lower-case name -> id (``domain.areas``), so
+    an ``area_id`` target may name an area by its id or its name, as ``?area=`` does.
 
     Paths are the pasted document's (``actions[2].target.entity_id``)."""
-    t = _Translator(devices)
+    t = _Translator(devices, area_names or {})
     out = dict(doc)
     for plural, singular in (("triggers", "trigger"), ("conditions", "condition")):
         for key in (plural, singular):
@@ -126,8 +131,9 @@ def _each(raw: Any, path: str, read: Callable[[Any, str], Any]) -> Any:
 
 
 class _Translator:
-    def __init__(self, devices: Mapping[str, Device]) -> None:
+    def __init__(self, devices: Mapping[str, Device], area_names: Mapping[str, str]) -> None:
         self.devices = devices
+        self.area_names = area_names
         self.problems: Problems = []
 
     # -- triggers and conditions ---------------------------------------------------------
@@ -417,7 +423,9 @@ class _Translator:
                 self.problems.append((f"{path}.target.area_id", "must be an area or a list"))
                 return None
             for area in wanted:
-                inside = [d for d, dev in self.devices.items() if _same_area(dev.area, area)]
+                inside = [
+                    d for d, dev in self.devices.items() if in_area(dev.area, area, self.area_names)
+                ]
                 if not inside:
                     self.problems.append(
                         (f"{path}.target.area_id", f"no device is in area {area!r}")
@@ -515,9 +523,7 @@ _LIGHT_DATA: Final = frozenset(
         "device_id",
     }
 )
-_DOMAIN_CAPABILITY: Final = {
-    "light": "ON_OFF",
-    "switch": "ON_OFF",
+_DOMAIN_CAPABILITY: Final = {  # light and switch go by the device type instead
     "fan": "ON_OFF",
     "lock": "LOCK",
     "cover": "POSITION",
@@ -540,14 +546,6 @@ def _hvac_mode(value: Any) -> Any:
     """Home Assistant's hvac mode -> the thermostat's (anything else as given: the
     command's check says what is wrong with it)."""
     return _STATE_VALUES["mode"].get(value, value) if isinstance(value, str) else value
-
-
-def _same_area(area: str | None, wanted: str) -> bool:
-    return area is not None and _slug(area) == _slug(wanted)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def _id_list(raw: Any) -> list[str] | None:

@@ -34,6 +34,7 @@ from gateway.automation_schema import typed_list
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
 from gateway.routes.common import check_command, doc_endpoints
+from gateway.routes.devices import shown_devices
 
 # Home Assistant's older spelling of a list: an array, or one object for a list of one.
 OLDER_LIST = {
@@ -121,9 +122,11 @@ async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
     if missing:
         raise validation_error(missing)
     b = ctx.backend
-    devices = {d["device_id"]: d for d in await b.run(b.devices.devices, ctx.home_id)}
+    shown, area_names = await shown_devices(b, ctx.home_id)
+    devices = {d["device_id"]: d for d in shown}
     if uses_hass_spelling(doc):
-        doc, problems = translate(doc, {k: hass_device(d) for k, d in devices.items()})
+        hass_devices = {k: hass_device(d) for k, d in devices.items()}
+        doc, problems = translate(doc, hass_devices, area_names)
         if problems:
             raise validation_error(problems)
     try:
@@ -153,11 +156,11 @@ async def check_automation(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def hass_device(entry: dict[str, Any]) -> Device:
-    """What Home Assistant translation reads of a registry entry."""
+    """What Home Assistant translation reads of a device as shown (with its area id)."""
     return Device(
         capabilities=tuple(entry.get("capabilities") or ()),
         type=entry.get("type"),
-        area=entry.get("area") or entry.get("room"),
+        area=entry.get("area"),
     )
 
 

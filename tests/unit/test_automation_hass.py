@@ -17,16 +17,16 @@ from domain.automation.parse import AutomationInvalid, parse
 from domain.automation.yamldoc import parse_yaml
 
 DEVICES = {
-    "hall-pir": Device(("MOTION_SENSOR", "BATTERY"), "sensor.motion", "Hall"),
-    "hall": Device(("ON_OFF", "BRIGHTNESS"), "light.dimmer", "Hall"),
-    "hall-lamp": Device(("ON_OFF", "BRIGHTNESS", "COLOR_CONTROL"), "light.color", "Hall"),
-    "hall-plug": Device(("ON_OFF",), "switch.plug", "Hall"),
-    "front-door": Device(("CONTACT_SENSOR", "BATTERY"), "sensor.contact", "Hall"),
-    "front-lock": Device(("LOCK", "BATTERY"), "lock", "Hall"),
-    "climate": Device(("TEMPERATURE_SENSOR", "HUMIDITY_SENSOR"), "sensor.climate", "Bedroom"),
-    "thermostat": Device(("THERMOSTAT", "TEMPERATURE_SENSOR"), "thermostat", "Bedroom"),
-    "blinds": Device(("POSITION",), "blinds", "Bedroom"),
-    "light.odd": Device(("ON_OFF",), "light.switch", "Attic"),
+    "hall-pir": Device(("MOTION_SENSOR", "BATTERY"), "sensor.motion", "hall"),
+    "hall": Device(("ON_OFF", "BRIGHTNESS"), "light.dimmer", "hall"),
+    "hall-lamp": Device(("ON_OFF", "BRIGHTNESS", "COLOR_CONTROL"), "light.color", "hall"),
+    "hall-plug": Device(("ON_OFF",), "switch.plug", "hall"),
+    "front-door": Device(("CONTACT_SENSOR", "BATTERY"), "sensor.contact", "hall"),
+    "front-lock": Device(("LOCK", "BATTERY"), "lock", "hall"),
+    "climate": Device(("TEMPERATURE_SENSOR", "HUMIDITY_SENSOR"), "sensor.climate", "bedroom"),
+    "thermostat": Device(("THERMOSTAT", "TEMPERATURE_SENSOR"), "thermostat", "bedroom"),
+    "blinds": Device(("POSITION",), "blinds", "bedroom"),
+    "light.odd": Device(("ON_OFF",), "light.switch", "attic"),
 }
 
 # Home Assistant's own example, as its UI editor writes it (2024.10+ spelling), with only
