@@ -183,3 +183,50 @@ def test_the_sdl_file_is_the_schema():
         "docs/schema.graphql drifted from gateway/graphql: run `make graphql-schema` and "
         "review the diff"
     )
+
+
+# Codes a generated query may get: ids that are not there, input REST refuses, limits.
+EXPECTED_CODES = {"not_found", "validation_error", "forbidden", COST_CODE, DEPTH_CODE}
+
+
+def test_generated_queries_get_data_or_a_coded_error(backend):
+    """Schemathesis generates operations from the live schema (introspection): each gets
+    an HTTP 200 and either data or errors with one of the REST codes, never a crash."""
+    import hypothesis
+    import schemathesis
+    from hypothesis import HealthCheck, given
+    from hypothesis import strategies as st
+    from schemathesis.graphql import nodes
+
+    backend.rate_limit = backend.rate_limit.parse("1000000/60", "limit")
+    for name in ("DeviceType", "CapabilityType"):
+        values = st.sampled_from(["light.dimmer", "switch.plug", "ON_OFF", "", "x" * 300])
+        schemathesis.graphql.scalar(name, values.map(nodes.String))
+    schemathesis.graphql.scalar("JSON", st.just(nodes.Object([])))
+    app = create_app(backend=backend)
+    headers = {"Authorization": f"Bearer {issue_token(backend.token_secret, 'alice')[0]}"}
+    problems: list[str] = []
+    operations = 0
+    for found in schemathesis.graphql.from_asgi("/v1/graphql", app).get_all_operations():
+        op = found.ok()
+        operations += 1
+
+        @given(case=op.as_strategy())
+        @hypothesis.settings(
+            max_examples=5,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+        )
+        def check(case):
+            label = case.operation.label
+            resp = case.call(headers=headers)
+            body = resp.json()
+            codes = {e.get("extensions", {}).get("code") for e in body.get("errors") or []}
+            if resp.status_code != 200 or "data" not in body or not codes <= EXPECTED_CODES:
+                problems.append(f"{label}: {resp.status_code} {body} for {case.body}")
+
+        check()
+    assert operations == 13  # every query and mutation (subscriptions are not generated)
+    assert not problems, "\n".join(problems[:5])
