@@ -29,11 +29,11 @@ from graphql import (
 )
 
 MAX_DEPTH = 16
-MAX_COST = 20_000
+MAX_COST = 50_000
 MAX_ALIASES = 30
 ROOT_LIST = 100  # devicesByHome, scenes ...: a big home
 INNER_LIST = 5  # capabilities, attributes, points per device ...: a few
-EXPENSIVE = {"history": 100}  # a PostgreSQL query per device
+EXPENSIVE = {"history": 250}  # a PostgreSQL query per device
 
 COST_CODE = "query_too_costly"
 DEPTH_CODE = "query_too_deep"
