@@ -80,11 +80,13 @@ class RegisterDeviceInput:
     endpoint: str | None = None
 
 
-@strawberry.input
+@strawberry.input(description="What to change; a field left out is kept, room null clears it")
 class UpdateDeviceInput:
-    name: str | None = None
-    room: str | None = None
-    area: str | None = strawberry.field(default=None, description="an area id (moves its room)")
+    name: str | None = strawberry.UNSET
+    room: str | None = strawberry.UNSET
+    area: str | None = strawberry.field(
+        default=strawberry.UNSET, description="an area id (moves its room)"
+    )
 
 
 @strawberry.input
@@ -175,7 +177,11 @@ class Mutation:
     async def update_device(
         self, info: Info, home_id: strawberry.ID, id: strawberry.ID, input: UpdateDeviceInput
     ) -> Device:
-        body = _given(name=input.name, room=input.room, area=input.area)
+        body = {
+            k: v
+            for k, v in (("name", input.name), ("room", input.room), ("area", input.area))
+            if v is not strawberry.UNSET
+        }
         path = {"home_id": str(home_id), "device_id": str(id)}
         with api_errors():
             return device_of(await invoke(info, "patch_device", path, body=body))
