@@ -18,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -61,6 +61,15 @@ def _websocket_routes() -> list[BaseRoute]:
     return [WebSocketRoute("/v1/ws", endpoint)] if endpoint is not None else []
 
 
+async def _service_worker(request: Request) -> Response:
+    """The dashboard's service worker, from / so that its scope is the whole app."""
+    return FileResponse(
+        STATIC_DIR / "sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
+
+
 def _graphql_routes() -> list[BaseRoute]:
     from gateway.graphql.view import GraphQLView
 
@@ -99,6 +108,7 @@ def create_app(
     routes: list[BaseRoute] = list(make_routes(endpoints))
     routes += _websocket_routes()
     routes += _graphql_routes()
+    routes.append(Route("/sw.js", _service_worker, methods=["GET"]))
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     routes.append(Mount("/docs/assets", StaticFiles(directory=swagger_ui_dir()), name="docs"))
     routes += list(extra_routes)
