@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,15 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
+from bench.graphql import write_devices
 from compose.process import free_port
 from compose.services.gateway import GatewayService
 from gateway.app import create_app
 from gateway.auth import issue_token
 from gateway.backend import Backend
 from runtime.secrets import load_secrets
-from sinks.redis_sink import Writer
-from stores.redis_state import Op, RedisState, dumps, registry_entry
+from stores.redis_state import RedisState
+from tests.integration.notify_support import until
 from topics import catalogue as t
 from topics.producer import EventProducer
 
@@ -48,51 +49,12 @@ PASSWORD = "correct-horse-9"
 DEVICES = 100
 
 
-def _until(pred: Callable[[], Any], timeout: float = 30, step: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(step)
-    return pred()
-
-
 def _cli(stack_env: dict[str, str], *args: str) -> None:
     exe = Path(sys.executable).with_name("homestream")
     proc = subprocess.run(
         [str(exe), *args], env={**os.environ, **stack_env}, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-
-
-def register_devices(client: redis.Redis, home: str, count: int) -> None:
-    """``count`` devices of the home in Redis with a shadow each, as the Redis sink writes
-    them (shared with the benchmark)."""
-    now = int(time.time() * 1000)
-    ops = []
-    for i in range(count):
-        dev = f"d{i:03}"
-        entry = registry_entry(
-            {
-                "name": f"Light {i}",
-                "type": "light.dimmer",
-                "room": "Hall" if i % 2 else "Kitchen",
-                "capabilities": ["ON_OFF", "BRIGHTNESS"],
-                "source": "discovery",
-                "registered_at": now,
-            }
-        )
-        ops.append(Op("register", home, dev, (1_000 + i, dumps(entry), now)))
-        shadow = {
-            "desired": {},
-            "reported": {"powerState": "ON", "brightness": i % 100},
-            "metadata": {"desired": {}, "reported": {}},
-            "version": 1,
-            "timestamp": now,
-        }
-        ops.append(Op("shadow", home, dev, (1, now, dumps(shadow))))
-    Writer(client).apply(ops)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +66,7 @@ def people(stack_env, settings) -> dict[str, str]:
     names["home"] = f"gq-{uid}"
     _cli(stack_env, "homes", "add", "--home", names["home"], "--owner", names["owner"])
     client = redis.Redis.from_url(settings.redis_url())
-    register_devices(client, names["home"], DEVICES)
+    write_devices(client, names["home"], DEVICES)
     client.close()
     return names
 
@@ -138,7 +100,7 @@ def gateway(settings, stack_env, people) -> Iterator[str]:
             return False
 
     try:
-        assert _until(ready, 90) and proc.poll() is None, log.read_text()
+        assert until(ready, 90) and proc.poll() is None, log.read_text()
         yield base
     finally:
         proc.terminate()
@@ -188,7 +150,7 @@ async def test_queries_and_mutations_with_gql(gateway, people):
         assert len(devices) == DEVICES
         d7 = next(d for d in devices if d["id"] == "d007")
         assert d7["state"] == {"powerState": "ON", "brightness": 7}
-        assert d7["shadow"]["version"] == 1 and d7["metadata"]["room"] == "Hall"
+        assert d7["shadow"]["version"] == 1 and d7["metadata"]["room"] == "Kitchen"
         one = await session.execute(
             _q('query($h: ID!) { device(homeId: $h, id: "d042") { name } }', h=home)
         )
