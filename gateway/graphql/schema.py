@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, MaxAliasesLimiter
 from strawberry.scalars import JSON
 
@@ -215,7 +216,10 @@ class Mutation:
         with api_errors():
             if len(inputs) > MAX_BATCH:
                 raise ApiError(422, f"inputs: at most {MAX_BATCH} commands per batch")
-            return list(await asyncio.gather(*(_execute(info, str(home_id), i) for i in inputs)))
+            results = await asyncio.gather(
+                *(_execute(info, str(home_id), i) for i in inputs), return_exceptions=True
+            )
+            return _batch(results)
 
     @strawberry.mutation(description="Run a scene; waits for its outcome like REST")
     async def run_scene(
@@ -229,6 +233,31 @@ class Mutation:
         with api_errors():
             doc = await invoke(info, "post_scene_run", path, body=_given(request_id=request_id))
         return scene_run_of(doc)
+
+
+def _batch(results: list[Command | BaseException]) -> list[Command]:
+    """The commands, or one error naming each input refused and the commands sent anyway
+    (they were checked and sent one by one, as REST would)."""
+    refused = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
+    if not refused:
+        return [r for r in results if isinstance(r, Command)]
+    for _i, exc in refused:
+        if not isinstance(exc, ApiError):
+            raise exc
+    sent = [str(r.id) for r in results if isinstance(r, Command)]
+    first = refused[0][1]
+    assert isinstance(first, ApiError)
+    problems = "; ".join(f"inputs[{i}]: {e}" for i, e in refused)
+    note = f" ({len(sent)} other command(s) were sent: extensions.sent)" if sent else ""
+    raise GraphQLError(
+        problems + note,
+        extensions={
+            "code": first.code,
+            "status": first.status,
+            "refused": [i for i, _e in refused],
+            "sent": sent,
+        },
+    )
 
 
 async def _execute(info: Info, home: str, input: ExecuteCommandInput) -> Command:

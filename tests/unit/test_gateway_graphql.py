@@ -137,6 +137,11 @@ async def test_mutations_go_through_the_rest_handlers(backend):
     assert [c["status"] for c in commands] == ["PENDING", "PENDING"]
     sent = [r for topic, _name, r in backend.producer.sent if topic == t.COMMANDS_REQUESTED]
     assert {r["command_id"] for r in sent} == {c["id"] for c in commands}
+    mixed = await _gql(backend, cmd, {"i": [inputs[0], {**inputs[1], "deviceId": "nope"}]})
+    assert _codes(mixed) == ["not_found"] and mixed["data"] is None
+    ext = mixed["errors"][0]["extensions"]
+    assert ext["refused"] == [1] and len(ext["sent"]) == 1  # the good one went out
+    assert "inputs[1]: device 'nope' not found" in mixed["errors"][0]["message"]
     renamed = await _gql(
         backend, 'mutation { renameDevice(homeId: "h1", id: "lamp", name: "Desk lamp") { name } }'
     )
