@@ -19,6 +19,10 @@ class DeviceVersions:
     def seed(self, device_id: str, version: int) -> None:
         self.sent[device_id] = max(self.sent.get(device_id, 0), version)
 
+    def forget(self, device_id: str) -> None:
+        """A device removed or registered again: its next life counts from 1 again."""
+        self.sent.pop(device_id, None)
+
     def admit(self, device_id: str, version: int | None) -> bool:
         """Whether an event of ``version`` may go out (and note it). The same version may
         go twice: one StateChange can be a device.state and a device.desired event."""

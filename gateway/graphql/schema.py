@@ -315,9 +315,11 @@ class Subscription:
                     yield event
             while True:
                 item = await sub.get()
+                frame = item.frame
+                if item.type in ("device.added", "device.removed"):
+                    versions.forget(str(frame.get("device_id")))
                 if item.type not in ("device.state", "device.desired"):
                     continue
-                frame = item.frame
                 if only is not None and frame.get("device_id") != only:
                     continue
                 if versions.admit(str(frame.get("device_id")), frame.get("version")):

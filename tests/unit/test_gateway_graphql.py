@@ -239,3 +239,16 @@ def test_generated_queries_get_data_or_a_coded_error(backend):
         check()
     assert operations == 13  # every query and mutation (subscriptions are not generated)
     assert not problems, "\n".join(problems[:5])
+
+
+def test_versions_never_go_back_within_a_life():
+    from gateway.versions import DeviceVersions, StatusProgress
+
+    v = DeviceVersions()
+    v.seed("lamp", 5)
+    assert [v.admit("lamp", n) for n in (4, 5, 7, 6, 7)] == [False, True, True, False, True]
+    v.forget("lamp")  # removed and registered again
+    assert v.admit("lamp", 1)
+    p = StatusProgress()
+    steps = ("PENDING", "SENT", "PENDING", "COMPLETED", "FAILED")
+    assert [p.admit(s) for s in steps] == [True, True, False, True, False]
