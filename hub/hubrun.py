@@ -31,6 +31,9 @@ hub.toml::
 
     [zwave]
     url = "ws://127.0.0.1:3000"                    # a Z-Wave JS server (@zwave-js/server)
+
+    [ble]                                          # Bluetooth LE sensors (bleak)
+    hci = "usb:0"                                  # omit: bleak's own backend (BlueZ)
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class HubConfig:
     state_dir: Path
     zigbee: dict[str, Any] | None = None
     zwave: dict[str, Any] | None = None
+    ble: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,13 +108,14 @@ def load_config(path: Path) -> HubConfig:
     tls_ca = cloud.get("tls_ca")
     hub = doc.get("hub", {})
     state_dir = base / str(hub.get("state_dir", "hub-state"))
-    radios = {k: doc.get(k) for k in ("zigbee", "zwave")}
+    radios = {k: doc.get(k) for k in ("zigbee", "zwave", "ble")}
     for name, section in radios.items():
         if section is not None and not isinstance(section, dict):
             raise ConfigError(f"[{name}] must be a table")
     if not any(radios.values()):
         raise ConfigError(
-            f"{path} names no radio: add a [zigbee] (port = ...) or [zwave] (url = ...) section"
+            f"{path} names no radio: add a [zigbee] (port = ...), [zwave] (url = ...) "
+            "or [ble] section"
         )
     return HubConfig(
         home=_need(cloud, "home", "cloud", str),
@@ -122,6 +127,7 @@ def load_config(path: Path) -> HubConfig:
         state_dir=state_dir,
         zigbee=radios["zigbee"],
         zwave=radios["zwave"],
+        ble=radios["ble"],
     )
 
 
@@ -151,6 +157,15 @@ def make_adapters(cfg: HubConfig, events: Any) -> list[Adapter]:
             interview_timeout_s=float(cfg.zwave.get("interview_timeout_s", 120)),
         )
         adapters.append(ZWaveAdapter(zwave, events))
+    if cfg.ble is not None:
+        from hub.adapters.ble import BleAdapter, BleConfig
+
+        hci = cfg.ble.get("hci")
+        if hci is not None and not isinstance(hci, str):
+            raise ConfigError(f"[ble] hci must be a bumble transport name, got {hci!r}")
+        adapters.append(
+            BleAdapter(BleConfig(state_file=cfg.state_dir / "ble.json", hci=hci), events)
+        )
     return adapters
 
 
