@@ -34,6 +34,9 @@ hub.toml::
 
     [ble]                                          # Bluetooth LE sensors (bleak)
     hci = "usb:0"                                  # omit: bleak's own backend (BlueZ)
+
+    [mdns]                                         # WiFi devices found by mDNS (zeroconf)
+    service_types = ["_hue._tcp.local."]           # omit: every type hub/adapters/mdns_map knows
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class HubConfig:
     zigbee: dict[str, Any] | None = None
     zwave: dict[str, Any] | None = None
     ble: dict[str, Any] | None = None
+    mdns: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,14 +112,14 @@ def load_config(path: Path) -> HubConfig:
     tls_ca = cloud.get("tls_ca")
     hub = doc.get("hub", {})
     state_dir = base / str(hub.get("state_dir", "hub-state"))
-    radios = {k: doc.get(k) for k in ("zigbee", "zwave", "ble")}
+    radios = {k: doc.get(k) for k in ("zigbee", "zwave", "ble", "mdns")}
     for name, section in radios.items():
         if section is not None and not isinstance(section, dict):
             raise ConfigError(f"[{name}] must be a table")
-    if not any(radios.values()):
+    if all(section is None for section in radios.values()):  # an empty [mdns] is one
         raise ConfigError(
-            f"{path} names no radio: add a [zigbee] (port = ...), [zwave] (url = ...) "
-            "or [ble] section"
+            f"{path} names no radio: add a [zigbee] (port = ...), [zwave] (url = ...), "
+            "[ble] or [mdns] section"
         )
     return HubConfig(
         home=_need(cloud, "home", "cloud", str),
@@ -128,6 +132,7 @@ def load_config(path: Path) -> HubConfig:
         zigbee=radios["zigbee"],
         zwave=radios["zwave"],
         ble=radios["ble"],
+        mdns=radios["mdns"],
     )
 
 
@@ -166,6 +171,18 @@ def make_adapters(cfg: HubConfig, events: Any) -> list[Adapter]:
         adapters.append(
             BleAdapter(BleConfig(state_file=cfg.state_dir / "ble.json", hci=hci), events)
         )
+    if cfg.mdns is not None:
+        from hub.adapters.mdns import MdnsAdapter, MdnsConfig
+
+        types = cfg.mdns.get("service_types", list(MdnsConfig.service_types))
+        if not isinstance(types, list) or not all(
+            (isinstance(t, str) and t.endswith("._tcp.local.")) or t.endswith("._udp.local.")
+            for t in types
+        ):
+            raise ConfigError(
+                f"[mdns] service_types must be a list like ['_hue._tcp.local.'], got {types!r}"
+            )
+        adapters.append(MdnsAdapter(MdnsConfig(service_types=tuple(types)), events))
     return adapters
 
 
