@@ -46,7 +46,7 @@ log = logging.getLogger("homestream.bridge")
 
 SHARE_GROUP = "homestream-bridge"
 OUT_GROUP = "homestream-bridge-out"
-OUTBOUND_TOPICS = (t.COMMANDS_DISPATCHED, t.HUB_PAIRING, t.SHADOW_RESPONSES)
+OUTBOUND_TOPICS = (t.COMMANDS_DISPATCHED, t.HUB_PAIRING, t.SHADOW_RESPONSES, t.HOME_CONFIG)
 # How long the broker keeps a dead bridge's session and queues its share of the hubs'
 # messages for it: long enough for a restart (the launcher restarts bridge-N as bridge-N),
 # short enough that a bridge that is gone for good does not swallow its share for long.
