@@ -195,7 +195,7 @@ class BleAdapter(Adapter):
             info = {}
             for uuid in (ble_map.MANUFACTURER, ble_map.MODEL):
                 c = client.services.get_characteristic(uuid)
-                info[uuid] = ble_map.text(await client.read_gatt_char(c)) if c else None
+                info[uuid] = ble_map.text(bytes(await client.read_gatt_char(c))) if c else None
             desc = ble_map.descriptor(
                 adv.local_name or device.name,
                 device.address,
@@ -272,10 +272,11 @@ async def _quietly_disconnect(client: BleakClient) -> None:
 
 async def _open_hci(spec: str) -> Any:
     """A bumble host on the controller behind ``spec`` (a bumble transport name)."""
-    from bumble.device import Device
+    from bumble.device import Device, DeviceConfiguration
     from bumble.transport import open_transport
 
     transport = await open_transport(spec)
-    device = Device.with_hci("homestream-hub", None, transport.source, transport.sink)
+    config = DeviceConfiguration(name="homestream-hub")
+    device = Device.from_config_with_hci(config, transport.source, transport.sink)
     await device.power_on()
     return device

@@ -72,12 +72,13 @@ def advertisement_data(adv: Advertisement) -> AdvertisementData:
     for kind in _UUID_LISTS:
         for found in data.get_all(kind):
             for u in found if isinstance(found, list) else [found]:
-                if uuid_text(u) not in uuids:
+                if isinstance(u, UUID) and uuid_text(u) not in uuids:
                     uuids.append(uuid_text(u))
     manufacturer = dict(data.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA))
-    service_data = {
-        uuid_text(u): bytes(v) for u, v in data.get_all(AdvertisingData.SERVICE_DATA_16_BIT_UUID)
-    }
+    service_data: dict[str, bytes] = {}
+    for item in data.get_all(AdvertisingData.SERVICE_DATA_16_BIT_UUID):
+        if isinstance(item, tuple) and isinstance(item[0], UUID):
+            service_data[uuid_text(item[0])] = bytes(item[1])
     tx_power = data.get(AdvertisingData.TX_POWER_LEVEL)
     return AdvertisementData(
         local_name=name if isinstance(name, str) else None,
@@ -191,7 +192,7 @@ class BumbleClient(BaseBleakClient):
             service = BleakGATTService(s, s.handle, uuid_text(s.uuid))
             services.add_service(service)
             for c in s.characteristics:
-                props = [name for flag, name in _PROPERTIES.items() if c.properties & flag]
+                props: list[Any] = [n for flag, n in _PROPERTIES.items() if c.properties & flag]
                 characteristic = BleakGATTCharacteristic(
                     c, c.handle, uuid_text(c.uuid), props, lambda: 20, service
                 )

@@ -43,7 +43,7 @@ HOMEKIT_CATEGORIES: Final = {
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
-def txt(properties: Mapping[bytes | str, bytes | str | None]) -> dict[str, str]:
+def txt(properties: Mapping[Any, Any]) -> dict[str, str]:
     """A TXT record as text keys and values (bytes decoded leniently; a bare key -> "")."""
     out: dict[str, str] = {}
     for k, v in properties.items():

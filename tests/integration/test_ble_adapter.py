@@ -66,7 +66,11 @@ async def test_sensors_pair_describe_and_report(
     assert adapter.owns(t_id) and adapter.owns(c_id) and not adapter.owns("ble-000000000000")
 
     # the first read
-    await until(lambda: rec.states.get(c_id, {}).get("battery") == 87, 5, "climate read")
+    await until(
+        lambda: rec.states.get(c_id, {}).get("battery") == 87 and t_id in rec.states,
+        5,
+        "both read",
+    )
     assert rec.states[t_id] == {"temperature": 18.25}
     assert rec.states[c_id] == {"temperature": 22.5, "humidity": 55.5, "battery": 87}
     assert rec.online == {t_id: True, c_id: True}
