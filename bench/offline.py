@@ -48,8 +48,9 @@ class OfflineResult:
 
 
 def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+    from bench.radio import _pct as nearest_rank
+
+    return round(nearest_rank(values, q), 2)
 
 
 async def _motion_light(rounds: int, say: Callable[[str], None]) -> tuple[list[float], list[float]]:
@@ -200,11 +201,9 @@ async def _mdns(services: int) -> tuple[list[float], list[float]]:
 
 
 async def _until(pred: Callable[[], Any], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the bench waited too long: is the machine overloaded?")
-        await asyncio.sleep(0.001)
+    from hub.adapters.recorder import until
+
+    await until(pred, timeout, "the bench's next step (is the machine overloaded?)")
 
 
 def run_bench(
@@ -227,7 +226,7 @@ def run_bench(
         with private_lan(f"hs-bench-{os.getpid()}"):
             found, gone = asyncio.run(_mdns(services))
         result.mdns_services = len(found)
-        result.mdns_found_p50_ms, result.mdns_found_max_ms = _pct(found, 0.5), max(found)
+        result.mdns_found_p50_ms, result.mdns_found_max_ms = _pct(found, 0.5), _pct(found, 1.0)
         result.mdns_gone_p50_ms = _pct(gone, 0.5)
     except NamespaceRefused as exc:
         result.mdns_skipped = str(exc)
