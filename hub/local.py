@@ -176,6 +176,8 @@ class LocalControl:
     # -- what the cloud syncs ------------------------------------------------------------
     def on_config(self, kind: str, doc_id: str, payload: bytes) -> None:
         text = payload.decode("utf-8", "replace") if payload else None
+        if self.store.docs(kind).get(doc_id) == text:
+            return  # the retained copy again, at a reconnect: runs go on
         self.store.put_doc(kind, doc_id, text)
         if kind in ("automation", "scene", "home"):
             self._automations = None  # judged again at the next input

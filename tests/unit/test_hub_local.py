@@ -123,6 +123,8 @@ async def test_delays_run_on_the_hubs_ticks_and_state_survives_a_restart(tmp_pat
     await hub.report("pir", {"motion": False})
     await hub.report("pir", {"motion": True})
     assert [c for _, _, c, _ in hub.executed] == ["turnOn"]
+    hub.config("automation", "hall-light", doc)  # the retained copy at a reconnect
+    assert [b["status"] for _, b in hub.published][-1] == "STARTED"  # not aborted
     await hub.local.close()
 
     again = Hub(tmp_path / "local.sqlite")  # the hub restarts mid-delay
@@ -137,6 +139,9 @@ async def test_delays_run_on_the_hubs_ticks_and_state_survives_a_restart(tmp_pat
     await asyncio.sleep(0)
     assert [c for _, _, c, _ in again.executed] == ["turnOff"]
     assert [b["status"] for _, b in again.published] == ["COMPLETED"]
+    again.config("automation", "hall-light", {**doc, "alias": "changed"})
+    again.local.flush()
+    assert again.local.automations()["hall-light"].alias == "changed"
 
 
 async def test_a_changed_or_removed_automation_stops(tmp_path: Path) -> None:
