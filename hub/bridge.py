@@ -288,7 +288,15 @@ class Bridge:
             },
         )
 
-        def assigned(_c, parts) -> None:
+        def assigned(c, parts) -> None:
+            # A partition without a committed offset starts at its end ("latest"), which
+            # librdkafka would look up only at the first fetch: pinned here instead, so a
+            # record produced once the bridge is ready is never taken for an old one.
+            committed = {(p.topic, p.partition): p.offset for p in c.committed(parts, 10)}
+            for p in parts:
+                if committed.get((p.topic, p.partition), -1) < 0:
+                    p.offset = c.get_watermark_offsets(p, timeout=10)[1]
+            c.assign(parts)  # with these offsets (an assign in the callback replaces its own)
             self.counters["out_partitions"] = len(parts)
 
         consumer.subscribe(list(OUTBOUND_TOPICS), on_assign=assigned)
