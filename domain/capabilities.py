@@ -572,6 +572,9 @@ _DEVICE_TYPE_LIST: tuple[DeviceType, ...] = (
 )
 
 DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType({t.name: t for t in _DEVICE_TYPE_LIST})
+# The kinds mDNS finds on the LAN: found, not controlled, and not radio devices (the
+# simulator has no models of them).
+LAN_TYPES: frozenset[str] = frozenset({"bridge", "media_player", "network.device"})
 
 
 def _owner_index() -> Mapping[str, Capability]:
