@@ -212,14 +212,15 @@ class BleAdapter(Adapter):
             self._save()
             self.events.device_added(device_id, desc)
         known.client, known.delay, known.chars = client, 1.0, list(chars)
-        self.events.availability(device_id, True)
-        state: dict[str, Any] = {}
-        for uuid, c in chars.items():
-            state.update(self._decode(device_id, uuid, bytes(await client.read_gatt_char(c))))
-        self._report(device_id, state)
+        # Subscribed before the first read: a change in between is notified, not lost.
         for uuid, c in chars.items():
             if "notify" in c.properties or "indicate" in c.properties:
                 await client.start_notify(c, self._notifier(device_id, uuid))
+        state: dict[str, Any] = {}
+        for uuid, c in chars.items():
+            state.update(self._decode(device_id, uuid, bytes(await client.read_gatt_char(c))))
+        self.events.availability(device_id, True)
+        self._report(device_id, state)
         log.info("ble device connected", extra={"device_id": device_id, "chars": len(chars)})
 
     def _notifier(self, device_id: str, uuid: str) -> Any:
