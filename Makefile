@@ -56,7 +56,9 @@ lint: $(VENV)/.dev ## ruff lint + format check, import layers, mypy on the pure-
 		stores/notify_channels.py stores/notify_outbox.py sinks/history_rows.py \
 		sinks/notify_rows.py sinks/notify.py gateway/frames.py gateway/subscriptions.py \
 		hub/adapters/zcl_map.py hub/adapters/zwave_map.py hub/adapters/base.py \
-		hub/adapters/recorder.py hub/hubrun.py \
+		hub/adapters/recorder.py hub/hubrun.py hub/local.py hub/lan_api.py \
+		hub/adapters/ble.py hub/adapters/ble_bumble.py hub/adapters/ble_map.py \
+		hub/adapters/mdns.py hub/adapters/mdns_map.py hub/netns.py \
 		speech gateway/voice.py
 
 format: $(VENV)/.dev ## apply ruff's formatting and safe fixes

@@ -87,6 +87,14 @@ def cmd_radio(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_offline(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.offline import print_result, run_bench
+
+    result = run_bench(rounds=args.rounds, notifies=args.notifies, services=args.services, say=_say)
+    print_result(result, args.json)
+    return 0
+
+
 def cmd_history_engines(args: argparse.Namespace, settings: Settings) -> int:
     from bench.history_storage import print_results, run_bench
 
@@ -313,6 +321,19 @@ def register(commands: Commands) -> None:
     p.add_argument("--devices", type=int, default=10, help="devices paired one by one [10]")
     p.add_argument("--commands", type=int, default=500, help="commands, one at a time [500]")
     p.add_argument("--reports", type=int, default=5000, help="reports in the storm [5000]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "offline",
+        cmd_offline,
+        "the hub with its cloud unreachable (issue #16): local motion -> light p50/p99 (the "
+        "hub runtime, Zigbee through zigpy-znp and the ZNP simulator, the broker's port "
+        "closed), BLE notify -> state report p50/p99 (bleak over bumble's virtual link), "
+        "mDNS discovery time (zeroconf on a private network namespace; root); needs no stack",
+    )
+    p.add_argument("--rounds", type=count, default=200, help="motion -> light rounds [200]")
+    p.add_argument("--notifies", type=count, default=500, help="BLE notifications [500]")
+    p.add_argument("--services", type=count, default=10, help="mDNS services, one by one [10]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(

@@ -563,9 +563,18 @@ _DEVICE_TYPE_LIST: tuple[DeviceType, ...] = (
         events=("press", "double_press", "long_press"),
         description="wireless button / remote",
     ),
+    # Found on the LAN by mDNS (hub/adapters/mdns_map.py), not controlled through a capability.
+    DeviceType(name="bridge", capabilities=(), description="a bridge of other devices (Hue)"),
+    DeviceType(name="media_player", capabilities=(), description="networked speaker or screen"),
+    DeviceType(
+        name="network.device", capabilities=(), description="a WiFi device of an unknown kind"
+    ),
 )
 
 DEVICE_TYPES: Mapping[str, DeviceType] = MappingProxyType({t.name: t for t in _DEVICE_TYPE_LIST})
+# The kinds mDNS finds on the LAN: found, not controlled, and not radio devices (the
+# simulator has no models of them).
+LAN_TYPES: frozenset[str] = frozenset({"bridge", "media_player", "network.device"})
 
 
 def _owner_index() -> Mapping[str, Capability]:

@@ -72,6 +72,7 @@ EXAMPLES = {
     "bench history-engines": "homestream bench history-engines --rows 2000000 --homes 20",
     "bench notifications": "homestream bench notifications",
     "bench radio": "homestream bench radio --protocol zigbee --commands 500",
+    "bench offline": "homestream bench offline --rounds 300 --notifies 500 --services 10",
     "bench scenes": "homestream bench scenes",
     "bench voice": "homestream bench voice --requests 10",
     "voice serve": "homestream voice serve --wyoming tcp://0.0.0.0:10300 --home demo-home",

@@ -46,7 +46,7 @@ log = logging.getLogger("homestream.bridge")
 
 SHARE_GROUP = "homestream-bridge"
 OUT_GROUP = "homestream-bridge-out"
-OUTBOUND_TOPICS = (t.COMMANDS_DISPATCHED, t.HUB_PAIRING, t.SHADOW_RESPONSES)
+OUTBOUND_TOPICS = (t.COMMANDS_DISPATCHED, t.HUB_PAIRING, t.SHADOW_RESPONSES, t.HOME_CONFIG)
 # How long the broker keeps a dead bridge's session and queues its share of the hubs'
 # messages for it: long enough for a restart (the launcher restarts bridge-N as bridge-N),
 # short enough that a bridge that is gone for good does not swallow its share for long.
@@ -288,7 +288,15 @@ class Bridge:
             },
         )
 
-        def assigned(_c, parts) -> None:
+        def assigned(c, parts) -> None:
+            # A partition without a committed offset starts at its end ("latest"), which
+            # librdkafka would look up only at the first fetch: pinned here instead, so a
+            # record produced once the bridge is ready is never taken for an old one.
+            committed = {(p.topic, p.partition): p.offset for p in c.committed(parts, 10)}
+            for p in parts:
+                if committed.get((p.topic, p.partition), -1) < 0:
+                    p.offset = c.get_watermark_offsets(p, timeout=10)[1]
+            c.assign(parts)  # with these offsets (an assign in the callback replaces its own)
             self.counters["out_partitions"] = len(parts)
 
         consumer.subscribe(list(OUTBOUND_TOPICS), on_assign=assigned)

@@ -103,7 +103,10 @@ def register(commands: Commands, *, launcher: type[Launcher] | None = None) -> N
         "[cloud] tls_ca) and carry discovery, state, availability, commands and pairing; "
         "runs until SIGTERM. hub.toml's sections: [cloud] home, username, password or "
         "password_file, host, port, tls_ca; [hub] state_dir; [zigbee] port, channel, "
-        "interview_timeout_s; [zwave] url (ws:// of a Z-Wave JS server), interview_timeout_s",
+        "interview_timeout_s; [zwave] url (ws:// of a Z-Wave JS server), interview_timeout_s; "
+        "[ble] hci (a bumble transport such as usb:0; omitted: bleak's own BlueZ backend); "
+        "[mdns] service_types (DNS-SD types to browse; omitted: hue, hap, matter, googlecast, "
+        "shelly, esphomelib)",
     )
     p.add_argument("--config", type=Path, required=True, help="path of hub.toml")
     add_loglevel(p)

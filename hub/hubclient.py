@@ -275,6 +275,7 @@ class HubClient:
                 (f"{self._prefix}command/+", opts),
                 (f"{self._prefix}pairing", opts),
                 (f"{self._prefix}shadow/+/+/+", opts),
+                (f"{self._prefix}config/+/+", opts),  # home documents for local control
             ]
         )
         self._connect_failures = 0

@@ -31,6 +31,19 @@ hub.toml::
 
     [zwave]
     url = "ws://127.0.0.1:3000"                    # a Z-Wave JS server (@zwave-js/server)
+
+    [ble]                                          # Bluetooth LE sensors (bleak)
+    hci = "usb:0"                                  # omit: bleak's own backend (BlueZ)
+
+    [mdns]                                         # WiFi devices found by mDNS (zeroconf)
+    service_types = ["_hue._tcp.local."]           # omit: every type hub/adapters/mdns_map knows
+
+    [local]                                        # the LAN API (hub/lan_api.py), with the
+    api_host = "0.0.0.0"                           # hub's own login ([cloud] username and
+    api_port = 8765                                # password) as HTTP Basic; omit: no API
+
+Local control (hub/local.py) is always on: the home's automations, scenes and mode synced
+from the cloud, the local automations run while the cloud broker is unreachable.
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ from typing import Any
 
 from hub.adapters.base import Adapter, CommandFailed
 from hub.hubclient import HubClient
+from hub.local import LocalControl
 
 log = logging.getLogger("homestream.hub.run")
 
@@ -67,6 +81,9 @@ class HubConfig:
     state_dir: Path
     zigbee: dict[str, Any] | None = None
     zwave: dict[str, Any] | None = None
+    ble: dict[str, Any] | None = None
+    mdns: dict[str, Any] | None = None
+    local: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,13 +121,14 @@ def load_config(path: Path) -> HubConfig:
     tls_ca = cloud.get("tls_ca")
     hub = doc.get("hub", {})
     state_dir = base / str(hub.get("state_dir", "hub-state"))
-    radios = {k: doc.get(k) for k in ("zigbee", "zwave")}
+    radios = {k: doc.get(k) for k in ("zigbee", "zwave", "ble", "mdns")}
     for name, section in radios.items():
         if section is not None and not isinstance(section, dict):
             raise ConfigError(f"[{name}] must be a table")
-    if not any(radios.values()):
+    if all(section is None for section in radios.values()):  # an empty [mdns] is one
         raise ConfigError(
-            f"{path} names no radio: add a [zigbee] (port = ...) or [zwave] (url = ...) section"
+            f"{path} names no radio: add a [zigbee] (port = ...), [zwave] (url = ...), "
+            "[ble] or [mdns] section"
         )
     return HubConfig(
         home=_need(cloud, "home", "cloud", str),
@@ -122,7 +140,24 @@ def load_config(path: Path) -> HubConfig:
         state_dir=state_dir,
         zigbee=radios["zigbee"],
         zwave=radios["zwave"],
+        ble=radios["ble"],
+        mdns=radios["mdns"],
+        local=_local_section(doc.get("local", {})),
     )
+
+
+def _local_section(section: Any) -> dict[str, Any]:
+    if not isinstance(section, dict):
+        raise ConfigError("[local] must be a table")
+    port = section.get("api_port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+        raise ConfigError(f"[local] api_port must be a port number, got {port!r}")
+    if port is not None and not 0 <= port <= 65535:
+        raise ConfigError(f"[local] api_port must be within 0..65535, got {port}")
+    host = section.get("api_host", "0.0.0.0")
+    if not isinstance(host, str):
+        raise ConfigError(f"[local] api_host must be an address, got {host!r}")
+    return {"api_port": port, "api_host": host}
 
 
 def make_adapters(cfg: HubConfig, events: Any) -> list[Adapter]:
@@ -151,6 +186,27 @@ def make_adapters(cfg: HubConfig, events: Any) -> list[Adapter]:
             interview_timeout_s=float(cfg.zwave.get("interview_timeout_s", 120)),
         )
         adapters.append(ZWaveAdapter(zwave, events))
+    if cfg.ble is not None:
+        from hub.adapters.ble import BleAdapter, BleConfig
+
+        hci = cfg.ble.get("hci")
+        if hci is not None and not isinstance(hci, str):
+            raise ConfigError(f"[ble] hci must be a bumble transport name, got {hci!r}")
+        adapters.append(
+            BleAdapter(BleConfig(state_file=cfg.state_dir / "ble.json", hci=hci), events)
+        )
+    if cfg.mdns is not None:
+        from hub.adapters.mdns import MdnsAdapter, MdnsConfig
+
+        types = cfg.mdns.get("service_types", list(MdnsConfig.service_types))
+        if not isinstance(types, list) or not all(
+            (isinstance(t, str) and t.endswith("._tcp.local.")) or t.endswith("._udp.local.")
+            for t in types
+        ):
+            raise ConfigError(
+                f"[mdns] service_types must be a list like ['_hue._tcp.local.'], got {types!r}"
+            )
+        adapters.append(MdnsAdapter(MdnsConfig(service_types=tuple(types)), events))
     return adapters
 
 
@@ -177,6 +233,14 @@ class HubRuntime:
             on_message=self._on_message,
         )
         self.adapters = make_adapters(cfg, self)
+        self.local = LocalControl(
+            cfg.state_dir / "local.sqlite",
+            owns=lambda device_id: self.adapter_of(device_id) is not None,
+            execute=self.execute,
+            publish=self.client.publish,
+            online=lambda: self.client.connected,
+        )
+        self.lan_port: int | None = None  # the LAN API's, once it listens
         self.dead_letters = cfg.state_dir / "dead-letters.jsonl"
         self._tasks: set[asyncio.Task[None]] = set()
         self.counts = {"states": 0, "commands": 0, "failed": 0, "dead_letters": 0, "paired": 0}
@@ -189,15 +253,23 @@ class HubRuntime:
     def device_added(self, device_id: str, descriptor: dict[str, Any]) -> None:
         self.counts["paired"] += 1
         log.info("device paired", extra={"device_id": device_id, "type": descriptor.get("type")})
+        self.local.on_descriptor(device_id, descriptor)
         self.client.publish(f"discovery/{device_id}", descriptor, retain=True)
 
     def device_removed(self, device_id: str) -> None:
         log.info("device removed", extra={"device_id": device_id})
+        self.local.on_descriptor(device_id, None)
         self.client.publish(f"discovery/{device_id}", None, retain=True)
 
     def state(self, device_id: str, state: Mapping[str, Any]) -> None:
         self.counts["states"] += 1
-        self.client.publish(f"state/{device_id}", {"state": dict(state), "ts": _now_ms()})
+        ts = _now_ms()
+        ran = self.local.on_state(device_id, state)  # cloud away: local automations run
+        body: dict[str, Any] = {"state": dict(state), "ts": ts}
+        if ran:
+            body["local_runs"] = ran
+        self.client.publish(f"state/{device_id}", body)
+        self.local.flush()  # the runs after the report that started them
 
     def availability(self, device_id: str, online: bool) -> None:
         self.client.publish(
@@ -233,7 +305,9 @@ class HubRuntime:
             doc = json.loads(payload) if payload else None
         except ValueError:
             doc = None
-        if parts[0] == "pairing" and len(parts) == 1:
+        if parts[0] == "config" and len(parts) == 3:
+            self.local.on_config(parts[1], parts[2], payload)
+        elif parts[0] == "pairing" and len(parts) == 1:
             await self._pairing(doc)
         elif parts[0] == "command" and len(parts) == 2:
             await self._command(parts[1], doc)
@@ -270,7 +344,7 @@ class HubRuntime:
             self.client.publish(f"ack/{device_id}", body)
 
         assert isinstance(doc, dict)
-        adapter = next((a for a in self.adapters if a.owns(device_id)), None)
+        adapter = self.adapter_of(device_id)
         capability, command = doc.get("capability"), doc.get("command")
         parameters = doc.get("parameters") or {}
         if adapter is None:
@@ -294,11 +368,39 @@ class HubRuntime:
             return
         ack("COMPLETED")
 
+    def adapter_of(self, device_id: str) -> Adapter | None:
+        return next((a for a in self.adapters if a.owns(device_id)), None)
+
+    async def execute(
+        self, device_id: str, capability: str, command: str, parameters: Mapping[str, Any]
+    ) -> None:
+        """A command decided on the hub (a local automation, scene or the LAN API)."""
+        adapter = self.adapter_of(device_id)
+        if adapter is None:
+            raise LookupError(f"this hub has no device {device_id!r}")
+        await adapter.execute(device_id, capability, command, parameters)
+
+    async def _ticks(self, stop: asyncio.Event) -> None:
+        """The local automations' timers (delays, ``for:``, waits), every 50 ms."""
+        while not stop.is_set():
+            try:
+                self.local.tick()
+            except Exception:
+                log.exception("local automation tick failed")
+            await asyncio.sleep(0.05)
+
     # -- run -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         self.client.start()
         for adapter in self.adapters:
             await adapter.start()
+        ticker = asyncio.create_task(self._ticks(stop))
+        lan = None
+        if self.cfg.local.get("api_port") is not None:
+            from hub.lan_api import serve
+
+            lan = await serve(self, self.cfg.local["api_host"], self.cfg.local["api_port"])
+            self.lan_port = lan.port
         log.info(
             "hub running",
             extra={"home_id": self.cfg.home, "adapters": [a.protocol for a in self.adapters]},
@@ -318,10 +420,14 @@ class HubRuntime:
                     task.add_done_callback(self._tasks.discard)
         finally:
             stopper.cancel()
+            ticker.cancel()
             if getter is not None:
                 getter.cancel()
+            if lan is not None:
+                await lan.close()
             for adapter in self.adapters:
                 await adapter.stop()
+            await self.local.close()
             self.client.wait_drained(5)
             self.client.stop()
             log.info("hub stopped", extra={"home_id": self.cfg.home, **self.counts})

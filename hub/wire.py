@@ -65,7 +65,11 @@ ACK_STATUSES: Final = ("ACKNOWLEDGED", "COMPLETED", "FAILED")
 _MAX_TS: Final = 253_402_300_799_999
 _SCHEME = (
     "hub/{home}/status|discovery/{d}|availability/{d}|state/{d}|event/{d}|ack/{d}|shadow/{d}/{op}"
+    "|automation/{a}"
 )
+# A state report names at most this many automations the hub ran on it (local_runs).
+MAX_LOCAL_RUNS: Final = 100
+RUN_STATUSES: Final = ("STARTED", "COMPLETED", "FAILED", "CONDITIONS_FAILED", "SKIPPED", "ABORTED")
 
 
 # -- results -------------------------------------------------------------------------------
@@ -261,6 +265,11 @@ def _route(topic: str) -> _Route | Rejected | Ignored:
         return Ignored(f"{_short(topic)} is a cloud -> hub topic the bridge publishes")
     if kind == "shadow" and len(rest) == 3 and rest[2] in _SHADOW_REPLIES.get(rest[1], ()):
         return Ignored(f"{_short(topic)} is a shadow reply the bridge publishes")
+    if kind == "config" and len(rest) == 2:
+        return Ignored(f"{_short(topic)} is a home document the bridge publishes")
+    if kind == "automation" and len(rest) == 1:
+        problem = ids.doc_id_problem(rest[0])
+        return outside(problem, home) if problem else _Route("automation", home, None, rest[0])
 
     if kind == "status" and not rest:
         return _Route("status", home, None)
@@ -274,7 +283,7 @@ def _route(topic: str) -> _Route | Rejected | Ignored:
             "update/delta, update/documents)",
             home,
         )
-    elif kind in _DEVICE_KINDS or kind in ("status", "pairing", "command"):
+    elif kind in _DEVICE_KINDS or kind in ("status", "pairing", "command", "config", "automation"):
         return outside(f"wrong number of levels after {_short(kind)}; expected {_SCHEME}", home)
     else:
         return outside(f"unknown kind {_short(kind)}; expected {_SCHEME}", home)
@@ -492,7 +501,7 @@ def _discovery(route: _Route, data: bytes, received_at: int, max_bytes: int) -> 
 
 
 def _state(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbound:
-    doc = _document(data, max_bytes, "a state report", ("state", "ts"), ("state",))
+    doc = _document(data, max_bytes, "a state report", ("state", "ts", "local_runs"), ("state",))
     state = _attribute_map(doc["state"], "state")
     fields = {
         "ts": _ts(doc, received_at),
@@ -500,8 +509,55 @@ def _state(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbo
         "state": state,
         "received_at": received_at,
         "source": "mqtt",
+        "local_runs": _local_runs(doc.get("local_runs")),
     }
     return Inbound(t.DEVICE_REPORTS, "DeviceReport", route.home, route.device, fields)
+
+
+def _local_runs(value: Any) -> list[str]:
+    """The automations a hub ran on a report while the cloud was away (their ids)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Reject("WRONG_TYPE", f"local_runs: expected an array of ids, got {_type(value)}")
+    if len(value) > MAX_LOCAL_RUNS:
+        raise _Reject("OUT_OF_RANGE", f"local_runs: {len(value)} ids; at most {MAX_LOCAL_RUNS}")
+    for i, item in enumerate(value):
+        problem = ids.doc_id_problem(item)
+        if problem:
+            raise _Reject("WRONG_TYPE", f"local_runs[{i}]: {problem}")
+    return list(value)
+
+
+def _automation_run(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbound:
+    """A run of an automation the hub ran by itself while the cloud was away."""
+    doc = _document(
+        data,
+        max_bytes,
+        "an automation run",
+        ("run_id", "alias", "trigger", "status", "trace", "error", "ts"),
+        ("run_id", "trigger", "status"),
+    )
+    status = _string(doc, "status")
+    if status not in RUN_STATUSES:
+        raise _Reject(
+            "OUT_OF_RANGE",
+            f"status: expected one of {', '.join(RUN_STATUSES)}, got {_short(status)}",
+        )
+    trace = doc.get("trace")
+    if trace is not None and not isinstance(trace, dict | list):
+        raise _Reject("WRONG_TYPE", f"trace: expected an object, array or null, got {_type(trace)}")
+    fields = {
+        "ts": _ts(doc, received_at),
+        "automation_id": route.op,
+        "run_id": _string(doc, "run_id"),
+        "alias": _string(doc, "alias", optional=True),
+        "trigger": _object_text(doc, "trigger") or "{}",
+        "status": status,
+        "trace": None if trace is None else _json_text(trace),
+        "error": _string(doc, "error", optional=True),
+    }
+    return Inbound(t.AUTOMATIONS_RUNS, "AutomationFired", route.home, None, fields)
 
 
 def _event(route: _Route, data: bytes, received_at: int, max_bytes: int) -> Inbound:
@@ -545,6 +601,7 @@ _HANDLERS: Final[dict[str, _Handler]] = {
     "state": _state,
     "event": _event,
     "ack": _ack,
+    "automation": _automation_run,
 }
 
 
@@ -709,7 +766,21 @@ def _shadow_delta(record: Mapping[str, Any]) -> Outbound:
     return Outbound(f"{_ids(record)}/shadow/{record['device_id']}/update/delta", _dumps(body))
 
 
+def _home_document(record: Mapping[str, Any]) -> Outbound:
+    """A home document (automation, scene ...) for the hub's local store: retained, so a hub
+    that connects gets every current one; a deletion clears it (empty payload)."""
+    kind, doc_id = record["kind"], record["doc_id"]
+    for what, value in (("kind", kind), ("doc id", doc_id)):
+        problem = ids.doc_id_problem(value)
+        if problem:
+            raise ValueError(f"home document {what}: {problem}")
+    text = record.get("document")
+    payload = b"" if text is None else str(text).encode("utf-8")
+    return Outbound(f"{_ids(record, device=False)}/config/{kind}/{doc_id}", payload, retain=True)
+
+
 _OUTBOUND: Final[dict[str, Callable[[Mapping[str, Any]], Outbound]]] = {
+    "HomeConfig": _home_document,
     "CommandDispatched": _command,
     "PairingRequest": _pairing,
     "ShadowResponse": _shadow_response,

@@ -266,8 +266,8 @@ def make_spec(
     """A device of ``device_type``: a model (weighted, or the one named), its capabilities
     (the type's typical ones plus the model's optional ones) and a radio endpoint."""
     dtype = DEVICE_TYPES.get(device_type)
-    if dtype is None:
-        raise ValueError(f"unknown device type {device_type!r}; known: {', '.join(DEVICE_TYPES)}")
+    if dtype is None or device_type not in MODELS:
+        raise ValueError(f"no simulated device type {device_type!r}; known: {', '.join(MODELS)}")
     models = MODELS[device_type]
     if model is None:
         chosen = rng.choices(models, weights=[m.weight for m in models])[0]

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Collection
 from typing import Any
 
-from domain.automation import modes, runner, triggers
+from domain.automation import engine, runner
 from domain.automation.home import HomeView
 from domain.automation.model import Automation, watched_devices
 from domain.automation.parse import AutomationInvalid, parse
-from domain.automation.triggers import DeviceEvent, Event, HubStatus, StateChanged, TimerFired
+from domain.automation.triggers import DeviceEvent, Event, HubStatus, StateChanged
 from streams.due import timer_key
 from streams.fold import handover, home_docs
 from streams.fold.context import Context
@@ -40,10 +41,6 @@ from streams.fold.declaration import Processor, Table
 from topics import catalogue as t
 from topics import jsontext
 from topics.state_change import state_of
-
-# A tick delivers at most this many timers per automation; the rest wait for the next tick
-# (one automation cannot hold up the partition).
-MAX_TIMERS_PER_TICK = 1_000
 
 
 def docs_key(home: str) -> str:
@@ -68,7 +65,7 @@ def _watched(text: str) -> frozenset[str] | None:
 # -- state -------------------------------------------------------------------------------
 class _Home:
     """One home while one input is handled: its documents, mode and place, and the state of
-    the automations the input touches."""
+    the automations the input touches; the engine's host (``domain.automation.engine``)."""
 
     def __init__(self, ctx: Context, home: str) -> None:
         self.ctx, self.home = ctx, home
@@ -76,6 +73,10 @@ class _Home:
         self._view: HomeView | None = None
         self._automations: dict[str, Automation] | None = None
         self._states: dict[str, _Auto] = {}
+
+    @property
+    def now(self) -> int:
+        return self.ctx.now
 
     def view(self) -> HomeView:
         if self._view is None:
@@ -102,6 +103,9 @@ class _Home:
             self._states[aid] = _Auto(self, aid)
         return self._states[aid]
 
+    def watched(self, aid: str) -> frozenset[str] | None:
+        return _watched(self.docs["automations"][aid])
+
     def put_docs(self, docs: dict[str, Any]) -> None:
         self.docs = docs
         self._automations = None
@@ -112,53 +116,44 @@ class _Home:
         for a in self._states.values():
             a.save()
 
+    # -- effects (engine.Host) -----------------------------------------------------------
+    def report(self, run: dict[str, Any], *, started: bool) -> None:
+        _report(self, run, started=started)
 
-class _Auto:
-    """One automation's state: its trigger state, runs in flight, queue, pending timers and
-    ``due_at`` (``streams.due``). Read in place; ``edit`` copies it before the first change
-    (most events change nothing); ``save`` writes back what changed."""
+    def command(self, run: dict[str, Any], effect: dict[str, Any]) -> None:
+        _command(self, run, effect)
+
+    def scene(self, run: dict[str, Any], effect: dict[str, Any]) -> None:
+        _scene(self, run, effect)
+
+    def notify(self, run: dict[str, Any], effect: dict[str, Any]) -> None:
+        _notify(self, run, effect)
+
+
+class _Auto(engine.AutomationState):
+    """One automation's engine state as the partition's store keeps it, with ``due_at``
+    (``streams.due``); ``save`` writes back what changed."""
 
     def __init__(self, h: _Home, aid: str) -> None:
-        self.h, self.aid = h, aid
+        self.h = h
         self.key = state_key(h.home, aid)
-        self.state: dict[str, Any] = h.ctx.store.get(self.key) or _fresh()
-        self.dirty = False
-        self.gone = False
+        super().__init__(aid, h.ctx.store.get(self.key))
 
     @property
     def ctx(self) -> Context:
         return self.h.ctx
 
-    def edit(self) -> dict[str, Any]:
-        if not self.dirty:
-            # A copy: the stored value is the committed state until the batch commits.
-            # The tables are changed in place, what they hold never is (the runner and
-            # the triggers return new runs and trigger states), so one level suffices.
-            s = self.state
-            self.state = {
-                **s,
-                "runs": dict(s["runs"]),
-                "queue": list(s["queue"]),
-                "timers": dict(s["timers"]),
-            }
-            self.dirty = True
-        return self.state
-
     def save(self) -> None:
         if self.gone:
             self.ctx.store.put(self.key, None)
         elif self.dirty:
-            timers = self.state["timers"]
-            if timers:
-                self.state["due_at"] = min(timers.values())
+            due = self.due_at()
+            if due is not None:
+                self.state["due_at"] = due
             else:
                 self.state.pop("due_at", None)
             self.ctx.store.put(self.key, self.state)
         self.dirty = False
-
-
-def _fresh() -> dict[str, Any]:
-    return {"triggers": triggers.empty_state(), "runs": {}, "queue": [], "timers": {}}
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -182,8 +177,8 @@ def on_config(ctx: Context, rec: dict[str, Any]) -> None:
     # Schedules depend on the zone and the sun on the place: every trigger listens anew.
     for aid, automation in h.automations().items():
         a = h.auto(aid)
-        _disarm(a)
-        _arm(a, automation)
+        engine.disarm(a)
+        engine.arm(h, a, automation)
     h.save()
 
 
@@ -208,7 +203,7 @@ def _configure(ctx: Context, rec: dict[str, Any], aid: str, text: str | None) ->
     ):
         return  # the same automation (a republish, keys in another order): runs go on
     a = h.auto(aid)
-    _stop(a, "the automation was changed" if text else "the automation was removed")
+    engine.stop(h, a, "the automation was changed" if text else "the automation was removed")
     if text is None:
         texts.pop(aid, None)
     else:
@@ -218,8 +213,8 @@ def _configure(ctx: Context, rec: dict[str, Any], aid: str, text: str | None) ->
     if automation is None:
         a.gone = True  # deleted or disabled: nothing of it is kept
     else:
-        a.state, a.dirty, a.gone = _fresh(), True, False
-        _arm(a, automation)
+        a.state, a.dirty, a.gone = engine.fresh(), True, False
+        engine.arm(h, a, automation)
     h.save()
 
 
@@ -240,7 +235,8 @@ def on_state_change(ctx: Context, rec: dict[str, Any]) -> None:
     device = str(rec["device_id"])
     if st.changed.get("contact") == "open":
         _security(ctx, device, "opened")
-    _event(ctx, StateChanged(str(rec["event_id"]), device, old, new))
+    # the hub ran these on this report while the cloud was away: not again here
+    _event(ctx, StateChanged(str(rec["event_id"]), device, old, new), st.local_runs)
 
 
 def on_device_event(ctx: Context, rec: dict[str, Any]) -> None:
@@ -273,7 +269,7 @@ def on_hub_status(ctx: Context, rec: dict[str, Any]) -> None:
     elif was is False and online:
         _notice(ctx, "SYSTEM", "INFO", "The hub is back online", "The hub is connected again.",
                 None)  # fmt: skip
-    _deliver(h, HubStatus(str(rec["event_id"]), online, was))
+    engine.deliver(h, h.auto, HubStatus(str(rec["event_id"]), online, was))
     h.save()
 
 
@@ -294,25 +290,9 @@ def on_tick(ctx: Context, rec: dict[str, Any]) -> None:
                 h = _Home(ctx, home)
             automation = h.automations().get(aid)
             if automation is not None:
-                _due_timers(h.auto(aid), automation)
+                engine.due_timers(h, h.auto(aid), automation)
         if h is not None:
             h.save()
-
-
-def _due_timers(a: _Auto, automation: Automation) -> None:
-    now = a.ctx.now
-    for _ in range(MAX_TIMERS_PER_TICK):
-        due = [(at, key) for key, at in a.state["timers"].items() if at <= now]
-        if not due:
-            return
-        at, key = min(due)
-        del a.edit()["timers"][key]
-        owner, ident = runner.timer_owner(key)
-        fired = TimerFired(key, at)
-        if owner == "automation":
-            _triggers(a, automation, fired)
-        elif (run := a.state["runs"].get(ident)) is not None:
-            _apply(a, *runner.resume(run, automation, fired, now, a.h.view()))
 
 
 # -- security ----------------------------------------------------------------------------
@@ -344,155 +324,23 @@ def _notice(
 
 
 # -- the pipeline ------------------------------------------------------------------------
-def _event(ctx: Context, event: Event) -> None:
+def _event(ctx: Context, event: Event, ran_elsewhere: Collection[str] = ()) -> None:
     h = _Home(ctx, ctx.home)
     if not h.docs.get("automations"):
         return  # the common case: a home without automations costs one read
-    _deliver(h, event)
+    engine.deliver(h, h.auto, event, watched=h.watched, ran_elsewhere=ran_elsewhere)
     h.save()
 
 
-def _deliver(h: _Home, event: Event) -> None:
-    """An event to every automation's triggers, then to its runs waiting for one; a
-    device's state change or event only to the automations watching that device."""
-    device = event.device_id if isinstance(event, StateChanged | DeviceEvent) else None
-    for aid, automation in h.automations().items():
-        if device is not None:
-            watched = _watched(h.docs["automations"][aid])
-            if watched is not None and device not in watched:
-                continue
-        a = h.auto(aid)
-        _triggers(a, automation, event)
-        for run_id in sorted(a.state["runs"]):
-            run = a.state["runs"].get(run_id)
-            if run is not None and run["status"] == "waiting":
-                _apply(a, *runner.resume(run, automation, event, h.ctx.now, h.view()))
-
-
-def _triggers(a: _Auto, automation: Automation, event: Event) -> None:
-    state = a.state["triggers"]
-    out = triggers.handle(
-        automation.triggers,
-        state,
-        event,
-        scope=runner.automation_scope(a.aid),
-        now=a.ctx.now,
-        home=a.h.view(),
-    )
-    if out.arm or out.cancel or out.state is not state:  # a change copies the state
-        a.edit()["triggers"] = out.state
-        _retime(a, out.cancel, out.arm)
-    for fired in out.fired:
-        _fire(a, automation, fired)
-
-
-def _fire(a: _Auto, automation: Automation, fired: dict[str, Any]) -> None:
-    now = a.ctx.now
-    run, effects = runner.start(automation, a.aid, fired, now, a.h.view())
-    if effects:  # its conditions did not hold: over before it began
-        _apply(a, run, effects)
-        return
-    runs = a.edit()["runs"]
-    queue = a.state["queue"]
-    decision = modes.admit(automation, _active(runs), [runs[r] for r in queue if r in runs], run)
-    for other in decision.cancel:
-        if other in runs:
-            _apply(a, *runner.abort(runs[other], now, "restarted"))
-    if decision.drop:
-        _apply(a, *runner.skip(run, now, decision.drop, warn=decision.warn))
-    elif decision.queue:
-        queue.append(run["run_id"])
-        _apply(a, *runner.queue(run, now))
-        _report(a, run)
-    else:
-        _report(a, run, started=True)
-        _apply(a, *runner.advance(run, automation, now, a.h.view()))
-
-
-def _apply(a: _Auto, run: dict[str, Any], effects: list[dict[str, Any]]) -> None:
-    """Keep the run and carry out its effects."""
-    a.edit()["runs"][run["run_id"]] = run
-    for effect in effects:
-        kind = effect["kind"]
-        if kind == "arm_timer":
-            _retime(a, (), ((effect["key"], int(effect["at"])),))
-        elif kind == "cancel_timer":
-            _retime(a, (effect["key"],), ())
-        elif kind == "command":
-            _command(a, run, effect)
-        elif kind == "scene":
-            _scene(a, run, effect)
-        elif kind == "notify":
-            _notify(a, run, effect)
-        elif kind == "finished":
-            _finished(a, run)
-    if run["status"] in _SUSPENDED and any(e["kind"] in ("wait", "arm_timer") for e in effects):
-        _report(a, run)  # it waits now: apps see the trace so far, not only at the end
-
-
-# A run's statuses while it waits for a delay or a trigger.
-_SUSPENDED = frozenset({"delayed", "waiting"})
-
-
-def _finished(a: _Auto, run: dict[str, Any]) -> None:
-    state = a.edit()
-    state["runs"].pop(run["run_id"], None)
-    if run["run_id"] in state["queue"]:
-        state["queue"].remove(run["run_id"])
-    for key in runner.timers(run):
-        state["timers"].pop(key, None)
-    _report(a, run)
-    automation = a.h.automations().get(a.aid)
-    if automation is None:
-        return
-    runs = state["runs"]
-    nxt = modes.dequeue(automation, _active(runs), [runs[r] for r in state["queue"] if r in runs])
-    if nxt is not None:
-        state["queue"].remove(nxt)
-        _report(a, runs[nxt], started=True)
-        _apply(a, *runner.advance(runs[nxt], automation, a.ctx.now, a.h.view()))
-
-
-def _active(runs: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for r in runs.values() if r["status"] in runner.ACTIVE]
-
-
-def _retime(a: _Auto, cancel: Any, arm: Any) -> None:
-    timers = a.edit()["timers"]
-    for key in cancel:
-        timers.pop(key, None)
-    for key, at in arm:
-        timers[key] = int(at)
-
-
-def _arm(a: _Auto, automation: Automation) -> None:
-    out = triggers.arm(automation.triggers, runner.automation_scope(a.aid), a.ctx.now, a.h.view())
-    a.edit()["triggers"] = out.state
-    _retime(a, out.cancel, out.arm)
-
-
-def _disarm(a: _Auto) -> None:
-    _retime(a, triggers.disarm(a.state["triggers"]), ())
-    a.edit()["triggers"] = triggers.empty_state()
-
-
-def _stop(a: _Auto, why: str) -> None:
-    """An automation changed or went: its triggers stop listening, its runs end."""
-    _disarm(a)
-    for _run_id, run in sorted(a.state["runs"].items()):
-        _apply(a, *runner.abort(run, a.ctx.now, why))
-    a.edit()["queue"] = []
-
-
 # -- effects -----------------------------------------------------------------------------
-def _report(a: _Auto, run: dict[str, Any], *, started: bool = False) -> None:
+def _report(h: _Home, run: dict[str, Any], *, started: bool = False) -> None:
     """An AutomationFired: the run's status and trace so far (apps see runs as they go)."""
-    fields = runner.report(run, a.ctx.now)
+    fields = runner.report(run, h.now)
     if started:
         fields["status"] = "STARTED"
-    a.ctx.emit(
+    h.ctx.emit(
         t.AUTOMATIONS_RUNS,
-        a.h.home,
+        h.home,
         "AutomationFired",
         {
             "automation_id": fields["automation_id"],
@@ -506,9 +354,9 @@ def _report(a: _Auto, run: dict[str, Any], *, started: bool = False) -> None:
     )
 
 
-def _command(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
+def _command(h: _Home, run: dict[str, Any], effect: dict[str, Any]) -> None:
     send_command(
-        a.ctx,
+        h.ctx,
         {
             "command_id": effect["command_id"],
             "device_id": effect.get("device_id"),
@@ -517,17 +365,17 @@ def _command(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
             "command": effect["command"],
             "parameters": effect.get("parameters") or {},
             "requested_by": f"automation:{run['automation_id']}",
-            "timeout_ms": a.ctx.config.default_timeout_ms,
-            "issued_at": a.ctx.now,
+            "timeout_ms": h.ctx.config.default_timeout_ms,
+            "issued_at": h.now,
             "request_id": None,
             "parent_command_id": None,
         },
     )
 
 
-def _scene(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
+def _scene(h: _Home, run: dict[str, Any], effect: dict[str, Any]) -> None:
     handover.request_scene(
-        a.ctx,
+        h.ctx,
         {
             "scene_id": effect["scene_id"],
             "run_id": effect["request_id"],
@@ -537,10 +385,10 @@ def _scene(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
     )
 
 
-def _notify(a: _Auto, run: dict[str, Any], effect: dict[str, Any]) -> None:
-    a.ctx.emit(
+def _notify(h: _Home, run: dict[str, Any], effect: dict[str, Any]) -> None:
+    h.ctx.emit(
         t.NOTIFICATIONS,
-        a.h.home,
+        h.home,
         "Notification",
         {
             "kind": "AUTOMATION",

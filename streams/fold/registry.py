@@ -126,7 +126,13 @@ def on_report(ctx: Context, rec: dict[str, Any]) -> None:
     ctx.counters["applied"] += 1
     # History stamps the change with the hub's time (a replayed outbox keeps its minutes).
     emit_state_change(
-        ctx, dev, result, source="report", before=shadow, ts=int(rec.get("ts") or ctx.now)
+        ctx,
+        dev,
+        result,
+        source="report",
+        before=shadow,
+        ts=int(rec.get("ts") or ctx.now),
+        local_runs=list(rec.get("local_runs") or ()),
     )
     complete_matching(ctx, home, dev, result.shadow.reported)
 

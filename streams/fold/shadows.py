@@ -46,11 +46,13 @@ def emit_state_change(
     command_id: str | None = None,
     before: Shadow | None = None,
     ts: int | None = None,
+    local_runs: list[str] | None = None,
 ) -> None:
     """A new shadow version: StateChange, the ShadowDocument, and a ShadowDelta when
     desired and reported differ. ``before``: the shadow it came from, for the values the
     changed reported attributes had (automations trigger on "from"). ``ts``: the state's
-    own time (a report's hub ts) when it is not the time of acceptance (``ctx.now``)."""
+    own time (a report's hub ts) when it is not the time of acceptance (``ctx.now``).
+    ``local_runs``: the automations the hub already ran on the report (not run again)."""
     sh: Shadow = result.shadow
     ctx.emit(
         t.STATE_CHANGES,
@@ -68,6 +70,7 @@ def emit_state_change(
                 previous={k: before.reported.get(k) for k in result.changed_reported}
                 if before is not None
                 else None,
+                local_runs=local_runs or (),
             ),
             "source": source,
             "command_id": command_id,

@@ -341,3 +341,25 @@ def test_the_same_automation_sent_again_changes_nothing():
     assert named(again, "AutomationFired") == []
     motion(fold, False, T0 + 3_000)
     assert "turnOff" in commands(fold.handle(*tick(T0 + 3_000 + 121_000)))
+
+
+def test_an_automation_the_hub_ran_offline_is_not_run_again_by_the_cloud():
+    """A report replayed from the hub's outbox names the automations the hub already ran on
+    it (local_runs): the cloud's triggers follow the change, but nothing fires twice."""
+    simple = {**MOTION_LIGHT, "actions": MOTION_LIGHT["actions"][:1]}
+    fold = new_fold()
+    home(fold, ("hall-light", simple), ("other", simple))
+    name, rec = report({"motion": True}, dev="pir", ts=T0 + 1_000)
+    out = fold.handle(name, {**rec, "local_runs": ["hall-light"]})
+    [change] = [c for c in named(out, "StateChange") if c["source"] == "report"]
+    assert json.loads(change["state"])["local_runs"] == ["hall-light"]
+    fired = named(out, "AutomationFired")
+    assert {r["automation_id"] for r in fired} == {"other"}  # the one the hub did not run
+    assert commands(out) == ["turnOn"]
+    # the trigger state followed: motion stays on, so nothing fires on a repeat "to: true"
+    assert (
+        named(fold.handle(*report({"motion": False}, dev="pir", ts=T0 + 2_000)), "AutomationFired")
+        == []
+    )
+    again = fold.handle(*report({"motion": True}, dev="pir", ts=T0 + 3_000))
+    assert {r["automation_id"] for r in named(again, "AutomationFired")} == {"hall-light", "other"}

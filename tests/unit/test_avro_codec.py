@@ -202,7 +202,7 @@ def test_decode_errors(data: bytes, error: type[CodecError], message: str) -> No
 def test_decode_truncated_and_padded_bodies() -> None:
     data = CODEC.encode("DeviceReport", report())
     for cut in (11, 30, len(data) - 1):
-        with pytest.raises(DecodeError, match="cannot decode DeviceReport v1 body"):
+        with pytest.raises(DecodeError, match="cannot decode DeviceReport v2 body"):
             CODEC.decode(data[:cut])
     with pytest.raises(DecodeError, match="1 trailing byte"):
         CODEC.decode(data + b"\x00")

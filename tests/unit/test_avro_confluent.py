@@ -143,7 +143,7 @@ def test_wire_format_and_topic_record_subjects(registry: tuple[FakeRegistry, str
     single = SingleObjectCodec(STORE).encode("DeviceReport", record)
     assert data[5:] == single[10:]
     decoded = codec.decode(data)
-    assert (decoded.name, decoded.version, decoded.writer_version) == ("DeviceReport", 1, 1)
+    assert (decoded.name, decoded.version, decoded.writer_version) == ("DeviceReport", 2, 2)
     assert decoded.record == record
 
 

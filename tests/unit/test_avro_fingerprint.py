@@ -142,8 +142,8 @@ def test_agrees_with_fastavro_on_every_homestream_schema() -> None:
 
 def test_store_api() -> None:
     sv = STORE.latest("DeviceReport")
-    assert STORE.versions("DeviceReport") == [1]
-    assert STORE.get("DeviceReport", 1) is sv
+    assert STORE.versions("DeviceReport") == [1, 2]
+    assert STORE.get("DeviceReport", 2) is sv
     assert STORE.by_fingerprint(sv.fingerprint) is sv
     assert sv.fullname == "io.homestream.events.DeviceReport"
     assert sv.fingerprint_hex == f"0x{sv.fingerprint:016x}"
@@ -151,8 +151,8 @@ def test_store_api() -> None:
     assert len({s.fingerprint for s in STORE}) == sum(len(STORE.versions(n)) for n in STORE.names())
     with pytest.raises(KeyError, match="Nope"):
         STORE.latest("Nope")
-    with pytest.raises(KeyError, match=r"versions 1\.\.1"):
-        STORE.get("DeviceReport", 2)
+    with pytest.raises(KeyError, match=r"versions 1\.\.2"):
+        STORE.get("DeviceReport", 3)
 
 
 def test_unknown_fingerprint_message_names_it() -> None:

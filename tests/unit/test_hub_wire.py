@@ -155,6 +155,7 @@ def test_state_report_keeps_values_and_their_avro_types():
         "state": state,
         "received_at": NOW,
         "source": "mqtt",
+        "local_runs": [],
     }
     back = roundtrip(result)["state"]
     assert back == state

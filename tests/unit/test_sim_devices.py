@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from domain.capabilities import CAPABILITIES, DEVICE_TYPES, Command, Kind, Parameter
+from domain.capabilities import CAPABILITIES, DEVICE_TYPES, LAN_TYPES, Command, Kind, Parameter
 from domain.commands import desired_satisfied, plan_command
 from domain.dedupe import changes
 from domain.validate import validate_descriptor, validate_event, validate_state
@@ -110,8 +110,8 @@ def example_parameters(cmd: Command) -> dict[str, Any]:
 
 
 def test_every_contract_type_has_models_and_traits() -> None:
-    assert set(MODELS) == set(DEVICE_TYPES)
-    assert set(TRAITS) == set(DEVICE_TYPES)
+    assert set(MODELS) == set(DEVICE_TYPES) - LAN_TYPES  # found by mDNS, not simulated
+    assert set(TRAITS) == set(MODELS)
     for dtype, models in MODELS.items():
         assert models
         for m in models:
@@ -499,7 +499,7 @@ def test_demo_floorplan() -> None:
         "living-room-blinds",
         "bathroom-climate",
     } <= set(ids)
-    assert {s.type for s in specs} == set(DEVICE_TYPES)
+    assert {s.type for s in specs} == set(DEVICE_TYPES) - LAN_TYPES
     assert {s.room for s in specs} == {room for room, _ in DEMO_FLOORPLAN}
     assert {"Living Room", "Kitchen", "Bedroom", "Hallway", "Front Door", "Bathroom", "Office"} <= {
         s.room for s in specs
@@ -526,7 +526,7 @@ def test_synthetic_homes_are_deterministic_and_realistic() -> None:
     small = synthetic_home("sim-0001", 5, seed=0)
     assert [s.type for s in small][:2] == ["light.dimmer", "sensor.motion"]
     many = Counter(s.type for h in range(20) for s in synthetic_home(f"h{h}", 50, seed=0))
-    assert set(many) == set(DEVICE_TYPES)
+    assert set(many) == set(DEVICE_TYPES) - LAN_TYPES
     assert many["lock"] < many["light.dimmer"] < many["light.dimmer"] + many["sensor.contact"]
 
 
