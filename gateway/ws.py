@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -26,6 +25,8 @@ from gateway.errors import ApiError
 from gateway.frames import Event
 from gateway.roles import Permission, allowed
 from gateway.subscriptions import Subscription
+from gateway.wire import Wire, wire_of
+from topics import jsontext
 
 log = logging.getLogger("homestream.gateway.ws")
 
@@ -57,6 +58,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 class _Session:
     def __init__(self, websocket: WebSocket, backend: Backend, user: str) -> None:
         self.ws = websocket
+        self.wire = wire_of(websocket.scope)  # None under another server (tests)
         self.backend = backend
         self.user = user
         self.subs: dict[str, Subscription] = {}
@@ -85,7 +87,7 @@ class _Session:
         self.subs.clear()
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.send_text(json.dumps(frame, separators=(",", ":"), default=str))
+        await self.send_text(jsontext.dumps(frame, default=str))
 
     async def send_text(self, text: str) -> None:
         async with self.send_lock:
@@ -227,20 +229,60 @@ class _Session:
         return device is None or device in self.areas[home][1]
 
     async def pump(self, home: str, sub: Subscription) -> None:
-        """Fan-out events of one home to this client, re-snapshotting after an overflow."""
+        """Fan-out events of one home to this client, re-snapshotting after an overflow.
+
+        Under the gateway's own server (``gateway.wire``) a client following the whole
+        home gets each Kafka batch of its events written straight to its socket by the
+        subscription's sink, pre-encoded, in one write; this task only waits for the sink
+        to refuse (the client fell behind). Otherwise it forwards the queue."""
+        while True:
+            if self.wire is not None and home not in self.areas:
+                await self._direct(sub, self.wire)
+            else:
+                await self._forward(home, sub)
+            # Overflowed: once the client has caught up, a resync and a fresh snapshot.
+            if self.wire is not None and not await self.wire.drained():
+                return  # closed
+            sub.clear_overflow()
+            await self.send({"type": "resync", "home_id": home, "dropped": sub.dropped})
+            await self.snapshot(home)
+
+    async def _direct(self, sub: Subscription, wire: Wire) -> None:
+        """Until the client falls behind: what queued since the snapshot, then the sink."""
+        if sub.overflowed:
+            return
+        backlog = sub.drain()
+        if backlog and not wire.write([e.wire for e in backlog]):
+            sub.overflowed = True
+            sub.dropped += len(backlog)
+            return
+        sub.sink = lambda events: wire.write([e.wire for e in events])
+        try:
+            await sub.wait_refused()
+        finally:
+            sub.sink = None
+
+    async def _forward(self, home: str, sub: Subscription) -> None:
+        """Forward the queue until it has overflowed and drained."""
         while True:
             event: Event | None = await sub.get()
             # What queued up meanwhile goes out under one lock, without a wake-up each.
             async with self.send_lock:
                 while event is not None:
                     if home not in self.areas or await self._in_area(home, event):
-                        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                            await self.ws.send_text(event.text)
+                        await self._send_event(sub, event)
                     event = sub.get_nowait()
             if sub.overflowed and sub.queue.empty():
-                sub.clear_overflow()
-                await self.send({"type": "resync", "home_id": home, "dropped": sub.dropped})
-                await self.snapshot(home)
+                return
+
+    async def _send_event(self, sub: Subscription, event: Event) -> None:
+        if self.wire is not None:
+            if not self.wire.write([event.wire]):
+                sub.overflowed = True
+                sub.dropped += 1
+            return
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self.ws.send_text(event.text)
 
     async def on_command(self, msg: dict[str, Any]) -> None:
         from gateway.routes.common import check_command, send_command
