@@ -71,6 +71,8 @@ class Point:
     p99_ms: float
     max_ms: float
     kafka_p99_ms: float  # the same StateChanges readable in Kafka (no WebSocket server)
+    added_p50_ms: float  # each frame's arrival minus its StateChange's time in Kafka: the
+    added_p99_ms: float  # server's own share, which the worker's noise does not move
     server_cpu_s: float  # the server process(es)' CPU time during the phase
     load: float  # the machine's 1-minute load average at the end of the phase
 
@@ -266,22 +268,54 @@ _DECODE = msgspec.json.Decoder(_Frame)
 
 
 class _Latencies:
-    """Report times by (home, temperature) and the frames that arrive for them."""
+    """Report times by (home, temperature), when each StateChange became readable in Kafka,
+    and the frames that arrive for them (matched after the phase: the clients' hot path
+    only decodes and appends)."""
 
     def __init__(self) -> None:
         self.sent: dict[tuple[str, float], float] = {}
-        self.latencies: list[float] = []
+        self.in_kafka: dict[tuple[str, float], float] = {}
+        self.arrivals: list[tuple[str, float, float]] = []
 
     def on_text(self, data: bytes, now: float) -> None:
         try:
             frame = _DECODE.decode(data)
         except msgspec.DecodeError:
             return
-        if frame.type != "device.state" or not frame.reported:
-            return
-        started = self.sent.get((frame.home_id, frame.reported.get("temperature", -1.0)))
-        if started is not None:
-            self.latencies.append((now - started) * 1000)
+        if frame.type == "device.state" and frame.reported:
+            self.arrivals.append((frame.home_id, frame.reported.get("temperature", -1.0), now))
+
+    def results(self) -> tuple[list[float], list[float]]:
+        """(report -> client, Kafka -> client) in ms, sorted."""
+        total, added = [], []
+        for home, temp, now in self.arrivals:
+            started = self.sent.get((home, temp))
+            if started is None:
+                continue
+            total.append((now - started) * 1000)
+            seen = self.in_kafka.get((home, temp))
+            if seen is not None:
+                added.append((now - seen) * 1000)
+        return sorted(total), sorted(added)
+
+
+async def _subscribed(
+    url: str,
+    home: str,
+    on_text: Callable[[bytes, float], None] | None,
+    snapshot: bool,
+    timeout: float = 60,
+) -> Client:
+    """A connection subscribed to ``home`` (its snapshot in, when the server sends one)."""
+    client = await connect(url, on_text, timeout)
+    try:
+        client.send_text(json.dumps({"type": "subscribe", "home_id": home}))
+        if snapshot:
+            await asyncio.wait_for(asyncio.shield(client.first_text), timeout)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 async def _open(
@@ -304,13 +338,7 @@ async def _open(
         nonlocal errors
         async with gate:
             try:
-                client = await connect(url, on_text)
-                client.send_text(
-                    json.dumps({"type": "subscribe", "home_id": homes[i % len(homes)]})
-                )
-                if snapshot:
-                    await asyncio.wait_for(asyncio.shield(client.first_text), 60)
-                clients.append(client)
+                clients.append(await _subscribed(url, homes[i % len(homes)], on_text, snapshot))
             except (OSError, ConnectionError, TimeoutError):
                 errors += 1
         if say is not None and (i + 1) % 2000 == 0:
@@ -352,11 +380,8 @@ async def _storm(
         await asyncio.sleep(i * seconds / n - (time.monotonic() - t0))
         started = time.monotonic()
         try:
-            client = await connect(url, None, timeout=30)
-            client.send_text(json.dumps({"type": "subscribe", "home_id": homes[i % len(homes)]}))
-            await asyncio.wait_for(asyncio.shield(client.first_text), 30)
+            clients.append(await _subscribed(url, homes[i % len(homes)], None, True, 30))
             times.append((time.monotonic() - started) * 1000)
-            clients.append(client)
         except (OSError, ConnectionError, TimeoutError):
             errors += 1
 
@@ -391,7 +416,7 @@ async def _load_phase(
     stop_kafka = threading.Event()
     watcher = threading.Thread(
         target=_watch_state_changes,
-        args=(settings, set(homes), lat.sent, kafka, stop_kafka),
+        args=(settings, set(homes), lat.sent, lat.in_kafka, kafka, stop_kafka),
         daemon=True,
     )
     watcher.start()
@@ -434,8 +459,8 @@ async def _load_phase(
         await asyncio.to_thread(profiler.join, 60)
     await _close(conns)
     per_home = clients // len(homes)
-    values = sorted(lat.latencies)
-    q, kq = _quantiles(values), _quantiles(sorted(kafka))
+    values, added = lat.results()
+    q, kq, aq = _quantiles(values), _quantiles(sorted(kafka)), _quantiles(added)
     return Point(
         server=server,
         rate_per_s=rate,
@@ -446,6 +471,8 @@ async def _load_phase(
         p99_ms=round(q[98], 1),
         max_ms=round(values[-1] if values else 0.0, 1),
         kafka_p99_ms=round(kq[98], 1),
+        added_p50_ms=round(aq[49], 1),
+        added_p99_ms=round(aq[98], 1),
         server_cpu_s=round(cpu, 1),
         load=_load(),
     )
@@ -455,6 +482,7 @@ def _watch_state_changes(
     settings: Settings,
     homes: set[str],
     sent: dict[tuple[str, float], float],
+    seen: dict[tuple[str, float], float],
     out: list[float],
     stop: threading.Event,
 ) -> None:
@@ -495,6 +523,7 @@ def _watch_state_changes(
                     continue
                 temp = state_of(rec).changed.get("temperature")
                 started = sent.get((rec["home_id"], temp))
+                seen[(rec["home_id"], temp)] = now
                 if started is not None:
                     out.append((now - started) * 1000)
     finally:

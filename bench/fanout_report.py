@@ -39,6 +39,15 @@ def verdicts(r: GatewayBenchResult) -> list[tuple[str, str, bool | None]]:
                 ratio <= RATIO_TARGET,
             )
         )
+        if base.added_p99_ms > 0:
+            rows.append(
+                (
+                    "(the servers' own share: Kafka -> client p99)",
+                    f"{gw.added_p99_ms / base.added_p99_ms:.2f}x "
+                    f"({gw.added_p99_ms} / {base.added_p99_ms} ms)",
+                    None,
+                )
+            )
     for p in r.points:
         if p.server.startswith("gateway x"):
             ratio_s = ""
@@ -81,7 +90,8 @@ def _point_row(p: Point) -> str:
     share = 100 * p.frames / p.expected if p.expected else 0.0
     return (
         f"| {p.server} | {p.rate_per_s:,} | {p.frames_per_s:,} | {p.p50_ms} | {p.p99_ms} | "
-        f"{p.max_ms} | {p.kafka_p99_ms} | {share:.1f} % | {p.server_cpu_s} | {p.load} |"
+        f"{p.max_ms} | {p.kafka_p99_ms} | {p.added_p50_ms} / {p.added_p99_ms} | {share:.1f} % | "
+        f"{p.server_cpu_s} | {p.load} |"
     )
 
 
@@ -102,11 +112,13 @@ def markdown(r: GatewayBenchResult, png: Path | None, command: str) -> str:
         "",
         "Latency from a report's production to its `device.state` frame at each client (the "
         'stream worker\'s share included; "Kafka p99" is the same StateChanges readable in '
-        "Kafka, no WebSocket server); CPU is the server process(es)' CPU seconds in the phase:",
+        'Kafka, no WebSocket server; "Kafka -> client" is each frame\'s arrival minus the '
+        "time its StateChange became readable in Kafka, the server's own share, which the "
+        "worker's noise moves less); CPU is the server process(es)' CPU seconds in the phase:",
         "",
-        "| server | changes/s | frames/s | p50 ms | p99 ms | max ms | Kafka p99 ms | frames in "
-        "| CPU s | load |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server | changes/s | frames/s | p50 ms | p99 ms | max ms | Kafka p99 ms "
+        "| Kafka -> client p50 / p99 ms | frames in | CPU s | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *[_point_row(p) for p in r.points],
     ]
     if png is not None:
@@ -180,7 +192,8 @@ def print_result(r: GatewayBenchResult, as_json: bool) -> None:
         print(
             f"{p.server:>12} {p.rate_per_s:>6,} changes/s {p.frames_per_s:>7,} frames/s: "
             f"p50 {p.p50_ms} ms, p99 {p.p99_ms} ms, max {p.max_ms} ms, Kafka p99 "
-            f"{p.kafka_p99_ms} ms, {p.frames:,}/{p.expected:,} frames, CPU {p.server_cpu_s} s, "
+            f"{p.kafka_p99_ms} ms, Kafka -> client p50 {p.added_p50_ms} / p99 {p.added_p99_ms} "
+            f"ms, {p.frames:,}/{p.expected:,} frames, CPU {p.server_cpu_s} s, "
             f"load {p.load}"
         )
     for target, measured, ok in verdicts(r):

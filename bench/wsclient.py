@@ -98,5 +98,9 @@ async def connect(uri: str, on_text: OnText | None = None, timeout: float = 30.0
     _transport, client = await asyncio.wait_for(
         loop.create_connection(lambda: Client(uri, on_text), parsed.host, parsed.port), timeout
     )
-    await asyncio.wait_for(asyncio.shield(client.opened), timeout)
+    try:
+        await asyncio.wait_for(asyncio.shield(client.opened), timeout)
+    except BaseException:
+        client.close()
+        raise
     return client

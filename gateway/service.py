@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 # The WebSocket implementations ``homestream gateway --ws`` takes: "wire" is uvicorn's
-# websockets Sans-I/O protocol with pre-encoded frames written straight to the socket
-# (gateway.wire); the others are uvicorn's own, kept to compare (BENCHMARKS.md, #22).
+# websockets Sans-I/O protocol serving /v1/ws itself, pre-encoded frames written straight
+# to the socket (gateway.wire); the others are uvicorn's own through ASGI, kept to compare
+# (BENCHMARKS.md, issue #22).
 WS_IMPLEMENTATIONS = ("wire", "websockets-sansio", "websockets", "wsproto")
 BACKLOG = 4096  # a connection storm (2,000 connects in 10 s) waits in the accept queue
 
@@ -66,6 +67,7 @@ def run_gateway(
 
     from gateway.app import create_app
     from gateway.wire import WireProtocol
+    from gateway.ws import wire_session
     from runtime.fdlimit import raise_open_files
     from runtime.logs import setup
 
@@ -87,11 +89,15 @@ def run_gateway(
         )
         return 1
     app = create_app(settings, sync_hub_logins=sync_hub_logins)
+    # /v1/ws served by the protocol itself (gateway.wire), the rest through ASGI.
+    wire_protocol = WireProtocol.serving(
+        "/v1/ws", lambda wire, headers, query: wire_session(app.state.backend, wire, headers, query)
+    )
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        ws=WireProtocol if ws == "wire" else ws,
+        ws=wire_protocol if ws == "wire" else ws,
         backlog=BACKLOG,
         log_level=loglevel,
         access_log=False,

@@ -10,8 +10,8 @@ Once the client has its snapshot, the endpoint may hand the subscription a ``sin
 function that writes a home's events of one Kafka batch to the client's socket at once
 (pre-encoded, one write) and says False when the client is too far behind to take more.
 Then no queue, task or wake-up stands between the feed and the socket. A refused batch
-counts as dropped, sets ``overflowed``, takes the sink away (events queue again) and wakes
-``wait_refused()``: the endpoint resyncs the client as above.
+counts as dropped, sets ``overflowed``, takes the sink away (events queue again) and calls
+``on_refused``: the endpoint resyncs the client as above.
 """
 
 from __future__ import annotations
@@ -32,15 +32,23 @@ class Subscription:
     ``overflowed`` is set: the subscriber has missed events and should send its client a
     fresh snapshot, then call ``clear_overflow()``."""
 
-    __slots__ = ("_refused", "dropped", "home_id", "overflowed", "queue", "sink")
+    __slots__ = ("_queue", "dropped", "home_id", "maxsize", "on_refused", "overflowed", "sink")
 
     def __init__(self, home_id: str, maxsize: int) -> None:
         self.home_id = home_id
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
+        self._queue: asyncio.Queue[Event] | None = None
         self.overflowed = False
         self.dropped = 0
         self.sink: Sink | None = None
-        self._refused: asyncio.Future[None] | None = None
+        self.on_refused: Callable[[], None] | None = None
+
+    @property
+    def queue(self) -> asyncio.Queue[Event]:
+        # Made when first used: a subscription with a sink may never need one (memory).
+        if self._queue is None:
+            self._queue = asyncio.Queue(self.maxsize)
+        return self._queue
 
     def offer(self, event: Event) -> bool:
         return self.offer_all([event]) == 1
@@ -54,26 +62,20 @@ class Subscription:
             self.sink = None
             self.overflowed = True
             self.dropped += len(events)
-            if self._refused is not None and not self._refused.done():
-                self._refused.set_result(None)
+            refused, self.on_refused = self.on_refused, None
+            if refused is not None:
+                refused()
             return 0
+        queue = self.queue
         taken = 0
         for event in events:
             try:
-                self.queue.put_nowait(event)
+                queue.put_nowait(event)
                 taken += 1
             except asyncio.QueueFull:
                 self.overflowed = True
                 self.dropped += 1
         return taken
-
-    async def wait_refused(self) -> None:
-        """Wait until the sink refuses a batch (the client fell behind)."""
-        self._refused = asyncio.get_running_loop().create_future()
-        try:
-            await self._refused
-        finally:
-            self._refused = None
 
     async def get(self) -> Event:
         return await self.queue.get()
@@ -85,10 +87,12 @@ class Subscription:
             return None
 
     def drain(self) -> list[Event]:
-        """What is queued, taken out."""
-        events = []
-        while (event := self.get_nowait()) is not None:
-            events.append(event)
+        """What is queued, taken out (and the queue let go)."""
+        events: list[Event] = []
+        if self._queue is not None:
+            while (event := self.get_nowait()) is not None:
+                events.append(event)
+            self._queue = None
         return events
 
     def clear_overflow(self) -> None:
