@@ -74,6 +74,7 @@ class Point:
     added_p50_ms: float  # each frame's arrival minus its StateChange's time in Kafka: the
     added_p99_ms: float  # server's own share, which the worker's noise does not move
     server_cpu_s: float  # the server process(es)' CPU time during the phase
+    cpu_us_per_frame: float  # ... per frame delivered: what a loaded machine moves least
     load: float  # the machine's 1-minute load average at the end of the phase
 
 
@@ -474,6 +475,7 @@ async def _load_phase(
         added_p50_ms=round(aq[49], 1),
         added_p99_ms=round(aq[98], 1),
         server_cpu_s=round(cpu, 1),
+        cpu_us_per_frame=round(cpu * 1e6 / max(len(values), 1), 1),
         load=_load(),
     )
 

@@ -39,6 +39,15 @@ def verdicts(r: GatewayBenchResult) -> list[tuple[str, str, bool | None]]:
                 ratio <= RATIO_TARGET,
             )
         )
+        if base.cpu_us_per_frame > 0:
+            rows.append(
+                (
+                    "(the servers' CPU per frame delivered)",
+                    f"{gw.cpu_us_per_frame / base.cpu_us_per_frame:.2f}x "
+                    f"({gw.cpu_us_per_frame} / {base.cpu_us_per_frame} µs)",
+                    None,
+                )
+            )
         if base.added_p99_ms > 0:
             rows.append(
                 (
@@ -91,7 +100,7 @@ def _point_row(p: Point) -> str:
     return (
         f"| {p.server} | {p.rate_per_s:,} | {p.frames_per_s:,} | {p.p50_ms} | {p.p99_ms} | "
         f"{p.max_ms} | {p.kafka_p99_ms} | {p.added_p50_ms} / {p.added_p99_ms} | {share:.1f} % | "
-        f"{p.server_cpu_s} | {p.load} |"
+        f"{p.server_cpu_s} | {p.cpu_us_per_frame} | {p.load} |"
     )
 
 
@@ -114,11 +123,12 @@ def markdown(r: GatewayBenchResult, png: Path | None, command: str) -> str:
         'stream worker\'s share included; "Kafka p99" is the same StateChanges readable in '
         'Kafka, no WebSocket server; "Kafka -> client" is each frame\'s arrival minus the '
         "time its StateChange became readable in Kafka, the server's own share, which the "
-        "worker's noise moves less); CPU is the server process(es)' CPU seconds in the phase:",
+        "worker's noise moves less); CPU is the server process(es)' CPU seconds in the phase, "
+        "and per frame delivered:",
         "",
         "| server | changes/s | frames/s | p50 ms | p99 ms | max ms | Kafka p99 ms "
-        "| Kafka -> client p50 / p99 ms | frames in | CPU s | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Kafka -> client p50 / p99 ms | frames in | CPU s | CPU µs/frame | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *[_point_row(p) for p in r.points],
     ]
     if png is not None:
@@ -193,7 +203,8 @@ def print_result(r: GatewayBenchResult, as_json: bool) -> None:
             f"{p.server:>12} {p.rate_per_s:>6,} changes/s {p.frames_per_s:>7,} frames/s: "
             f"p50 {p.p50_ms} ms, p99 {p.p99_ms} ms, max {p.max_ms} ms, Kafka p99 "
             f"{p.kafka_p99_ms} ms, Kafka -> client p50 {p.added_p50_ms} / p99 {p.added_p99_ms} "
-            f"ms, {p.frames:,}/{p.expected:,} frames, CPU {p.server_cpu_s} s, "
+            f"ms, {p.frames:,}/{p.expected:,} frames, CPU {p.server_cpu_s} s "
+            f"({p.cpu_us_per_frame} µs/frame), "
             f"load {p.load}"
         )
     for target, measured, ok in verdicts(r):
