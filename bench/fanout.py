@@ -157,7 +157,7 @@ class _Servers:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def _spawn(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
-        with (self.dir / f"{name}.log").open("ab") as out:
+        with (self.dir / f"{name}.log").open("wb") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         self.procs.append(proc)
         return proc
@@ -172,23 +172,27 @@ class _Servers:
         argv = [sys.executable, "-m", "bench.baseline", "--host", self.settings.host]
         return self._spawn([*argv, "--port", str(port)], "baseline").pid
 
-    def wait_gateways(self, port: int, pids: list[int], timeout: float = 90.0) -> None:
-        """Every process is serving with its feed ready (with SO_REUSEPORT, /healthz lands
-        on any one of them: ask until each has answered)."""
+    def wait_gateways(self, port: int, names: list[str], timeout: float = 90.0) -> None:
+        """Every process listens (uvicorn logs it) with its feed ready. With SO_REUSEPORT
+        /healthz lands on any one of them: ask until ten in a row say ready."""
         deadline = time.monotonic() + timeout
         url = f"http://{self.settings.host}:{port}/healthz"
-        while time.monotonic() < deadline:
+        logs = [self.dir / f"{name}.log" for name in names]
+        ready = 0
+        while time.monotonic() < deadline and ready < 10:
             self._check_alive()
+            if not all("gateway listening on" in log.read_text(errors="replace") for log in logs):
+                time.sleep(0.5)
+                continue
             try:
                 with urllib.request.urlopen(url, timeout=2) as resp:
                     body = json.loads(resp.read())
-                if body.get("fanout", {}).get("ready"):
-                    time.sleep(2.0 if len(pids) > 1 else 0.0)  # the other's feed too
-                    return
+                ready = ready + 1 if body.get("fanout", {}).get("ready") else 0
             except (OSError, ValueError):
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"the bench gateway on port {port} did not become ready")
+                ready = 0
+            time.sleep(0.1)
+        if ready < 10:
+            raise RuntimeError(f"the bench gateway on port {port} did not become ready")
 
     def wait_baseline(self, port: int, timeout: float = 60.0) -> None:
         log = self.dir / "baseline.log"
@@ -608,7 +612,7 @@ async def _run(
     gw_port, base_port = _free_port(host), _free_port(host)
     gw = servers.gateway(gw_port, ws=result.ws, reuse_port=False, name="gateway")
     base = servers.baseline(base_port)
-    servers.wait_gateways(gw_port, [gw])
+    servers.wait_gateways(gw_port, ["gateway"])
     servers.wait_baseline(base_port)
     token = _token(f"http://{host}:{gw_port}", user)
     gw_url = f"ws://{host}:{gw_port}/v1/ws?access_token={token}"
@@ -666,11 +670,11 @@ async def _run(
     if processes > 1:
         servers.stop(gw)
         pair_port = _free_port(host)
+        names = [f"gateway-{k + 1}" for k in range(processes)]
         pids = [
-            servers.gateway(pair_port, ws=result.ws, reuse_port=True, name=f"gateway-{k + 1}")
-            for k in range(processes)
+            servers.gateway(pair_port, ws=result.ws, reuse_port=True, name=name) for name in names
         ]
-        servers.wait_gateways(pair_port, pids)
+        servers.wait_gateways(pair_port, names)
         pair_url = f"ws://{host}:{pair_port}/v1/ws?access_token={token}"
         before = [_sockets(pid) for pid in pids]
         lat_clients, errors = await _open(pair_url, home_ids, result.clients, None, snapshot=True)

@@ -120,12 +120,23 @@ class _Server:
 
     def __new__(cls, config: Any) -> Any:
         import contextlib
+        import logging
         import signal
         import threading
 
         import uvicorn
 
         class Server(uvicorn.Server):
+            async def startup(self, sockets: Any = None) -> None:
+                await super().startup(sockets=sockets)
+                # uvicorn says nothing when given its sockets; the bench and the tests
+                # wait for this line (with SO_REUSEPORT, /healthz may answer from another).
+                if self.started:
+                    for sock in sockets or ():
+                        logging.getLogger("homestream.gateway").info(
+                            "gateway listening on %s:%s", *sock.getsockname()[:2]
+                        )
+
             @contextlib.contextmanager
             def capture_signals(self) -> Iterator[None]:
                 if threading.current_thread() is not threading.main_thread():

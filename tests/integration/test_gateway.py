@@ -476,6 +476,7 @@ def test_two_gateway_processes_share_one_port(settings, stack_env, people, regis
 
     port = free_port()
     procs = []
+    settings.service_dir("gateway").mkdir(parents=True, exist_ok=True)
     try:
         for k in range(2):
             data = settings.service_dir("gateway") / f"reuse-{port}-{k}"
@@ -490,10 +491,13 @@ def test_two_gateway_processes_share_one_port(settings, stack_env, people, regis
                         cwd=REPO,
                     )
                 )
-            svc = GatewayService(settings.with_ports(gateway=port), load_secrets(settings))
-            assert _until(lambda s=svc, p=procs[-1]: s.healthy() or p.poll() is not None, 60)
-            time.sleep(1.0)  # the second one's feed too: /healthz answers from either
+            # Listening (the gateway says so once it listens), else the other takes every
+            # connection; /healthz answers from either, so ask until ten say ready in a row.
+            log = settings.service_dir("gateway") / f"reuse-{port}-{k}.log"
+            assert _until(lambda log=log: "gateway listening on" in log.read_text(), 90)
             assert procs[-1].poll() is None
+        svc = GatewayService(settings.with_ports(gateway=port), load_secrets(settings))
+        assert _until(lambda: all(svc.healthy() for _ in range(10)), 60)
         token = issue_token(load_secrets(settings).token_secret, people["owner"])[0]
         before = [_sockets(p.pid) for p in procs]
         with contextlib.ExitStack() as opened:
