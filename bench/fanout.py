@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from typing import Any
 import msgspec
 
 from bench.wsclient import Client, connect
+from compose.process import free_port, terminate
 from runtime.config import REPO_ROOT, Settings
 from topics import catalogue as t
 from topics.producer import EventProducer
@@ -140,12 +140,6 @@ def _sockets(pid: int) -> int:
     return n
 
 
-def _free_port(host: str) -> int:
-    from compose.process import free_port
-
-    return free_port(host)
-
-
 class _Servers:
     """The processes the bench starts; all stopped at the end."""
 
@@ -215,13 +209,7 @@ class _Servers:
         for proc in list(self.procs):
             if pid is not None and proc.pid != pid:
                 continue
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
             self.procs.remove(proc)
 
 
@@ -611,7 +599,7 @@ async def _run(
     say: Say,
 ) -> None:
     host = settings.host
-    gw_port, base_port = _free_port(host), _free_port(host)
+    gw_port, base_port = free_port(host), free_port(host)
     gw = servers.gateway(gw_port, ws=result.ws, reuse_port=False, name="gateway")
     base = servers.baseline(base_port)
     servers.wait_gateways(gw_port, ["gateway"])
@@ -671,7 +659,7 @@ async def _run(
 
     if processes > 1:
         servers.stop(gw)
-        pair_port = _free_port(host)
+        pair_port = free_port(host)
         names = [f"gateway-{k + 1}" for k in range(processes)]
         pids = [
             servers.gateway(pair_port, ws=result.ws, reuse_port=True, name=name) for name in names
