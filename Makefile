@@ -54,7 +54,7 @@ lint: $(VENV)/.dev ## ruff lint + format check, import layers, mypy on the pure-
 		stores/event_views.py stores/command_log.py stores/recent_events.py \
 		hub/wire.py hub/outbox.py hub/hubclient.py hub/bridge.py hub/mqtt5.py \
 		stores/notify_channels.py stores/notify_outbox.py sinks/history_rows.py \
-		sinks/notify_rows.py sinks/notify.py gateway/frames.py gateway/subscriptions.py \
+		sinks/notify_rows.py sinks/notify.py gateway/frames.py gateway/subscriptions.py gateway/wire.py \
 		hub/adapters/zcl_map.py hub/adapters/zwave_map.py hub/adapters/base.py \
 		hub/adapters/recorder.py hub/hubrun.py hub/local.py hub/lan_api.py \
 		hub/adapters/ble.py hub/adapters/ble_bumble.py hub/adapters/ble_map.py \

@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from runtime.cli import Commands, require_kafka, share
 from runtime.cli import positive_float as amount
 from runtime.cli import positive_int as count
-from runtime.config import Settings
+from runtime.config import REPO_ROOT, Settings
+
+
+def natural(text: str) -> int:
+    """A whole number, 0 included."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: 0 or more")
+    return value
+
+
+def rate_list(text: str) -> list[int]:
+    """Comma-separated positive whole numbers."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: numbers separated by commas") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: positive numbers separated by commas")
+    return values
 
 
 def _say(line: str) -> None:
@@ -42,7 +62,10 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
-    from bench.fanout import print_result, run_bench
+    import shlex
+
+    from bench.fanout import run_bench
+    from bench.fanout_report import markdown, plot, print_result, write_section
 
     require_kafka(settings)
     result = run_bench(
@@ -50,10 +73,30 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
         clients=args.clients,
         homes=args.homes,
         rate=args.rate,
+        rates=args.rates,
         seconds=args.seconds,
+        idle=args.idle,
+        storm=args.storm,
+        storm_seconds=args.storm_seconds,
+        processes=args.processes,
+        ws=args.ws,
+        profile=args.profile,
         say=_say,
     )
     print_result(result, args.json)
+    png: Path | None = args.png
+    if png is not None and result.points:
+        try:
+            plot(result, png)
+            _say(f"wrote {png}")
+        except ImportError:
+            _say("no PNG: matplotlib is not installed (pip install -e '.[bench]')")
+            png = None
+    if args.benchmarks is not None:
+        command = "homestream bench gateway " + shlex.join(sys.argv[3:])
+        shown = png.relative_to(args.benchmarks.parent) if png is not None else None
+        write_section(args.benchmarks, markdown(result, shown, command.strip()))
+        _say(f"wrote the section of {args.benchmarks}")
     return 0
 
 
@@ -212,13 +255,54 @@ def register(commands: Commands) -> None:
     p = bench.add(
         "gateway",
         cmd_gateway,
-        "WebSocket fan-out: many clients, state changes at a steady rate; report-in to "
-        "client latency and gateway memory per connection; needs `homestream up`",
+        "WebSocket fan-out against a plain websockets baseline in the same run: report -> "
+        "client latency at several rates (PNG), idle connections' memory, a connection storm, "
+        "two processes on one port; writes its BENCHMARKS.md section; needs `homestream up`",
     )
     p.add_argument("--clients", type=count, default=1000, help="WebSocket clients [1000]")
     p.add_argument("--homes", type=count, default=100, help="homes they follow [100]")
-    p.add_argument("--rate", type=count, default=1000, help="state changes/s [1000]")
-    p.add_argument("--seconds", type=amount, default=20.0, help="measured phase [20]")
+    p.add_argument(
+        "--rate", type=count, default=1000, help="state changes/s of the target point [1000]"
+    )
+    p.add_argument(
+        "--rates",
+        type=rate_list,
+        default=[250, 500, 1000, 1500],
+        help="the latency curve's points, changes/s, comma-separated [250,500,1000,1500]",
+    )
+    p.add_argument("--seconds", type=amount, default=15.0, help="each point's length [15]")
+    p.add_argument(
+        "--idle", type=natural, default=10_000, help="idle connections to one process, 0: skip"
+    )
+    p.add_argument(
+        "--storm", type=natural, default=2_000, help="connects in the storm, 0: skip [2000]"
+    )
+    p.add_argument("--storm-seconds", type=amount, default=10.0, help="... over this long [10]")
+    p.add_argument(
+        "--processes",
+        type=count,
+        default=2,
+        help="gateway processes sharing one port (SO_REUSEPORT) for the last row; 1: skip [2]",
+    )
+    p.add_argument(
+        "--ws",
+        choices=("wire", "websockets-sansio", "websockets", "wsproto"),
+        default="wire",
+        help="the gateway's WebSocket implementation (homestream gateway --ws) [wire]",
+    )
+    p.add_argument("--profile", action="store_true", help="py-spy the gateway at the target rate")
+    p.add_argument(
+        "--benchmarks",
+        type=Path,
+        default=REPO_ROOT / "BENCHMARKS.md",
+        help="write the section here (replaced on each run) [BENCHMARKS.md]",
+    )
+    p.add_argument(
+        "--png",
+        type=Path,
+        default=REPO_ROOT / "docs" / "benchmarks" / "gateway-latency.png",
+        help="the latency curve, gateway and baseline [docs/benchmarks/gateway-latency.png]",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(

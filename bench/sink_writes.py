@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from compose.process import terminate
 from runtime.config import Settings
 from sinks.history import TOPICS, sink_argv
 from topics import catalogue as t
@@ -206,12 +206,7 @@ def run_bench(
         lag_n, p50, p99, pmax = row if row else (0, 0, 0, 0)
         batches = int(_metric(port, "batches"))
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        terminate(proc)
         _cleanup(settings, group, home_ids, say)
 
     return BenchResult(

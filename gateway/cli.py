@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway.service import WS_IMPLEMENTATIONS
 from runtime.cli import Commands, add_loglevel, port
 from runtime.config import Settings
 
@@ -30,6 +31,8 @@ def register(commands: Commands, *, sync_hub_logins: SyncFactory | None = None) 
             loglevel=args.loglevel,
             data_dir=args.data_dir,
             sync_hub_logins=sync_hub_logins(settings) if sync_hub_logins else None,
+            ws=args.ws,
+            reuse_port=args.reuse_port,
         )
 
     p = commands.add(
@@ -41,4 +44,17 @@ def register(commands: Commands, *, sync_hub_logins: SyncFactory | None = None) 
     p.add_argument("--host", help="address to listen on [HOMESTREAM_HOST]")
     p.add_argument("--port", type=port, help="port [HOMESTREAM_GATEWAY_PORT]")
     p.add_argument("--data-dir", type=Path, help="the service's directory (pid-file marker)")
+    p.add_argument(
+        "--ws",
+        choices=WS_IMPLEMENTATIONS,
+        default="wire",
+        help="WebSocket implementation: wire (pre-encoded frames written straight to the "
+        "socket) or one of uvicorn's, to compare [wire]",
+    )
+    p.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="listen with SO_REUSEPORT: several gateway processes on one port share the "
+        "connections (the kernel spreads them)",
+    )
     add_loglevel(p)

@@ -133,6 +133,8 @@ class KafkaFeed:
                     if msg.error() is not None or value is None:
                         continue
                     events.extend(self.handle(value))
+                for event in events:
+                    event.wire  # noqa: B018  encoded here, off the event loop, once per event
                 if events:
                     self._deliver(events)
         except Exception:

@@ -22,7 +22,7 @@ keep and the REST routes show (``stores.event_views``).
 from __future__ import annotations
 
 import functools
-import json
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +37,7 @@ from stores.event_views import (
     fields,
     project,
 )
+from topics import jsontext
 from topics.descriptor import TEXT_FIELDS
 from topics.state_change import state_of
 
@@ -50,9 +51,29 @@ class Event:
     frame: dict[str, Any]
 
     @functools.cached_property
+    def data(self) -> bytes:
+        """The frame as UTF-8 JSON, made once for all the home's subscribers."""
+        return jsontext.encode(self.frame, default=str)
+
+    @property
     def text(self) -> str:
-        """The frame as JSON, made once for all the home's subscribers."""
-        return json.dumps(self.frame, separators=(",", ":"), default=str)
+        return self.data.decode()
+
+    @functools.cached_property
+    def wire(self) -> bytes:
+        """The whole WebSocket message as it goes on the wire: a server's frames are not
+        masked (RFC 6455 5.1), so these bytes are the same for every subscriber."""
+        return ws_text_frame(self.data)
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked WebSocket text frame (RFC 6455 5.2) carrying ``payload``."""
+    n = len(payload)
+    if n < 126:
+        return struct.pack("!BB", 0x81, n) + payload
+    if n < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
 
 
 # -- fields ------------------------------------------------------------------------------

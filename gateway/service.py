@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# The WebSocket implementations ``homestream gateway --ws`` takes: "wire" is uvicorn's
+# websockets Sans-I/O protocol serving /v1/ws itself, pre-encoded frames written straight
+# to the socket (gateway.wire); the others are uvicorn's own through ASGI, kept to compare
+# (BENCHMARKS.md, issue #22).
+WS_IMPLEMENTATIONS = ("wire", "websockets-sansio", "websockets", "wsproto")
+BACKLOG = 4096  # a connection storm (2,000 connects in 10 s) waits in the accept queue
 
-def gateway_argv(data_dir: Path, port: int | None = None) -> list[str]:
-    """The command line of the gateway process (the launcher's and the tests')."""
+
+def gateway_argv(
+    data_dir: Path, port: int | None = None, *, ws: str | None = None, reuse_port: bool = False
+) -> list[str]:
+    """The command line of the gateway process (the launcher's, the bench's and the tests')."""
     return [
         sys.executable,
         "-m",
@@ -18,7 +28,26 @@ def gateway_argv(data_dir: Path, port: int | None = None) -> list[str]:
         "--data-dir",
         str(data_dir),
         *(["--port", str(port)] if port else []),
+        *(["--ws", ws] if ws else []),
+        *(["--reuse-port"] if reuse_port else []),
     ]
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """The gateway's listening socket. With ``reuse_port`` (SO_REUSEPORT) several gateway
+    processes bind the same port and the kernel spreads new connections over them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(False)
+    return sock
 
 
 def run_gateway(
@@ -29,20 +58,47 @@ def run_gateway(
     loglevel: str = "info",
     data_dir: Path | None = None,
     sync_hub_logins: Any = None,
+    ws: str = "wire",
+    reuse_port: bool = False,
 ) -> int:
+    import logging
+
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.wire import WireProtocol
+    from gateway.ws import wire_session
+    from runtime.fdlimit import raise_open_files
     from runtime.logs import setup
 
     setup(loglevel, settings.log_format)
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
+    raise_open_files()  # a socket per connection: 10,000 of them in one process
+    host = host or settings.host
+    port = port or settings.ports.gateway
+    try:
+        sock = listening_socket(host, port, reuse_port=reuse_port)
+    except OSError as exc:
+        logging.getLogger("homestream.gateway").error(
+            "cannot listen on %s:%s: %s (another process has it; --reuse-port shares it "
+            "with other gateway processes)",
+            host,
+            port,
+            exc,
+        )
+        return 1
     app = create_app(settings, sync_hub_logins=sync_hub_logins)
+    # /v1/ws served by the protocol itself (gateway.wire), the rest through ASGI.
+    wire_protocol = WireProtocol.serving(
+        "/v1/ws", lambda wire, headers, query: wire_session(app.state.backend, wire, headers, query)
+    )
     config = uvicorn.Config(
         app,
-        host=host or settings.host,
-        port=port or settings.ports.gateway,
+        host=host,
+        port=port,
+        ws=wire_protocol if ws == "wire" else ws,
+        backlog=BACKLOG,
         log_level=loglevel,
         access_log=False,
         proxy_headers=False,
@@ -53,7 +109,7 @@ def run_gateway(
         ws_per_message_deflate=False,
     )
     server = _Server(config)
-    server.run()
+    server.run(sockets=[sock])
     # uvicorn leaves started=False when start-up failed (port taken, lifespan error)
     return 0 if server.started else 1
 
@@ -64,12 +120,23 @@ class _Server:
 
     def __new__(cls, config: Any) -> Any:
         import contextlib
+        import logging
         import signal
         import threading
 
         import uvicorn
 
         class Server(uvicorn.Server):
+            async def startup(self, sockets: Any = None) -> None:
+                await super().startup(sockets=sockets)
+                # uvicorn says nothing when given its sockets; the bench and the tests
+                # wait for this line (with SO_REUSEPORT, /healthz may answer from another).
+                if self.started:
+                    for sock in sockets or ():
+                        logging.getLogger("homestream.gateway").info(
+                            "gateway listening on %s:%s", *sock.getsockname()[:2]
+                        )
+
             @contextlib.contextmanager
             def capture_signals(self) -> Iterator[None]:
                 if threading.current_thread() is not threading.main_thread():

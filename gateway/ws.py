@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -26,6 +26,8 @@ from gateway.errors import ApiError
 from gateway.frames import Event
 from gateway.roles import Permission, allowed
 from gateway.subscriptions import Subscription
+from gateway.wire import Handler, Wire
+from topics import jsontext
 
 log = logging.getLogger("homestream.gateway.ws")
 
@@ -36,58 +38,111 @@ CLOSE_UNAUTHORIZED = 4401
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
+    """The endpoint through ASGI (the tests' TestClient, ``homestream gateway --ws`` other
+    than ``wire``); the gateway's own server opens :func:`wire_session` instead."""
     backend: Backend = websocket.app.state.backend
-    token = auth.token_from_scope(websocket.headers, websocket.query_params)
     try:
+        token = auth.token_from_scope(websocket.headers, websocket.query_params)
         user = auth.verify_token(backend.token_secret, token or "").username
     except auth.TokenError as exc:
         # Accept first so the client can read why, then close.
         await websocket.accept()
-        await websocket.send_json({"type": "error", "code": "unauthorized", "message": str(exc)})
+        await websocket.send_json(_unauthorized(exc))
         await websocket.close(code=CLOSE_UNAUTHORIZED)
         return
     await websocket.accept()
-    session = _Session(websocket, backend, user)
+    session = _Session(backend, user, websocket=websocket)
     try:
-        await session.run()
+        while True:
+            try:
+                text = await websocket.receive_text()
+            except WebSocketDisconnect:
+                return
+            except (RuntimeError, KeyError):  # a binary frame or a closed socket
+                text = None
+            await session.received(text)
     finally:
-        session.close()
+        session.closed()
+
+
+def wire_session(
+    backend: Backend, wire: Wire, headers: Mapping[str, str], query: Mapping[str, str]
+) -> Handler:
+    """The endpoint under the gateway's own server (``gateway.wire``): no task waits for
+    the client's messages, they are pushed to the session's ``received``."""
+    try:
+        token = auth.token_from_scope(headers, query)
+        user = auth.verify_token(backend.token_secret, token or "").username
+    except (auth.TokenError, LookupError) as exc:  # LookupError: two Authorization headers
+        wire.send_text(jsontext.dumps(_unauthorized(exc)))
+        wire.close(CLOSE_UNAUTHORIZED)
+        return _Refused()
+    return _Session(backend, user, wire=wire)
+
+
+def _unauthorized(exc: Exception) -> dict[str, Any]:
+    return {"type": "error", "code": "unauthorized", "message": str(exc)}
+
+
+class _Refused:
+    """A connection being closed for its token: what it still sends is ignored."""
+
+    async def received(self, text: str | None) -> None:
+        return None
+
+    def closed(self) -> None:
+        return None
 
 
 class _Session:
-    def __init__(self, websocket: WebSocket, backend: Backend, user: str) -> None:
+    """One client's connection: through ASGI (``websocket``) or the gateway's own server
+    (``wire``)."""
+
+    __slots__ = ("areas", "backend", "pumps", "send_lock", "subs", "tasks", "user", "wire", "ws")
+
+    def __init__(
+        self,
+        backend: Backend,
+        user: str,
+        *,
+        websocket: WebSocket | None = None,
+        wire: Wire | None = None,
+    ) -> None:
         self.ws = websocket
+        self.wire = wire
         self.backend = backend
         self.user = user
         self.subs: dict[str, Subscription] = {}
+        # home -> the task forwarding its queue, or resyncing it (none while a sink writes)
         self.pumps: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()  # scene runs in progress
         # home -> (the area asked for, its devices now): a subscription to one area
         self.areas: dict[str, tuple[str, set[str]]] = {}
 
-    async def run(self) -> None:
-        while True:
-            try:
-                text = await self.ws.receive_text()
-            except WebSocketDisconnect:
-                return
-            except (RuntimeError, KeyError):  # a binary frame or a closed socket
-                await self.error(None, "bad_frame", "send JSON text frames")
-                continue
+    async def received(self, text: str | None) -> None:
+        """One message from the client (None: not a text message)."""
+        if text is None:
+            await self.error(None, "bad_frame", "send JSON text frames")
+        else:
             await self.handle(text)
 
-    def close(self) -> None:
+    def closed(self) -> None:
         for task in [*self.pumps.values(), *self.tasks]:
             task.cancel()
         for sub in self.subs.values():
+            sub.sink = sub.on_refused = None
             self.backend.fanout.unsubscribe(sub)
         self.subs.clear()
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.send_text(json.dumps(frame, separators=(",", ":"), default=str))
+        await self.send_text(jsontext.dumps(frame, default=str))
 
     async def send_text(self, text: str) -> None:
+        if self.wire is not None:
+            self.wire.send_text(text)
+            return
+        assert self.ws is not None
         async with self.send_lock:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                 await self.ws.send_text(text)
@@ -169,8 +224,7 @@ class _Session:
             raise ApiError(429, f"at most {MAX_HOMES_PER_SOCKET} homes per connection")
         old = self.subs.pop(home, None)
         if old is not None:  # re-subscribing: a fresh snapshot
-            self.pumps.pop(home).cancel()
-            self.backend.fanout.unsubscribe(old)
+            self._stop_following(home, old)
         # Subscribe before reading the snapshot: events that race it are queued, and the
         # client drops those older than the versions the snapshot holds.
         sub = self.backend.fanout.subscribe(home)
@@ -182,7 +236,7 @@ class _Session:
         if area is not None:
             self.areas[home] = (area, set())
         await self.snapshot(home)
-        self.pumps[home] = asyncio.create_task(self.pump(home, sub))
+        self._follow(home, sub)
 
     async def on_unsubscribe(self, msg: dict[str, Any]) -> None:
         home = msg.get("home_id")
@@ -190,8 +244,7 @@ class _Session:
             raise ApiError(404, f"not subscribed to {home!r}")
         sub = self.subs.pop(home)
         self.areas.pop(home, None)
-        self.pumps.pop(home).cancel()
-        self.backend.fanout.unsubscribe(sub)
+        self._stop_following(home, sub)
 
     async def snapshot(self, home: str) -> None:
         if home not in self.areas:
@@ -226,21 +279,76 @@ class _Session:
             return device in before or device in self.areas[home][1]
         return device is None or device in self.areas[home][1]
 
-    async def pump(self, home: str, sub: Subscription) -> None:
-        """Fan-out events of one home to this client, re-snapshotting after an overflow."""
+    # -- events to the client -------------------------------------------------------------
+    def _follow(self, home: str, sub: Subscription) -> None:
+        """After the snapshot: the home's events to the client from now on.
+
+        Under the gateway's own server a client following the whole home gets each Kafka
+        batch of its events written straight to its socket by the subscription's sink,
+        pre-encoded, in one write, with no task of its own; when the sink refuses (the
+        client fell behind), a task resyncs it. Otherwise a task forwards the queue."""
+        wire = self.wire
+        if wire is None or home in self.areas:
+            self.pumps[home] = asyncio.create_task(self._forward(home, sub))
+            return
+        backlog = sub.drain()  # what raced the snapshot
+        if not sub.overflowed and (not backlog or wire.write([e.wire for e in backlog])):
+            sub.sink = lambda events: wire.write([e.wire for e in events])
+            sub.on_refused = lambda: self._resync_later(home, sub)
+            return
+        sub.overflowed = True
+        sub.dropped += len(backlog)
+        self._resync_later(home, sub)
+
+    def _stop_following(self, home: str, sub: Subscription) -> None:
+        task = self.pumps.pop(home, None)
+        if task is not None:
+            task.cancel()
+        sub.sink = sub.on_refused = None
+        self.backend.fanout.unsubscribe(sub)
+
+    def _resync_later(self, home: str, sub: Subscription) -> None:
+        if self.subs.get(home) is sub:
+            self.pumps[home] = asyncio.create_task(self._resync(home, sub))
+
+    async def _resync(self, home: str, sub: Subscription) -> None:
+        """Once the client has caught up: a resync, a fresh snapshot, then follow again."""
+        if self.wire is not None and not await self.wire.drained():
+            return  # closed
+        sub.clear_overflow()
+        await self.send({"type": "resync", "home_id": home, "dropped": sub.dropped})
+        await self.snapshot(home)
+        if self.pumps.get(home) is asyncio.current_task():
+            del self.pumps[home]
+            self._follow(home, sub)
+
+    async def _forward(self, home: str, sub: Subscription) -> None:
+        """Forward the queue (through ASGI, or to the wire for one area's events), and
+        resync after an overflow."""
         while True:
             event: Event | None = await sub.get()
             # What queued up meanwhile goes out under one lock, without a wake-up each.
             async with self.send_lock:
                 while event is not None:
                     if home not in self.areas or await self._in_area(home, event):
-                        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                            await self.ws.send_text(event.text)
+                        await self._send_event(sub, event)
                     event = sub.get_nowait()
             if sub.overflowed and sub.queue.empty():
+                if self.wire is not None and not await self.wire.drained():
+                    return
                 sub.clear_overflow()
                 await self.send({"type": "resync", "home_id": home, "dropped": sub.dropped})
                 await self.snapshot(home)
+
+    async def _send_event(self, sub: Subscription, event: Event) -> None:
+        if self.wire is not None:
+            if not self.wire.write([event.wire]):
+                sub.overflowed = True
+                sub.dropped += 1
+            return
+        assert self.ws is not None
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self.ws.send_text(event.text)
 
     async def on_command(self, msg: dict[str, Any]) -> None:
         from gateway.routes.common import check_command, send_command

@@ -9,7 +9,8 @@
 - the per-user rate limit (Redis) answers 429 with Retry-After;
 - schemathesis over /openapi.json of the live app: no 5xx, every response as documented;
 - the service: `homestream gateway` serves /healthz and stops on SIGTERM;
-- two gateway processes side by side serve the same home with the same token.
+- two gateway processes side by side serve the same home with the same token;
+- two gateway processes on one port (SO_REUSEPORT) share the connections.
 """
 
 from __future__ import annotations
@@ -415,20 +416,7 @@ def test_two_gateway_processes_serve_the_same_home(settings, stack_env, people, 
                 ws.send(json.dumps({"type": "subscribe", "home_id": people["home"]}))
                 snap = _frame(ws, lambda f: f["type"] == "snapshot")
                 assert {d["device_id"] for d in snap["devices"]} >= {"lamp", "plug"}
-            message = f"side by side {uuid.uuid4().hex[:6]}"
-            producer = EventProducer(settings.kafka_bootstrap, settings.partitions)
-            producer.send(
-                t.NOTIFICATIONS,
-                "Notification",
-                people["home"],
-                kind="SYSTEM",
-                severity="INFO",
-                message=message,
-            )
-            producer.flush()
-            for ws in sockets:
-                got = _frame(ws, lambda f: f["type"] == "notification")
-                assert got["message"] == message
+            _each_gets_a_notification(settings, people["home"], sockets, "side by side")
         # An owner manages hub logins through a gateway process: the broker's password
         # file follows at once (the `homestream gateway` command passes the reload in).
         # The other home's owner: the main owner's request budget went to schemathesis.
@@ -452,6 +440,80 @@ def test_two_gateway_processes_serve_the_same_home(settings, stack_env, people, 
         ) as resp:
             assert resp.status == 204
         assert f"{hub}:" not in passwd.read_text()
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+
+
+def _each_gets_a_notification(settings, home: str, sockets: list, tag: str) -> None:
+    """A notification of ``home`` produced to Kafka reaches every socket."""
+    message = f"{tag} {uuid.uuid4().hex[:6]}"
+    producer = EventProducer(settings.kafka_bootstrap, settings.partitions)
+    producer.send(
+        t.NOTIFICATIONS, "Notification", home, kind="SYSTEM", severity="INFO", message=message
+    )
+    producer.flush()
+    for ws in sockets:
+        assert _frame(ws, lambda f: f["type"] == "notification")["message"] == message
+
+
+def _sockets(pid: int) -> int:
+    n = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            n += os.readlink(fd).startswith("socket:")
+    return n
+
+
+def test_two_gateway_processes_share_one_port(settings, stack_env, people, registered):
+    """`homestream gateway --reuse-port` twice on one port: the kernel spreads the
+    connections over both processes, and each fans out the home's events to its own."""
+    from websockets.sync.client import connect
+
+    from gateway.service import gateway_argv
+
+    port = free_port()
+    procs = []
+    settings.service_dir("gateway").mkdir(parents=True, exist_ok=True)
+    try:
+        for k in range(2):
+            data = settings.service_dir("gateway") / f"reuse-{port}-{k}"
+            env = {**os.environ, **stack_env, "HOMESTREAM_GATEWAY_PORT": str(port)}
+            with (settings.service_dir("gateway") / f"reuse-{port}-{k}.log").open("ab") as out:
+                procs.append(
+                    subprocess.Popen(
+                        gateway_argv(data, port, reuse_port=True),
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        cwd=REPO,
+                    )
+                )
+            # Listening (the gateway says so once it listens), else the other takes every
+            # connection; /healthz answers from either, so ask until ten say ready in a row.
+            log = settings.service_dir("gateway") / f"reuse-{port}-{k}.log"
+            assert _until(lambda log=log: "gateway listening on" in log.read_text(), 90)
+            assert procs[-1].poll() is None
+        svc = GatewayService(settings.with_ports(gateway=port), load_secrets(settings))
+        assert _until(lambda: all(svc.healthy() for _ in range(10)), 60)
+        token = issue_token(load_secrets(settings).token_secret, people["owner"])[0]
+        before = [_sockets(p.pid) for p in procs]
+        with contextlib.ExitStack() as opened:
+            sockets = []
+            for _ in range(30):
+                ws = opened.enter_context(
+                    connect(
+                        f"ws://{settings.host}:{port}/v1/ws?access_token={token}", open_timeout=10
+                    )
+                )
+                ws.send(json.dumps({"type": "subscribe", "home_id": people["home"]}))
+                _frame(ws, lambda f: f["type"] == "snapshot")
+                sockets.append(ws)
+            share = [_sockets(p.pid) - b for p, b in zip(procs, before, strict=True)]
+            assert sum(share) >= 30 and min(share) > 0, share
+            _each_gets_a_notification(settings, people["home"], sockets, "shared port")
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
