@@ -134,7 +134,14 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
     from topics.catalogue import catalogue
 
     require_kafka(settings)
-    results = ensure_topics(settings.kafka_bootstrap, catalogue(), partitions=settings.partitions)
+    rf, isr = settings.kafka_replication
+    results = ensure_topics(
+        settings.kafka_bootstrap,
+        catalogue(),
+        partitions=settings.partitions,
+        replication_factor=rf,
+        min_insync_replicas=isr,
+    )
     bad = 0
     for name, outcome in results:
         out(f"{name:<40} {outcome}")
@@ -380,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     name = " ".join(w for w in ("homestream", args.command, getattr(args, "sub", None)) if w)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env().with_recorded_cluster()
         return int(args.func(args, settings) or 0)
     except (
         CliError,

@@ -273,7 +273,10 @@ class TxWorker:
             (),
             "stream worker state",
         )
-        for name, outcome in ensure_topics(self.settings.kafka_bootstrap, [spec]):
+        rf, isr = self.settings.kafka_replication
+        for name, outcome in ensure_topics(
+            self.settings.kafka_bootstrap, [spec], replication_factor=rf, min_insync_replicas=isr
+        ):
             if outcome not in ("created", "exists"):
                 raise SystemExit(f"cannot use the state changelog {name}: {outcome}")
         from confluent_kafka import TopicCollection
