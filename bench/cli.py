@@ -188,6 +188,8 @@ def cmd_e2e(args: argparse.Namespace, settings: Settings) -> int:
         shards=args.simulators,
         gateways=args.gateway or (),
         ceilings=not args.no_ceilings,
+        mqtt_messages=args.mqtt_messages,
+        kafka_messages=args.kafka_records,
         say=_say,
     )
     print_result(result, args.json)
@@ -366,6 +368,12 @@ def register(commands: Commands) -> None:
         help="a gateway the apps use (repeatable) [the stack's]",
     )
     p.add_argument("--no-ceilings", action="store_true", help="skip the raw MQTT/Kafka runs")
+    p.add_argument(
+        "--mqtt-messages", type=count, default=20_000, help="raw MQTT ceiling's messages [20000]"
+    )
+    p.add_argument(
+        "--kafka-records", type=count, default=300_000, help="raw Kafka ceiling's records [300000]"
+    )
     p.add_argument(
         "--write",
         action="store_true",

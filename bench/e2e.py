@@ -608,6 +608,8 @@ def run_bench(
     shards: int = 2,
     gateways: Sequence[str] = (),
     ceilings: bool = True,
+    mqtt_messages: int = 20_000,
+    kafka_messages: int = 300_000,
     work_dir: Path | None = None,
     env: dict[str, str] | None = None,
     say: Say = print,
@@ -632,10 +634,10 @@ def run_bench(
     mqtt_limit, kafka_limit, ceiling_load = 0.0, {"records_per_s": 0.0}, os.getloadavg()
     if ceilings:
         say("ceilings: raw MQTT QoS 1 through Mosquitto (paho) ...")
-        mqtt_limit = mqtt_ceiling(settings)
+        mqtt_limit = mqtt_ceiling(settings, mqtt_messages)
         say(f"  {mqtt_limit:,.0f} messages/s")
         say("ceilings: raw Kafka (kafka-producer-perf-test, acks=all) ...")
-        kafka_limit = kafka_ceiling(settings)
+        kafka_limit = kafka_ceiling(settings, kafka_messages)
         say(f"  {kafka_limit['records_per_s']:,.0f} records/s")
         ceiling_load = os.getloadavg()
 
