@@ -186,13 +186,14 @@ class Stack:
         self._step(f"MQTT logins: bridge + {len(hubs)} hub(s)")
 
         self.say("[4/5] Kafka topics")
+        from streams.txloop import changelog_spec
         from topics.admin import ensure_topics
         from topics.catalogue import catalogue
 
         rf, isr = s.kafka_replication
         results = ensure_topics(
             s.kafka_bootstrap,
-            catalogue(),
+            [*catalogue(), changelog_spec(s.partitions)],
             partitions=s.partitions,
             replication_factor=rf,
             min_insync_replicas=isr,
@@ -202,6 +203,10 @@ class Stack:
         self._step(f"{len(results)} topics ({len(created)} created)")
         for name, outcome in problems:
             self._step(f"WARNING {name}: {outcome}")
+        if s.kafka_brokers > 1 and not s.kafka_bootstrap_override:
+            from compose.services.kafka import await_topics_everywhere
+
+            await_topics_everywhere(s, [name for name, _ in results])
 
     def _start_all(self, services: list[Service]) -> None:
         """Check ports, then prepare, then spawn: a conflict or corrupt state is found

@@ -200,3 +200,39 @@ class KafkaService(Service):
             return self.node in md.brokers and md.controller_id >= 0
         except Exception:  # KafkaException, or the client failing to connect
             return False
+
+
+def await_topics_everywhere(settings, topics: list[str], timeout: float = 60.0) -> None:
+    """Wait until every broker of the launcher's cluster knows ``topics`` with a leader for
+    each partition: a worker started on a topic one broker has not heard of yet fails."""
+    import time
+
+    from confluent_kafka.admin import AdminClient
+
+    brokers = [
+        f"{settings.host}:{settings.kafka_node_ports(n)[0]}"
+        for n in range(1, settings.kafka_brokers + 1)
+    ]
+    deadline = time.monotonic() + timeout
+    waiting = list(brokers)
+    while waiting:
+        broker = waiting[0]
+        try:
+            md = AdminClient({"bootstrap.servers": broker}).list_topics(timeout=5)
+            known = all(
+                name in md.topics
+                and md.topics[name].partitions
+                and all(p.leader >= 0 for p in md.topics[name].partitions.values())
+                for name in topics
+            )
+        except Exception:  # KafkaException, or the client failing to connect
+            known = False
+        if known:
+            waiting.pop(0)
+            continue
+        if time.monotonic() > deadline:
+            raise LauncherError(
+                f"Kafka broker {broker} does not know every topic after {timeout:.0f} s: see "
+                "the brokers' logs (`homestream status`), then run `homestream up` again."
+            )
+        time.sleep(0.5)
