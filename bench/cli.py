@@ -171,13 +171,31 @@ def _rates(text: str) -> tuple[float, ...]:
 
 
 def cmd_e2e(args: argparse.Namespace, settings: Settings) -> int:
+    import json
     from pathlib import Path
 
-    from bench.e2e import plot, print_result, run_bench, write_section
+    from bench.e2e import plot, print_result, result_from_json, write_section
     from runtime.config import REPO_ROOT
 
-    require_kafka(settings)
-    result = run_bench(
+    if args.from_json:
+        result = result_from_json(json.loads(Path(args.from_json).read_text()))
+        args.json = False
+    else:
+        require_kafka(settings)
+        result = run_e2e(settings, args)
+    print_result(result, args.json)
+    if args.write:
+        png = Path(args.png) if args.png else REPO_ROOT / "docs" / "e2e-latency.png"
+        plot(result, png)
+        write_section(result, REPO_ROOT / "BENCHMARKS.md", png, REPO_ROOT)
+        _say(f"wrote BENCHMARKS.md's end-to-end section and {png}")
+    return 0
+
+
+def run_e2e(settings: Settings, args: argparse.Namespace):
+    from bench.e2e import run_bench
+
+    return run_bench(
         settings,
         homes=args.homes,
         devices=args.devices,
@@ -192,13 +210,6 @@ def cmd_e2e(args: argparse.Namespace, settings: Settings) -> int:
         kafka_messages=args.kafka_records,
         say=_say,
     )
-    print_result(result, args.json)
-    if args.write:
-        png = Path(args.png) if args.png else REPO_ROOT / "docs" / "e2e-latency.png"
-        plot(result, png)
-        write_section(result, REPO_ROOT / "BENCHMARKS.md", png, REPO_ROOT)
-        _say(f"wrote BENCHMARKS.md's end-to-end section and {png}")
-    return 0
 
 
 def register(commands: Commands) -> None:
@@ -380,6 +391,11 @@ def register(commands: Commands) -> None:
         help="write BENCHMARKS.md's end-to-end section and the latency-vs-load PNG",
     )
     p.add_argument("--png", help="where the plot goes [docs/e2e-latency.png]")
+    p.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="no run: print (and with --write, write) an earlier run's --json output",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(

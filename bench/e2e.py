@@ -585,9 +585,11 @@ def _saturation(step: Step, offered: float, cores: int) -> str:
     busiest = max(step.processes.items(), key=lambda kv: kv[1]["cpu_pct"], default=None)
     if step.sent_per_s < 0.9 * offered:
         return "simulators (could not send the offered rate)"
-    if step.app_p99_ms > 1000 or step.frames == 0:
-        name = busiest[0] if busiest else "?"
-        return f"pipeline (report -> app p99 over 1 s; busiest process: {name})"
+    name = busiest[0] if busiest else "?"
+    if step.reports_per_s < 0.8 * offered:
+        return f"pipeline (the workers folded under 80% of the offered rate; busiest: {name})"
+    if step.app_p99_ms > 5000 or step.frames == 0:
+        return f"pipeline (report -> app p99 over 5 s; busiest process: {name})"
     total_cpu = sum(p["cpu_pct"] for p in step.processes.values())
     if total_cpu > 92 * cores:
         return f"CPU ({total_cpu:.0f}% of {cores * 100}%)"
@@ -826,7 +828,14 @@ def markdown(r: E2EResult) -> str:
 
 
 def plot(r: E2EResult, path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from runtime.cli import CliError
+
+        raise CliError(
+            "the plot needs matplotlib: pip install 'homestream[bench]' (make dev has it)"
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -871,5 +880,13 @@ def write_section(r: E2EResult, benchmarks: Path, png: Path, root: Path) -> None
     benchmarks.write_text(text)
 
 
-def result_to_json(r: E2EResult) -> dict[str, Any]:
-    return asdict(r)
+def result_from_json(data: dict[str, Any]) -> E2EResult:
+    """An earlier run's ``--json`` output, to write its section and plot again."""
+    steps = [Step(**{**st, "load_average": tuple(st["load_average"])}) for st in data["steps"]]
+    return E2EResult(
+        **{
+            **data,
+            "steps": steps,
+            "ceilings_load_average": tuple(data["ceilings_load_average"]),
+        }
+    )
