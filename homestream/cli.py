@@ -65,6 +65,7 @@ EXAMPLES = {
     "gateway": "homestream gateway --port 8081",
     "bench streams": "homestream bench streams --json",
     "bench bridge": "homestream bench bridge",
+    "bench e2e": "homestream bench e2e --rates 1000,5000,10000 --write",
     "bench gateway": "homestream bench gateway --clients 200 --seconds 10",
     "bench automations": "homestream bench automations",
     "bench history": "homestream bench history",
