@@ -206,6 +206,7 @@ def run_e2e(settings: Settings, args: argparse.Namespace):
         shards=args.simulators,
         gateways=args.gateway or (),
         ceilings=not args.no_ceilings,
+        max_p99_ms=args.max_p99_ms,
         mqtt_messages=args.mqtt_messages,
         kafka_messages=args.kafka_records,
         say=_say,
@@ -377,6 +378,12 @@ def register(commands: Commands) -> None:
         action="append",
         metavar="URL",
         help="a gateway the apps use (repeatable) [the stack's]",
+    )
+    p.add_argument(
+        "--max-p99-ms",
+        type=amount,
+        default=5000.0,
+        help="a step whose report -> app p99 is above this counts as saturated [5000]",
     )
     p.add_argument("--no-ceilings", action="store_true", help="skip the raw MQTT/Kafka runs")
     p.add_argument(

@@ -580,7 +580,7 @@ def _ms(values: list[float]) -> tuple[float, float, float]:
     return round(q[49], 1), round(q[98], 1), round(values[-1] if values else 0.0, 1)
 
 
-def _saturation(step: Step, offered: float, cores: int) -> str:
+def _saturation(step: Step, offered: float, cores: int, max_p99_ms: float = 5000) -> str:
     """Which stage stopped keeping up at this step, or "" if none did."""
     busiest = max(step.processes.items(), key=lambda kv: kv[1]["cpu_pct"], default=None)
     if step.sent_per_s < 0.9 * offered:
@@ -588,8 +588,8 @@ def _saturation(step: Step, offered: float, cores: int) -> str:
     name = busiest[0] if busiest else "?"
     if step.reports_per_s < 0.8 * offered:
         return f"pipeline (the workers folded under 80% of the offered rate; busiest: {name})"
-    if step.app_p99_ms > 5000 or step.frames == 0:
-        return f"pipeline (report -> app p99 over 5 s; busiest process: {name})"
+    if step.app_p99_ms > max_p99_ms or step.frames == 0:
+        return f"pipeline (report -> app p99 over {max_p99_ms:.0f} ms; busiest process: {name})"
     total_cpu = sum(p["cpu_pct"] for p in step.processes.values())
     if total_cpu > 92 * cores:
         return f"CPU ({total_cpu:.0f}% of {cores * 100}%)"
@@ -610,6 +610,7 @@ def run_bench(
     shards: int = 2,
     gateways: Sequence[str] = (),
     ceilings: bool = True,
+    max_p99_ms: float = 5000,
     mqtt_messages: int = 20_000,
     kafka_messages: int = 300_000,
     work_dir: Path | None = None,
@@ -740,7 +741,7 @@ def run_bench(
                 step.fractions["kafka"] = round(
                     step.kafka_records_per_s / kafka_limit["records_per_s"], 3
                 )
-            step.saturated = _saturation(step, rate, cores)
+            step.saturated = _saturation(step, rate, cores, max_p99_ms)
             steps.append(step)
             say(
                 f"  {step.reports_per_s:,.0f} reports/s carried, report -> app p50 "

@@ -236,7 +236,8 @@ def test_a_broker_sigkilled_under_load_loses_nothing_and_rejoins(cluster_env, tm
     apps = commander = None
     killed: KafkaService | None = None
     try:
-        _wait(lambda: _healthy(urls[1]), 90, f"gateway 2 ({tmp_path / 'gateway-2.log'})")
+        gw2_service = GatewayService(settings.with_ports(gateway=gw2_port), secrets)
+        _wait(gw2_service.healthy, 90, f"gateway 2 ({tmp_path / 'gateway-2.log'})")
         # Homes exist once the simulator has provisioned them; then the apps subscribe.
         _wait(lambda: _homes_exist(settings, homes), 120, "the simulator's homes")
         token = _token(urls[0], user)
@@ -369,16 +370,6 @@ def test_a_broker_sigkilled_under_load_loses_nothing_and_rejoins(cluster_env, tm
     before = [c for c, at in sent_at.items() if at < killed_at - 6_000]
     assert before and all(ended[c] == "COMPLETED" for c in before)
     assert any(ended[c] == "COMPLETED" for c, at in sent_at.items() if at > rejoined_at)
-
-
-def _healthy(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
-            return bool(json.loads(resp.read()).get("fanout", {}).get("ready"))
-    except (OSError, ValueError):
-        return False
 
 
 def _homes_exist(settings: Settings, homes: list[str]) -> bool:
