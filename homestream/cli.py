@@ -67,6 +67,7 @@ EXAMPLES = {
     "bench bridge": "homestream bench bridge",
     "bench e2e": "homestream bench e2e --rates 1000,5000,10000 --write",
     "bench gateway": "homestream bench gateway --clients 200 --seconds 10",
+    "bench graphql": "homestream bench graphql --clients 10 --rate 50",
     "bench automations": "homestream bench automations",
     "bench history": "homestream bench history",
     "bench history-engines": "homestream bench history-engines --rows 2000000 --homes 20",
