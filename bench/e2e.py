@@ -631,7 +631,9 @@ def run_bench(
                 "(HOMESTREAM_BRIDGES, HOMESTREAM_STREAM_WORKERS >= 1, the gateway and sinks on)"
             )
     urls = list(gateways) or [f"http://{settings.host}:{settings.ports.gateway}"]
-    work = work_dir or Path(tempfile.mkdtemp(prefix="homestream-e2e-"))
+    # The simulators' outboxes and device lists: the run's own, gone after it.
+    scratch = None if work_dir else tempfile.TemporaryDirectory(prefix="homestream-e2e-")
+    work = work_dir or Path(scratch.name)  # type: ignore[union-attr]
     run = uuid.uuid4().hex[:4]
 
     mqtt_limit, kafka_limit, ceiling_load = 0.0, {"records_per_s": 0.0}, os.getloadavg()
@@ -757,6 +759,8 @@ def run_bench(
         witness.close()
         for proc in sims.procs:
             proc.kill()
+        if scratch is not None:
+            scratch.cleanup()
     good = [s for s in steps if not s.saturated]
     return E2EResult(
         homes=homes,
