@@ -209,6 +209,61 @@ def cmd_voice(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a comma list of reports/s, e.g. 1000,5000"
+        ) from None
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError("give at least one rate, each above 0")
+    return rates
+
+
+def cmd_e2e(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from pathlib import Path
+
+    from bench.e2e import plot, print_result, result_from_json, write_section
+    from runtime.config import REPO_ROOT
+
+    if args.from_json:
+        result = result_from_json(json.loads(Path(args.from_json).read_text()))
+        args.json = False
+    else:
+        require_kafka(settings)
+        result = run_e2e(settings, args)
+    print_result(result, args.json)
+    if args.write:
+        png = Path(args.png) if args.png else REPO_ROOT / "docs" / "e2e-latency.png"
+        plot(result, png)
+        write_section(result, REPO_ROOT / "BENCHMARKS.md", png, REPO_ROOT)
+        _say(f"wrote BENCHMARKS.md's end-to-end section and {png}")
+    return 0
+
+
+def run_e2e(settings: Settings, args: argparse.Namespace):
+    from bench.e2e import run_bench
+
+    return run_bench(
+        settings,
+        homes=args.homes,
+        devices=args.devices,
+        rates=args.rates,
+        seconds=args.seconds,
+        clients=args.clients,
+        command_rate=args.command_rate,
+        shards=args.simulators,
+        gateways=args.gateway or (),
+        ceilings=not args.no_ceilings,
+        max_p99_ms=args.max_p99_ms,
+        mqtt_messages=args.mqtt_messages,
+        kafka_messages=args.kafka_records,
+        say=_say,
+    )
+
+
 def cmd_graphql(args: argparse.Namespace, settings: Settings) -> int:
     from bench.graphql import print_result, run_bench
 
@@ -429,6 +484,62 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--devices", type=count, default=10, help="devices in the scene [10]")
     p.add_argument("--runs", type=count, default=200, help="runs, one after the other [200]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "e2e",
+        cmd_e2e,
+        "end to end: simulated homes over real MQTT -> bridges -> Kafka -> workers -> "
+        "WebSocket apps and PostgreSQL, at rising load until a stage saturates; report -> "
+        "app and command -> device p50/p99, no-op ratio, CPU and memory per process, and "
+        "the ceilings of raw MQTT (paho, QoS 1) and raw Kafka (kafka-producer-perf-test) "
+        "in the same run; needs `homestream up` with its workers, bridges, sinks, gateway",
+    )
+    p.add_argument("--homes", type=count, default=200, help="simulated homes [200]")
+    p.add_argument("--devices", type=count, default=20, help="devices per home [20]")
+    p.add_argument(
+        "--rates",
+        type=_rates,
+        default=(1000.0, 2500.0, 5000.0, 7500.0, 10000.0, 12500.0),
+        help="reports/s of each step, rising; stops at the first saturated step "
+        "[1000,2500,5000,7500,10000,12500]",
+    )
+    p.add_argument("--seconds", type=amount, default=20.0, help="length of each step [20]")
+    p.add_argument("--clients", type=count, default=20, help="WebSocket clients [20]")
+    p.add_argument("--command-rate", type=amount, default=4.0, help="REST commands/s [4]")
+    p.add_argument(
+        "--simulators", type=count, default=2, help="`homestream simulate` processes [2]"
+    )
+    p.add_argument(
+        "--gateway",
+        action="append",
+        metavar="URL",
+        help="a gateway the apps use (repeatable) [the stack's]",
+    )
+    p.add_argument(
+        "--max-p99-ms",
+        type=amount,
+        default=5000.0,
+        help="a step whose report -> app p99 is above this counts as saturated [5000]",
+    )
+    p.add_argument("--no-ceilings", action="store_true", help="skip the raw MQTT/Kafka runs")
+    p.add_argument(
+        "--mqtt-messages", type=count, default=20_000, help="raw MQTT ceiling's messages [20000]"
+    )
+    p.add_argument(
+        "--kafka-records", type=count, default=300_000, help="raw Kafka ceiling's records [300000]"
+    )
+    p.add_argument(
+        "--write",
+        action="store_true",
+        help="write BENCHMARKS.md's end-to-end section and the latency-vs-load PNG",
+    )
+    p.add_argument("--png", help="where the plot goes [docs/e2e-latency.png]")
+    p.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="no run: print (and with --write, write) an earlier run's --json output",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(

@@ -13,6 +13,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from compose.stack import DEMO_HOME, Stack
     from runtime.secrets import DEMO_USER
 
+    if args.brokers:
+        settings = settings.model_copy(update={"kafka_brokers": args.brokers})
     secrets = Stack(settings, out).up(install=not args.no_install, demo=not args.no_demo)
     s = settings
     out("\nhomestream is up. Endpoints:")
@@ -149,6 +151,14 @@ def register(commands: Commands) -> None:
         help="do not run apt-get or mvn; fail if something is missing",
     )
     p.add_argument("--no-demo", action="store_true", help="do not create the demo user and home")
+    p.add_argument(
+        "--brokers",
+        type=int,
+        choices=(1, 3),
+        help="Kafka brokers: 3 runs a KRaft cluster on this machine (three controllers, "
+        "replication 3, min.insync.replicas 2), remembered for later commands; a new cluster "
+        "needs a fresh state dir [HOMESTREAM_KAFKA_BROKERS, 1]",
+    )
     p = commands.add(
         "init",
         cmd_init,

@@ -45,7 +45,7 @@ class ServiceStatus:
 
 class Stack:
     def __init__(self, settings: Settings, say: Say = print):
-        self.settings = settings
+        self.settings = settings.with_recorded_cluster()
         self.say = say
 
     def services(self, secrets: Secrets) -> list[Service]:
@@ -57,7 +57,7 @@ class Stack:
         if not s.redis_url_override:
             out.append(RedisService(s, secrets))
         if not s.kafka_bootstrap_override:
-            out.append(KafkaService(s, secrets))
+            out.extend(KafkaService(s, secrets, n) for n in range(1, s.kafka_brokers + 1))
         out.append(MosquittoService(s, secrets))
         return out
 
@@ -126,6 +126,7 @@ class Stack:
         for d in (s.state_dir, s.run_dir, s.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         s.state_dir.chmod(0o755)  # service accounts must be able to enter it
+        self._record_cluster()
         secrets = ensure_secrets(s)
 
         self.say("[2/5] servers")
@@ -141,6 +142,26 @@ class Stack:
                 self._seed_demo(secrets)
         self.say(f"ready in {time.monotonic() - t0:.1f} s")
         return secrets
+
+    def _record_cluster(self) -> None:
+        """Remember the broker count for every later command; a one-broker Kafka's data
+        (replication 1) cannot become a cluster's."""
+        s = self.settings
+        if s.kafka_bootstrap_override:
+            return
+        if (
+            s.kafka_brokers > 1
+            and not s.cluster_file.exists()
+            and (s.service_dir("kafka") / "data" / "meta.properties").exists()
+        ):
+            raise LauncherError(
+                f"{s.state_dir} holds a one-broker Kafka; a {s.kafka_brokers}-broker cluster "
+                "starts from a fresh state directory: pick one with HOMESTREAM_STATE_DIR=<dir>, "
+                "or wipe this one with `homestream down --purge` (loses all data)."
+            )
+        s.cluster_file.write_text(f"{s.kafka_brokers}\n")
+        if s.kafka_brokers > 1:
+            self._step(f"Kafka: a cluster of {s.kafka_brokers} brokers ({s.kafka_bootstrap})")
 
     def provision(self, secrets: Secrets, *, demo: bool = True) -> None:
         """Database, migrations, MQTT logins and Kafka topics on running servers.
@@ -165,15 +186,27 @@ class Stack:
         self._step(f"MQTT logins: bridge + {len(hubs)} hub(s)")
 
         self.say("[4/5] Kafka topics")
+        from streams.txloop import changelog_spec
         from topics.admin import ensure_topics
         from topics.catalogue import catalogue
 
-        results = ensure_topics(s.kafka_bootstrap, catalogue(), partitions=s.partitions)
+        rf, isr = s.kafka_replication
+        results = ensure_topics(
+            s.kafka_bootstrap,
+            [*catalogue(), changelog_spec(s.partitions)],
+            partitions=s.partitions,
+            replication_factor=rf,
+            min_insync_replicas=isr,
+        )
         created = [r for r in results if r[1] == "created"]
         problems = [r for r in results if r[1] not in ("created", "exists")]
         self._step(f"{len(results)} topics ({len(created)} created)")
         for name, outcome in problems:
             self._step(f"WARNING {name}: {outcome}")
+        if s.kafka_brokers > 1 and not s.kafka_bootstrap_override:
+            from compose.services.kafka import await_topics_everywhere
+
+            await_topics_everywhere(s, [name for name, _ in results])
 
     def _start_all(self, services: list[Service]) -> None:
         """Check ports, then prepare, then spawn: a conflict or corrupt state is found

@@ -65,6 +65,7 @@ EXAMPLES = {
     "gateway": "homestream gateway --port 8081",
     "bench streams": "homestream bench streams --json",
     "bench bridge": "homestream bench bridge",
+    "bench e2e": "homestream bench e2e --rates 1000,5000,10000 --write",
     "bench gateway": "homestream bench gateway --clients 200 --seconds 10",
     "bench graphql": "homestream bench graphql --clients 10 --rate 50",
     "bench automations": "homestream bench automations",
@@ -136,7 +137,14 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
     from topics.catalogue import catalogue
 
     require_kafka(settings)
-    results = ensure_topics(settings.kafka_bootstrap, catalogue(), partitions=settings.partitions)
+    rf, isr = settings.kafka_replication
+    results = ensure_topics(
+        settings.kafka_bootstrap,
+        catalogue(),
+        partitions=settings.partitions,
+        replication_factor=rf,
+        min_insync_replicas=isr,
+    )
     bad = 0
     for name, outcome in results:
         out(f"{name:<40} {outcome}")
@@ -382,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     name = " ".join(w for w in ("homestream", args.command, getattr(args, "sub", None)) if w)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env().with_recorded_cluster()
         return int(args.func(args, settings) or 0)
     except (
         CliError,

@@ -157,6 +157,19 @@ class Settings(BaseSettings):
         f"TimescaleDB {TIMESCALEDB_VERSION} source tarball (URL or file), SHA-256 checked",
     )
     kafka_heap: str = _var("HOMESTREAM_KAFKA_HEAP", "768m", "Kafka's JVM heap")
+    kafka_brokers: int = _var(
+        "HOMESTREAM_KAFKA_BROKERS",
+        1,
+        "Kafka brokers `up` runs (3: a KRaft cluster, replication 3, min ISR 2; broker n "
+        "listens on HOMESTREAM_KAFKA_PORT+10(n-1), its controller likewise)",
+        ge=1,
+        le=9,
+    )
+    kafka_partition_check: Literal["auto", "on", "off"] = _var(
+        "HOMESTREAM_KAFKA_PARTITION_CHECK",
+        "auto",
+        "KIP-890's transactional partition check (auto: off on one broker, on on a cluster)",
+    )
     schema_registry_url: str | None = _var(
         "HOMESTREAM_SCHEMA_REGISTRY_URL", None, "use Confluent's wire format with this registry"
     )
@@ -376,6 +389,22 @@ class Settings(BaseSettings):
         return self.state_dir / "secrets.json"
 
     @property
+    def cluster_file(self) -> Path:
+        """Where `up` records how many brokers the stack's Kafka has (HOMESTREAM_KAFKA_BROKERS
+        or `up --brokers`), so every later command and process finds them all."""
+        return self.state_dir / "kafka-brokers"
+
+    def with_recorded_cluster(self) -> Settings:
+        """These settings with the broker count `up` recorded, unless more were asked for."""
+        try:
+            recorded = int(self.cluster_file.read_text().strip())
+        except (OSError, ValueError):
+            return self
+        if recorded <= self.kafka_brokers:
+            return self
+        return self.model_copy(update={"kafka_brokers": recorded})
+
+    @property
     def mqtt_ca_file(self) -> Path:
         return self.state_dir / "tls" / "ca.crt"
 
@@ -386,7 +415,23 @@ class Settings(BaseSettings):
     # Connection strings. The launcher's servers unless an override is set.
     @property
     def kafka_bootstrap(self) -> str:
-        return self.kafka_bootstrap_override or f"{self.host}:{self.ports.kafka}"
+        if self.kafka_bootstrap_override:
+            return self.kafka_bootstrap_override
+        return ",".join(
+            f"{self.host}:{self.kafka_node_ports(n)[0]}" for n in range(1, self.kafka_brokers + 1)
+        )
+
+    def kafka_node_ports(self, node: int) -> tuple[int, int]:
+        """(listener, controller) port of broker ``node`` (1-based) of the launcher's cluster."""
+        step = 10 * (node - 1)
+        return self.ports.kafka + step, self.ports.kafka_controller + step
+
+    @property
+    def kafka_replication(self) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) of the launcher's topics: 3 and 2 on a
+        cluster of three or more, so one broker may be lost without losing a write."""
+        rf = min(self.kafka_brokers, 3)
+        return rf, max(1, rf - 1)
 
     def pg_dsn(self, database: str | None = None) -> str:
         if self.pg_dsn_override and database is None:

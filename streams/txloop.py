@@ -47,6 +47,7 @@ from streams.fold.store import DictStore
 from streams.localstate import Checkpoint, RocksPartition, usable_checkpoint
 from topics import catalogue as t
 from topics import jsontext
+from topics.catalogue import TopicSpec
 from topics.codec import make_codec
 from topics.errors import CodecError
 from topics.schemas import SchemaStore
@@ -57,6 +58,16 @@ GROUP = "homestream-streams"
 # The workers' own state changelog: internal, JSON values (not an event, so not in
 # the Avro catalogue); the worker creates it, compacted, on start.
 CHANGELOG = "homestream.streams.state"
+
+
+def changelog_spec(partitions: int) -> TopicSpec:
+    """The workers' state changelog: each worker makes sure it exists, and so does the
+    launcher before any worker starts (a cluster's brokers learn a new topic a little later)."""
+    return TopicSpec(
+        CHANGELOG, "home_id/device_id", partitions, "compact", None, (), "stream worker state"
+    )
+
+
 # The changelog is created with the broker's delete.retention.ms (24 h): a local copy
 # older than this may have missed a deletion and is rebuilt instead.
 LOCAL_STATE_MAX_AGE_MS = 12 * 3600 * 1000
@@ -311,18 +322,12 @@ class TxWorker:
 
     def _ensure_changelog(self) -> None:
         from topics.admin import ensure_topics
-        from topics.catalogue import TopicSpec
 
-        spec = TopicSpec(
-            CHANGELOG,
-            "home_id/device_id",
-            self.settings.partitions,
-            "compact",
-            None,
-            (),
-            "stream worker state",
-        )
-        for name, outcome in ensure_topics(self.settings.kafka_bootstrap, [spec]):
+        spec = changelog_spec(self.settings.partitions)
+        rf, isr = self.settings.kafka_replication
+        for name, outcome in ensure_topics(
+            self.settings.kafka_bootstrap, [spec], replication_factor=rf, min_insync_replicas=isr
+        ):
             if outcome not in ("created", "exists"):
                 raise SystemExit(f"cannot use the state changelog {name}: {outcome}")
         from confluent_kafka import TopicCollection

@@ -10,6 +10,7 @@ their compaction tuning (segment size, cleaning ratio), which only changes when 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -162,7 +163,14 @@ def ensure_topics(
                 progress(spec.name, outcomes[spec.name])
     to_check = [s for s in specs if s.name not in outcomes]
     _apply_compaction_tuning(admin, [s for s in to_check if s.cleanup_policy == "compact"])
-    for row in _rows(admin, to_check, partitions, timeout) if to_check else []:
+    rows = _rows(admin, to_check, partitions, timeout) if to_check else []
+    # Created by someone else just now: on a cluster, the broker we ask may not know it yet.
+    for _ in range(20):
+        if not any(r.problems == ("missing",) for r in rows):
+            break
+        time.sleep(0.5)
+        rows = _rows(admin, to_check, partitions, timeout)
+    for row in rows:
         outcome = "exists" if row.ok else "mismatch: " + "; ".join(row.problems)
         outcomes[row.name] = outcome
         if progress:

@@ -148,3 +148,27 @@ def test_config_shows_values_and_masks_secrets(tmp_path):
 def test_an_empty_variable_counts_as_unset(tmp_path):
     s = Settings.from_env({"HOMESTREAM_STATE_DIR": str(tmp_path), "HOMESTREAM_KAFKA_PORT": ""})
     assert s.ports.kafka == 9092
+
+
+def test_a_three_broker_cluster_is_every_client_s_bootstrap_and_replicates_three_times(
+    tmp_path,
+):
+    env = {
+        "HOMESTREAM_STATE_DIR": str(tmp_path),
+        "HOMESTREAM_KAFKA_PORT": "19092",
+        "HOMESTREAM_KAFKA_CONTROLLER_PORT": "19093",
+    }
+    one = Settings.from_env(env)
+    assert one.kafka_bootstrap == "127.0.0.1:19092"
+    assert one.kafka_replication == (1, 1)
+    three = Settings.from_env({**env, "HOMESTREAM_KAFKA_BROKERS": "3"})
+    assert three.kafka_bootstrap == "127.0.0.1:19092,127.0.0.1:19102,127.0.0.1:19112"
+    assert three.kafka_node_ports(3) == (19112, 19113)
+    assert three.kafka_replication == (3, 2)
+
+
+def test_the_broker_count_up_recorded_holds_for_later_commands(tmp_path):
+    env = {"HOMESTREAM_STATE_DIR": str(tmp_path)}
+    assert Settings.from_env(env).with_recorded_cluster().kafka_brokers == 1
+    Settings.from_env(env).cluster_file.write_text("3\n")
+    assert Settings.from_env(env).with_recorded_cluster().kafka_brokers == 3
