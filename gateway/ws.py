@@ -21,10 +21,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from domain import ids, strictjson
 from gateway import auth
+from gateway.api import authorize
 from gateway.backend import Backend
 from gateway.errors import ApiError
 from gateway.frames import Event
-from gateway.roles import Permission, allowed
+from gateway.roles import Permission
 from gateway.subscriptions import Subscription
 from gateway.wire import Handler, Wire
 from topics import jsontext
@@ -202,14 +203,7 @@ class _Session:
         problem = ids.home_id_problem(home)
         if problem is not None:  # before the store sees it
             raise ApiError(422, f"home_id: {problem}")
-        role = await self.backend.run(self.backend.store.role_of, home, self.user)
-        if role is None:
-            raise ApiError(404, f"home {home!r} not found")
-        if not allowed(role, permission):
-            raise ApiError(
-                403,
-                f"your role in {home!r} is {role}; this needs the '{permission.value}' permission",
-            )
+        await authorize(self.backend, self.user, home, permission)  # REST's and GraphQL's check
         return home
 
     async def on_ping(self, msg: dict[str, Any]) -> None:
