@@ -67,8 +67,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     out(f"{'SERVICE':<{width}} {'STATE':<8} {'PID':>7}  ENDPOINT")
     for r in rows:
         state = "healthy" if r.healthy else ("running" if r.running else "stopped")
+        if r.state and not r.running:  # supervisord's word: BACKOFF, FATAL, STOPPED ...
+            state = r.state
         detail = f"  ({r.detail})" if r.detail else ""
         out(f"{r.name:<{width}} {state:<8} {r.pid or '-':>7}  {r.endpoint}{detail}")
+        if r.error:
+            out(f"{'':<{width}} last error: {r.error}")
     return 0 if all(r.healthy for r in rows) else 1
 
 

@@ -22,6 +22,7 @@ from compose.services.kafka import KafkaService
 from compose.services.mosquitto import MosquittoService
 from compose.services.postgres import PostgresService
 from compose.services.redis import RedisService
+from compose.supervisor import Supervisor, settings_env
 from compose.timescaledb import ensure_timescaledb
 from runtime.config import Settings
 from runtime.secrets import DEMO_USER, Secrets, ensure_secrets, load_secrets
@@ -41,12 +42,15 @@ class ServiceStatus:
     healthy: bool
     endpoint: str
     detail: str = ""  # e.g. which engine history runs on (postgres)
+    state: str = ""  # supervisord's state of a homestream process (RUNNING, BACKOFF, FATAL ...)
+    error: str = ""  # the last line of its log when it is down
 
 
 class Stack:
     def __init__(self, settings: Settings, say: Say = print):
         self.settings = settings
         self.say = say
+        self.supervisor = Supervisor(settings)
 
     def services(self, secrets: Secrets) -> list[Service]:
         """The servers this launcher runs: those no override variable points elsewhere."""
@@ -89,8 +93,11 @@ class Stack:
             *([GatewayService(s, secrets)] if s.gateway else []),
         ]
         for extra in (DemoWebhookService(s, secrets), DemoSimulatorService(s, secrets)):
+            extra.supervisor = self.supervisor
             if demo or (demo is None and extra.pid() is not None):
                 out.append(extra)
+        for svc in out:
+            svc.supervisor = self.supervisor
         return out
 
     def _forget_retired_bridges(self) -> None:
@@ -134,8 +141,11 @@ class Stack:
 
         self.provision(secrets, demo=demo)
         if apps:
-            self.say("[5/5] homestream processes")
-            self._start_all(self.app_services(secrets, demo=demo))
+            self.say("[5/5] homestream processes (under supervisord)")
+            apps = self.app_services(secrets, demo=demo or None)  # a running demo stays
+            if apps or self.supervisor.running():
+                self.supervisor.ensure([a.program() for a in apps], settings_env(s))
+            self._start_all(apps)
             self._forget_retired_bridges()
             if demo:
                 self._seed_demo(secrets)
@@ -254,16 +264,23 @@ class Stack:
         except Exception:
             secrets = None
         if secrets is not None:
-            for svc in [*reversed(self.app_services(secrets)), *reversed(self.services(secrets))]:
-                if svc.stop():
-                    stopped.append(svc.name)
-                    self._step(f"{svc.name}: stopped")
-                else:
-                    self._step(f"{svc.name}: not running")
+            for svc in reversed(self.app_services(secrets)):
+                self._stop(svc, stopped)
+            if self.supervisor.shutdown():  # its processes are down: then the supervisor
+                self._step("supervisord: stopped")
+            for svc in reversed(self.services(secrets)):
+                self._stop(svc, stopped)
         if purge and self.settings.state_dir.exists():
             shutil.rmtree(self.settings.state_dir)
             self._step(f"removed {self.settings.state_dir}")
         return stopped
+
+    def _stop(self, svc: Service, stopped: list[str]) -> None:
+        if svc.stop():
+            stopped.append(svc.name)
+            self._step(f"{svc.name}: stopped")
+        else:
+            self._step(f"{svc.name}: not running")
 
     def status(self) -> list[ServiceStatus]:
         try:
@@ -271,8 +288,10 @@ class Stack:
         except Exception:
             return []
         rows = []
-        for svc in [*self.services(secrets), *self.app_services(secrets)]:
-            pid = svc.pid()
+        servers = self.services(secrets)
+        for svc in [*servers, *self.app_services(secrets, demo=None)]:
+            info = self.supervisor.info(svc.name) if svc not in servers else None
+            pid = info.pid if info is not None else svc.pid()
             rows.append(
                 ServiceStatus(
                     name=svc.name,
@@ -281,6 +300,8 @@ class Stack:
                     healthy=pid is not None and svc.healthy(),
                     endpoint=svc.endpoint(),
                     detail=self._detail(svc) if pid is not None else "",
+                    state=info.state if info is not None else "",
+                    error=info.error if info is not None else "",
                 )
             )
         return rows
