@@ -13,7 +13,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from compose.stack import DEMO_HOME, Stack
     from runtime.secrets import DEMO_USER
 
-    secrets = Stack(settings, out).up(install=not args.no_install, demo=not args.no_demo)
+    secrets = Stack(settings, out).up(
+        install=not args.no_install, demo=not args.no_demo, monitoring=args.monitoring
+    )
     s = settings
     out("\nhomestream is up. Endpoints:")
     out(f"  MQTT        mqtt://{s.host}:{s.ports.mqtt}")
@@ -24,6 +26,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     out(f"  Secrets     {s.secrets_file} (database, Redis and broker passwords)")
     if s.gateway:
         out(f"  Dashboard   http://{s.host}:{s.ports.gateway}/  (REST and WebSocket: /v1)")
+    if args.monitoring:
+        out(f"  Prometheus  http://{s.host}:{s.ports.prometheus}/  (alerts: /alerts)")
     if not args.no_demo:
         out(f"  Webhook     http://{s.host}:{s.ports.demo_webhook}/demo-webhook  (demo alerts)")
         out(f"\nDemo login:  {DEMO_USER} / {secrets.demo_password}   (home {DEMO_HOME!r})")
@@ -153,6 +157,12 @@ def register(commands: Commands) -> None:
         help="do not run apt-get or mvn; fail if something is missing",
     )
     p.add_argument("--no-demo", action="store_true", help="do not create the demo user and home")
+    p.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="also run Prometheus (Debian's) scraping every process's /metrics, with the alert "
+        "rules of compose/prometheus/alerts.yml (HOMESTREAM_PROMETHEUS_PORT)",
+    )
     p = commands.add(
         "init",
         cmd_init,

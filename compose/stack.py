@@ -112,7 +112,14 @@ class Stack:
                 self._step(f"could not clear the session of bridge-{i}: {exc}")
 
     # -- up ---------------------------------------------------------------------------
-    def up(self, *, install: bool = True, demo: bool = True, apps: bool = True) -> Secrets:
+    def up(
+        self,
+        *,
+        install: bool = True,
+        demo: bool = True,
+        apps: bool = True,
+        monitoring: bool = False,
+    ) -> Secrets:
         s = self.settings
         t0 = time.monotonic()
         self.say(f"[1/5] prerequisites (state dir {s.state_dir})")
@@ -149,6 +156,9 @@ class Stack:
             self._forget_retired_bridges()
             if demo:
                 self._seed_demo(secrets)
+        if monitoring:
+            self.say("      monitoring")
+            self._start_monitoring(secrets)
         self.say(f"ready in {time.monotonic() - t0:.1f} s")
         return secrets
 
@@ -184,6 +194,18 @@ class Stack:
         self._step(f"{len(results)} topics ({len(created)} created)")
         for name, outcome in problems:
             self._step(f"WARNING {name}: {outcome}")
+
+    def _start_monitoring(self, secrets: Secrets) -> None:
+        """Prometheus scraping the processes this `up` runs; a running one reloads."""
+        from compose.services.prometheus import PrometheusService
+
+        prom = PrometheusService(self.settings, secrets)
+        if prom.pid() is None:
+            self._start_all([prom])
+            return
+        prom.prepare()
+        prom.reload()
+        self._step(f"prometheus: reloaded its targets (pid {prom.pid()})")
 
     def _start_all(self, services: list[Service]) -> None:
         """Check ports, then prepare, then spawn: a conflict or corrupt state is found
@@ -268,12 +290,21 @@ class Stack:
                 self._stop(svc, stopped)
             if self.supervisor.shutdown():  # its processes are down: then the supervisor
                 self._step("supervisord: stopped")
+            for svc in self._monitoring(secrets):
+                self._stop(svc, stopped)
             for svc in reversed(self.services(secrets)):
                 self._stop(svc, stopped)
         if purge and self.settings.state_dir.exists():
             shutil.rmtree(self.settings.state_dir)
             self._step(f"removed {self.settings.state_dir}")
         return stopped
+
+    def _monitoring(self, secrets: Secrets) -> list[Service]:
+        """Prometheus, when `up --monitoring` started it."""
+        from compose.services.prometheus import PrometheusService
+
+        prom = PrometheusService(self.settings, secrets)
+        return [prom] if prom.pid() is not None else []
 
     def _stop(self, svc: Service, stopped: list[str]) -> None:
         if svc.stop():
@@ -288,7 +319,7 @@ class Stack:
         except Exception:
             return []
         rows = []
-        servers = self.services(secrets)
+        servers = [*self.services(secrets), *self._monitoring(secrets)]
         for svc in [*servers, *self.app_services(secrets, demo=None)]:
             info = self.supervisor.info(svc.name) if svc not in servers else None
             pid = info.pid if info is not None else svc.pid()

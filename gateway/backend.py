@@ -129,6 +129,7 @@ class Backend:
             settings.kafka_bootstrap,
             settings.partitions,
             codec=codec,
+            hop="gateway",
             **{"client.id": "homestream-gateway"},
         )
         feed = KafkaFeed(settings.kafka_bootstrap, codec)

@@ -67,6 +67,7 @@ class Ports:
     redis_sink_metrics: int = 9431
     notify_metrics: int = 9441
     demo_webhook: int = 8090
+    prometheus: int = 9090
 
 
 # Which settings source a Settings() reads: os.environ, or the mapping from_env was given.
@@ -132,6 +133,9 @@ class Settings(BaseSettings):
     )
     demo_webhook_port: int = _port(
         "HOMESTREAM_DEMO_WEBHOOK_PORT", 8090, "the demo's webhook receiver (notifications)"
+    )
+    prometheus_port: int = _port(
+        "HOMESTREAM_PROMETHEUS_PORT", 9090, "Prometheus of `up --monitoring` (web UI and API)"
     )
     # -- the stack -------------------------------------------------------------------------
     mqtt_tls_bind: str = _var(
