@@ -25,7 +25,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     out(f"  Redis       redis://{s.host}:{s.ports.redis}/0")
     out(f"  Secrets     {s.secrets_file} (database, Redis and broker passwords)")
     if s.gateway:
-        out(f"  Dashboard   http://{s.host}:{s.ports.gateway}/  (REST and WebSocket: /v1)")
+        out(f"  Dashboard   {s.gateway_url}/  (REST and WebSocket: /v1)")
     if args.monitoring:
         out(f"  Prometheus  http://{s.host}:{s.ports.prometheus}/  (alerts: /alerts)")
     if not args.no_demo:
@@ -93,13 +93,13 @@ def cmd_demo_login(args: argparse.Namespace, settings: Settings) -> int:
                     "username": DEMO_USER,
                     "password": secrets.demo_password,
                     "home_id": DEMO_HOME,
-                    "dashboard": f"http://{s.host}:{s.ports.gateway}/",
+                    "dashboard": f"{s.gateway_url}/",
                 }
             )
         )
         return 0
     out(f"{DEMO_USER} / {secrets.demo_password}   (home {DEMO_HOME!r})")
-    out(f"dashboard: http://{s.host}:{s.ports.gateway}/")
+    out(f"dashboard: {s.gateway_url}/")
     return 0
 
 

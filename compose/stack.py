@@ -179,9 +179,10 @@ class Stack:
             ensure_analyst(conn, secrets.analyst_password)
             self._step(f"read-only role {ANALYST_ROLE!r} for the history views")
             hubs = accounts.active_hub_logins(conn)
+            revoked = accounts.revoked_certificates(conn)
             if demo:
                 self._ensure_demo(conn, secrets)
-        MosquittoService(s, secrets).write_auth(hubs)
+        MosquittoService(s, secrets).write_auth(hubs, revoked)
         self._step(f"MQTT logins: bridge + {len(hubs)} hub(s)")
 
         self.say("[4/5] Kafka topics")
@@ -266,7 +267,9 @@ class Stack:
         if off:  # the demo's devices would never reach the gateway
             self._step(f"demo home: not seeded ({', '.join(off)} off)")
             return
-        api = HttpApi(f"http://{s.host}:{s.ports.gateway}")
+        from compose.services.gateway import ca_context
+
+        api = HttpApi(s.gateway_url, context=ca_context(s))
         try:
             api.sign_in(DEMO_USER, secrets.demo_password)
             done = seed_demo(api, DEMO_HOME, webhook_port=s.ports.demo_webhook)
@@ -347,7 +350,8 @@ class Stack:
         secrets = load_secrets(self.settings)
         with db.connect(self.settings) as conn:
             hubs = accounts.active_hub_logins(conn)
-        MosquittoService(self.settings, secrets).write_auth(hubs)
+            revoked = accounts.revoked_certificates(conn)
+        MosquittoService(self.settings, secrets).write_auth(hubs, revoked)
         return len(hubs)
 
 

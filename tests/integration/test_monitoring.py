@@ -22,6 +22,7 @@ from runtime.secrets import load_secrets
 from tests.integration.bridge_support import Hub
 from tests.integration.streams_support import CODEC
 from tests.integration.test_bridge import DESCRIPTOR
+from tests.integration.test_supervisor import _wait
 from topics import catalogue as t
 from topics.producer import EventProducer
 
@@ -64,16 +65,6 @@ def _query(base: str, expr: str) -> dict:
 def _value(base: str, expr: str) -> float | None:
     result = _query(base, expr)["data"]["result"]
     return float(result[0]["value"][1]) if result else None
-
-
-def _wait(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.5)
-    raise AssertionError(f"timed out: {what}")
 
 
 @pytest.fixture
