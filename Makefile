@@ -63,5 +63,8 @@ format: $(VENV)/.dev ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+graphql-schema: $(VENV)/.dev ## rewrite docs/schema.graphql from gateway/graphql (a test checks it)
+	$(VENV)/bin/python -m gateway.graphql.sdl
+
 clean: ## remove the venv and caches (not the stack's state)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -158,6 +158,23 @@ def cmd_voice(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_graphql(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.graphql import print_result, run_bench
+
+    result = run_bench(
+        settings,
+        devices=args.devices,
+        requests=args.requests,
+        homes=args.homes,
+        clients=args.clients,
+        rate=args.rate,
+        seconds=args.seconds,
+        say=_say,
+    )
+    print_result(result, args.json)
+    return 0
+
+
 def register(commands: Commands) -> None:
     bench = commands.group("bench", "benchmarks against the running stack")
     p = bench.add(
@@ -194,6 +211,21 @@ def register(commands: Commands) -> None:
     p.add_argument("--homes", type=count, default=100, help="homes they follow [100]")
     p.add_argument("--rate", type=count, default=1000, help="state changes/s [1000]")
     p.add_argument("--seconds", type=amount, default=20.0, help="measured phase [20]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "graphql",
+        cmd_graphql,
+        "/v1/graphql against REST and the WebSocket in the same run: devicesByHome p50/p99 "
+        "against GET .../devices for one home, and deviceState subscription fan-out latency "
+        "against /v1/ws for StateChanges produced to Kafka; needs `homestream up`",
+    )
+    p.add_argument("--devices", type=count, default=100, help="devices in the home [100]")
+    p.add_argument("--requests", type=count, default=300, help="reads of each kind [300]")
+    p.add_argument("--homes", type=count, default=10, help="homes for the fan-out [10]")
+    p.add_argument("--clients", type=count, default=50, help="clients of each kind [50]")
+    p.add_argument("--rate", type=count, default=200, help="StateChanges/s [200]")
+    p.add_argument("--seconds", type=amount, default=15.0, help="fan-out phase length [15]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(

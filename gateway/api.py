@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,11 +204,12 @@ def _coerce_query(param: Param, raw: str) -> Any:
     return raw
 
 
-def parse_query(endpoint: Endpoint, request: Request) -> dict[str, Any]:
+def parse_query(endpoint: Endpoint, params: Mapping[str, str]) -> dict[str, Any]:
+    """The route's query parameters from their text (``request.query_params``)."""
     out: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for param in endpoint.query:
-        raw = request.query_params.get(param.name)
+        raw = params.get(param.name)
         if raw is None:
             if param.required:
                 problems.append((param.name, "is required"))
@@ -262,6 +263,11 @@ async def read_body(endpoint: Endpoint, request: Request, limit: int) -> Any:
             raise ApiError(
                 400, f"the body is not valid JSON: {exc.message}", "invalid_json"
             ) from None
+    return check_body(endpoint, body)
+
+
+def check_body(endpoint: Endpoint, body: Any) -> Any:
+    """The body, when it is what the route's schema asks for (else 422 naming each path)."""
     problems = validate(body, endpoint.body)
     if problems:
         raise validation_error(problems)
@@ -273,6 +279,11 @@ async def authenticate(request: Request, backend: Backend) -> str:
         token = auth.bearer_token(request.headers)
     except auth.TokenError as exc:
         raise unauthorized(str(exc)) from None
+    return user_of(backend, token)
+
+
+def user_of(backend: Backend, token: str | None) -> str:
+    """The user a token names: 401 when there is none, or a bad or expired one."""
     if token is None:
         raise unauthorized(
             "sign in first: send Authorization: Bearer <token> from POST /v1/auth/token"
@@ -303,9 +314,22 @@ async def check_rate(backend: Backend, key: str, limit: Any, *, count: bool = Tr
         )
 
 
-async def authorize(backend: Backend, user: str, home_id: str, permission: Permission) -> str:
-    """The caller's role in the home: 404 when not a member, 403 when not allowed."""
-    role = await backend.run(backend.store.role_of, home_id, user)
+RoleOf = Callable[[str, str], Awaitable[str | None]]
+
+
+async def authorize(
+    backend: Backend,
+    user: str,
+    home_id: str,
+    permission: Permission,
+    role_of: RoleOf | None = None,
+) -> str:
+    """The caller's role in the home: 404 when not a member, 403 when not allowed.
+    ``role_of(home, user)``: where to look it up (default: the store, now)."""
+    if role_of is not None:
+        role = await role_of(home_id, user)
+    else:
+        role = await backend.run(backend.store.role_of, home_id, user)
     if role is None:
         raise ApiError(404, f"home {home_id!r} not found")
     if not allowed(role, permission):
@@ -316,20 +340,35 @@ async def authorize(backend: Backend, user: str, home_id: str, permission: Permi
     return role
 
 
+async def admit(
+    endpoint: Endpoint,
+    backend: Backend,
+    user: str | None,
+    path: dict[str, str],
+    role_of: RoleOf | None = None,
+) -> str | None:
+    """The checks of a route after the token, in order: ids that cannot exist (404/422),
+    then the caller's role for the route's permission. Returns that role (None for a route
+    of no home). REST and GraphQL (``gateway.graphql``) both go through here."""
+    check_path_params(endpoint.method, path)
+    if isinstance(endpoint.access, Permission):
+        if user is None:
+            raise unauthorized("sign in first")
+        return await authorize(backend, user, path["home_id"], endpoint.access, role_of)
+    return None
+
+
 async def _serve(endpoint: Endpoint, request: Request) -> Response:
     backend: Backend = request.app.state.backend
     started = time.perf_counter()
     try:
-        user = role = None
+        user = None
         path = {k: str(v) for k, v in request.path_params.items()}
         if endpoint.access != PUBLIC:
             user = await authenticate(request, backend)
             await check_rate(backend, f"user:{user}", backend.rate_limit)
-        check_path_params(endpoint.method, path)
-        if isinstance(endpoint.access, Permission):
-            assert user is not None
-            role = await authorize(backend, user, path["home_id"], endpoint.access)
-        query = parse_query(endpoint, request)
+        role = await admit(endpoint, backend, user, path)
+        query = parse_query(endpoint, request.query_params)
         body = await read_body(endpoint, request, endpoint.max_body_bytes or backend.max_body_bytes)
         ctx = Ctx(request, backend, user, role, path, query, body)
         response = await endpoint.handler(ctx)

@@ -18,33 +18,17 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from gateway.api import make_routes
 from gateway.backend import Backend
-from gateway.errors import error_response
+from gateway.errors import error_response, unavailable_reason
 from gateway.routes import all_endpoints
 from gateway.routes.system import STATIC_DIR, swagger_ui_dir
 
 log = logging.getLogger("homestream.gateway")
-
-
-def _unavailable(exc: BaseException) -> str | None:
-    """A message when ``exc`` means a backing server is down (-> 503)."""
-    mod = type(exc).__module__
-    if mod.startswith(("psycopg", "psycopg_pool")) and type(exc).__name__ in (
-        "OperationalError",
-        "PoolTimeout",
-        "InterfaceError",
-    ):
-        return "PostgreSQL is unavailable; try again shortly"
-    if mod.startswith("redis") and type(exc).__name__ in ("ConnectionError", "TimeoutError"):
-        return "Redis is unavailable; try again shortly"
-    if mod.startswith("cimpl") or "KafkaException" in type(exc).__name__:
-        return "Kafka is unavailable; try again shortly"
-    return None
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -58,7 +42,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    reason = _unavailable(exc)
+    reason = unavailable_reason(exc)
     if reason is not None:
         log.warning("%s %s: %s (%s)", request.method, request.url.path, reason, exc)
         return error_response(503, reason)
@@ -75,6 +59,25 @@ def _websocket_routes() -> list[BaseRoute]:
         return []
     endpoint = getattr(ws, "websocket_endpoint", None)
     return [WebSocketRoute("/v1/ws", endpoint)] if endpoint is not None else []
+
+
+async def _service_worker(request: Request) -> Response:
+    """The dashboard's service worker, from / so that its scope is the whole app."""
+    return FileResponse(
+        STATIC_DIR / "sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
+
+
+def _graphql_routes() -> list[BaseRoute]:
+    from gateway.graphql.view import GraphQLView
+
+    view = GraphQLView()
+    return [
+        Route("/v1/graphql", view, methods=["GET", "POST"]),
+        WebSocketRoute("/v1/graphql", view),
+    ]
 
 
 def create_app(
@@ -104,6 +107,8 @@ def create_app(
 
     routes: list[BaseRoute] = list(make_routes(endpoints))
     routes += _websocket_routes()
+    routes += _graphql_routes()
+    routes.append(Route("/sw.js", _service_worker, methods=["GET"]))
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     routes.append(Mount("/docs/assets", StaticFiles(directory=swagger_ui_dir()), name="docs"))
     routes += list(extra_routes)

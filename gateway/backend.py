@@ -22,6 +22,7 @@ from gateway.store import Store
 from gateway.voice import VoiceState
 from runtime.config import Settings, default_of
 from stores.recent_events import RecentEvents
+from stores.redis_state import Entry
 
 T = TypeVar("T")
 
@@ -47,6 +48,7 @@ class DeviceReader(Protocol):
     def devices(self, home: str) -> list[dict[str, Any]]: ...
     def shadow(self, home: str, device: str) -> dict[str, Any] | None: ...
     def version(self, home: str, device: str) -> int: ...
+    def entries(self, home: str, ids: list[str] | None = None) -> dict[str, Entry]: ...
 
 
 class EventSender(Protocol):

@@ -77,3 +77,19 @@ def not_found(what: str) -> ApiError:
 
 def unauthorized(message: str) -> ApiError:
     return ApiError(401, message, headers={"WWW-Authenticate": 'Bearer realm="homestream"'})
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """A message when ``exc`` means a backing server is down (-> 503)."""
+    mod = type(exc).__module__
+    if mod.startswith(("psycopg", "psycopg_pool")) and type(exc).__name__ in (
+        "OperationalError",
+        "PoolTimeout",
+        "InterfaceError",
+    ):
+        return "PostgreSQL is unavailable; try again shortly"
+    if mod.startswith("redis") and type(exc).__name__ in ("ConnectionError", "TimeoutError"):
+        return "Redis is unavailable; try again shortly"
+    if mod.startswith("cimpl") or "KafkaException" in type(exc).__name__:
+        return "Kafka is unavailable; try again shortly"
+    return None

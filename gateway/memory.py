@@ -24,6 +24,7 @@ from gateway.fanout import Fanout
 from gateway.ratelimit import Limit, MemoryRateLimiter
 from gateway.store import _check_owners, doc_view
 from stores.accounts import check_user_password
+from stores.redis_state import Entry
 
 # Cheap argon2id parameters: this store is for tests (the real one uses accounts.add_user).
 _FAST = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
@@ -179,6 +180,7 @@ class MemoryDevices:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.reads = 0
 
     def add(
         self,
@@ -237,6 +239,15 @@ class MemoryDevices:
     def version(self, home: str, device: str) -> int:
         found = self.items.get((home, device))
         return int(found["version"]) if found else 0
+
+    def entries(self, home: str, ids: list[str] | None = None) -> dict[str, Entry]:
+        self.reads += 1  # one "round trip", as RedisState.entries
+        wanted = ids if ids is not None else [d for (h, d) in self.items if h == home]
+        return {
+            d: Entry(self.device(home, d), self.shadow(home, d))
+            for d in wanted
+            if (home, d) in self.items
+        }
 
 
 class MemoryCommandLog:

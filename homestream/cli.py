@@ -66,6 +66,7 @@ EXAMPLES = {
     "bench streams": "homestream bench streams --json",
     "bench bridge": "homestream bench bridge",
     "bench gateway": "homestream bench gateway --clients 200 --seconds 10",
+    "bench graphql": "homestream bench graphql --clients 10 --rate 50",
     "bench automations": "homestream bench automations",
     "bench history": "homestream bench history",
     "bench history-engines": "homestream bench history-engines --rows 2000000 --homes 20",

@@ -462,6 +462,43 @@ return old
 
 
 # -- the reader --------------------------------------------------------------------------
+# The device hashes of a home, read in one round trip whatever their number: the
+# generation, the home's index (unless ids are given) and every hash, under one script
+# so a rebuild's swap is never seen half. ARGV: prefix, home, device ids (none: the index).
+# Returns id1, hash1 (flat field/value list), id2, hash2 ...
+READ_LUA = r"""
+local prefix, home = ARGV[1], ARGV[2]
+local gen = redis.call('GET', prefix .. ':gen')
+if not gen then return {} end
+local space = prefix .. ':g' .. gen .. ':'
+local ids = {}
+if #ARGV > 2 then
+  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+else
+  ids = redis.call('SMEMBERS', space .. 'home:' .. home)
+end
+local out = {}
+for _, dev in ipairs(ids) do
+  out[#out + 1] = dev
+  out[#out + 1] = redis.call('HGETALL', space .. 'dev:' .. home .. '/' .. dev)
+end
+return out
+"""
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    return {str(_text(flat[i])): str(_text(flat[i + 1])) for i in range(0, len(flat), 2)}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What one device hash gives the gateway: its entry (None: not registered) and its
+    shadow document (None: none yet)."""
+
+    device: dict[str, Any] | None
+    shadow: dict[str, Any] | None
+
+
 class RedisState:
     """What the gateway reads: device entries, the home snapshot, shadows, versions.
 
@@ -472,6 +509,7 @@ class RedisState:
     def __init__(self, client: Any, prefix: str = DEFAULT_PREFIX) -> None:
         self.client = client
         self.keys = Keys(prefix)
+        self._read = client.register_script(READ_LUA)
 
     def generation(self) -> str | None:
         return _text(self.client.get(self.keys.gen))
@@ -483,26 +521,27 @@ class RedisState:
         raw = self.client.hgetall(self.keys.device(gen, home, device))
         return text_hash(raw) if raw else None
 
+    def entries(self, home: str, ids: list[str] | None = None) -> dict[str, Entry]:
+        """Entries of the given devices of a home (None: all of them) in one round trip;
+        a device that is not registered is left out."""
+        if ids is not None and not ids:
+            return {}
+        flat = self._read(args=[self.keys.prefix, home, *(ids or [])])
+        out = {}
+        for i in range(0, len(flat), 2):
+            dev, h = str(_text(flat[i])), _pairs(flat[i + 1])
+            view = device_view(home, dev, h) if h else None
+            if view is not None:
+                out[dev] = Entry(view, shadow_document(h))
+        return out
+
     def device(self, home: str, device: str) -> dict[str, Any] | None:
         h = self._hash(home, device)
         return None if h is None else device_view(home, device, h)
 
     def devices(self, home: str) -> list[dict[str, Any]]:
         """The home's snapshot: every registered device, sorted by room then name."""
-        gen = self.generation()
-        if gen is None:
-            return []
-        ids = sorted(str(_text(d)) for d in self.client.smembers(self.keys.home(gen, home)))
-        if not ids:
-            return []
-        pipe = self.client.pipeline(transaction=False)
-        for dev in ids:
-            pipe.hgetall(self.keys.device(gen, home, dev))
-        out = []
-        for dev, raw in zip(ids, pipe.execute(), strict=True):
-            view = device_view(home, dev, text_hash(raw)) if raw else None
-            if view is not None:
-                out.append(view)
+        out = [e.device for e in self.entries(home).values() if e.device is not None]
         out.sort(key=snapshot_order)
         return out
 

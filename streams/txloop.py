@@ -22,8 +22,9 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -128,6 +129,29 @@ class PartitionStore:
         return self.homes() if self.due is None else self.due.due(last_tick, now)
 
 
+# topic, home key, encoded event (None: tombstone), headers (a command's: topics.trace)
+Output = tuple[str, str, bytes | None, trace.Headers | None]
+
+
+class Batch:
+    """One consumed batch, folded: what its transaction writes."""
+
+    def __init__(self, group_metadata: Any) -> None:
+        self.group_metadata = group_metadata
+        self.offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset
+        self.stores: dict[int, PartitionStore] = {}
+        self.outputs: list[Output] = []
+        self.writes: dict[int, dict[str, bytes | None]] = {}  # the changed keys' values
+        self.changed_at: list[int] = []  # Kafka timestamps of reports that changed state
+        self.fold_s = 0.0
+
+
+class Timings(NamedTuple):
+    offsets_s: float
+    produce_s: float
+    commit_s: float
+
+
 class TxWorker:
     def __init__(
         self,
@@ -221,6 +245,12 @@ class TxWorker:
             },
         )
         self.tick_producer = kafka.producer(settings, {"linger.ms": 0})
+        # Overlap (HOMESTREAM_STREAMS_OVERLAP): a committer thread runs batch N's Kafka
+        # transaction while this thread folds batch N+1 (commit_transaction waits on the
+        # broker with the GIL released), so the fold's time leaves the report's path.
+        self.overlap = settings.streams_overlap
+        self._committer = ThreadPoolExecutor(1, "txn") if self.overlap else None
+        self._inflight: tuple[Future[Timings], Batch] | None = None
 
     # -- life cycle --------------------------------------------------------------------
     def run(self) -> None:
@@ -242,9 +272,14 @@ class TxWorker:
         next_tick = next_freeze = time.monotonic()
         try:
             while self.running:
-                msgs = self._next_batch(max(0.0, min(next_tick - time.monotonic(), 0.1)))
+                if self._inflight is not None:
+                    msgs = self._next_while_committing(self._inflight[0])
+                else:
+                    msgs = self._next_batch(max(0.0, min(next_tick - time.monotonic(), 0.1)))
                 if msgs:
                     self._process_batch(msgs)
+                else:
+                    self._drain()
                 now = time.monotonic()
                 if now >= next_tick and self.fold.timed:
                     self._tick()
@@ -253,6 +288,9 @@ class TxWorker:
                     gc.freeze()
                     next_freeze = now + 10.0
         finally:
+            self._drain()
+            if self._committer is not None:
+                self._committer.shutdown()
             self.consumer.close()  # leaves the group: partitions move at once
             self.tick_producer.flush(5)
             for part in self.state.values():
@@ -273,6 +311,18 @@ class TxWorker:
         if first is None:
             return []
         return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
+
+    def _next_while_committing(self, commit: Future[Timings]) -> list:
+        """What arrives while the batch in flight commits, to fold meanwhile; empty once
+        it has committed with nothing waiting (the loop then blocks as usual)."""
+        while True:
+            msgs = self.consumer.consume(self.batch_size, timeout=0)
+            if msgs or commit.done():
+                return msgs
+            # Short waits: the queue wakes consume() at once; done() is seen within 1 ms.
+            msgs = self.consumer.consume(self.batch_size, timeout=0.001)
+            if msgs:
+                return msgs
 
     def stop(self) -> None:
         self.running = False
@@ -310,6 +360,7 @@ class TxWorker:
 
     # -- rebalancing -------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._drain()
         todo = sorted({tp.partition for tp in partitions} - set(self.state))
         self.restoring = len(todo)
         self._await_stable_offsets(consumer, todo)
@@ -337,9 +388,11 @@ class TxWorker:
             log.warning("could not check for pending offsets before restoring: %s", exc)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Batches commit before the next consume(), so nothing is open here. The local
+        # A batch in flight commits (or rolls back) while the partitions are still ours;
+        # no other is open: batches are folded only after consume() returns. The local
         # copy stays on disk: if the partition comes back, only what its other owner
         # wrote meanwhile is replayed.
+        self._drain(seek=False)
         for p in {tp.partition for tp in partitions}:
             part = self.state.pop(p, None)
             if part is not None:
@@ -443,84 +496,133 @@ class TxWorker:
 
     # -- processing --------------------------------------------------------------------
     def _process_batch(self, msgs: list) -> None:
-        stores: dict[int, PartitionStore] = {}
-        offsets: dict[tuple[str, int], int] = {}
+        """Fold a batch, then commit it in one transaction: here, or on the committer
+        thread once the batch before it has committed (overlap)."""
+        batch = self._fold_batch(msgs)
+        if self._committer is None:
+            try:
+                timings = self._transact(batch)
+            except KafkaException as exc:
+                self._recover(exc, set(batch.stores))
+                return
+            self._finish(batch, timings)
+            return
+        if not self._drain(pending=batch):
+            return  # the batch before failed: this one was folded on top of it, so goes too
+        self._inflight = (self._committer.submit(self._transact, batch), batch)
+
+    def _fold_batch(self, msgs: list) -> Batch:
+        """Fold each event into the state's cache; the outputs and the changed keys' final
+        values are encoded here, ready for the transaction."""
+        batch = Batch(self.consumer.consumer_group_metadata())
         newest: dict[tuple[int, str], int] = {}  # the newest input timestamp
-        changed_at: list[int] = []  # Kafka timestamps of reports that changed state
+        t0 = time.perf_counter()
+        for msg in msgs:
+            if not msg.error():
+                batch.offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+        stores = batch.stores
+        for msg in msgs:
+            if kafka.consume_error(msg):
+                continue
+            p = msg.partition()
+            store = stores.get(p)
+            if store is None:
+                if p not in self.state:  # not assigned through _on_assign: load it
+                    self._load(p)
+                store = stores[p] = PartitionStore(self.state[p], self._due_index(p))
+            if self._handle(msg, store, batch.outputs) and msg.topic() == t.DEVICE_REPORTS:
+                batch.changed_at.append(msg.timestamp()[1])
+            if msg.topic() != t.STREAM_TICKS:
+                tp = (p, msg.topic())
+                newest[tp] = max(newest.get(tp, 0), msg.timestamp()[1])
+        processed_ms = _wall_ms()
+        for (p, topic), ts in newest.items():
+            self.input_seen.setdefault(p, {})[topic] = (processed_ms, ts)
+        for p, store in stores.items():
+            encoded = batch.writes[p] = {}
+            for key in store.dirty:  # only each key's final value: less changelog
+                value = store.get(key)
+                encoded[key] = None if value is None else jsontext.encode(value)
+        batch.fold_s = time.perf_counter() - t0
+        return batch
+
+    def _transact(self, batch: Batch) -> Timings:
+        """The batch's one transaction: its input offsets, outputs and changelog writes.
+        Touches the producer only (the committer thread may run it)."""
         t0 = time.perf_counter()
         self.producer.begin_transaction()
-        try:
-            for msg in msgs:
-                if not msg.error():
-                    offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
-            # The offsets go first. While the coordinator still writes the last commit's
-            # markers it answers CONCURRENT_TRANSACTIONS: librdkafka retries
-            # AddOffsetsToTxn after retry.backoff.ms, but AddPartitionsToTxn (which the
-            # first produce() sends) after a fixed 20 ms. Once the offsets are in, the
-            # transaction is open and adding partitions no longer waits.
-            self.producer.send_offsets_to_transaction(
-                [TopicPartition(tp, p, o) for (tp, p), o in offsets.items()],
-                self.consumer.consumer_group_metadata(),
-            )
-            t1 = time.perf_counter()
-            for msg in msgs:
-                if kafka.consume_error(msg):
-                    continue
-                p = msg.partition()
-                store = stores.get(p)
-                if store is None:
-                    if p not in self.state:  # not assigned through _on_assign: load it
-                        self._load(p)
-                    store = stores[p] = PartitionStore(self.state[p], self._due_index(p))
-                if self._handle(msg, store) and msg.topic() == t.DEVICE_REPORTS:
-                    changed_at.append(msg.timestamp()[1])
-                if msg.topic() != t.STREAM_TICKS:
-                    tp = (p, msg.topic())
-                    newest[tp] = max(newest.get(tp, 0), msg.timestamp()[1])
-            processed_ms = _wall_ms()
-            for (p, topic), ts in newest.items():
-                self.input_seen.setdefault(p, {})[topic] = (processed_ms, ts)
-            writes: dict[int, dict[str, bytes | None]] = {}
-            for p, store in stores.items():
-                encoded = writes[p] = {}
-                for key in store.dirty:  # only each key's final value: less changelog
-                    value = store.get(key)
-                    raw = encoded[key] = None if value is None else jsontext.encode(value)
-                    self.producer.produce(
-                        CHANGELOG,
-                        key=key.encode(),
-                        value=raw,
-                        partition=p,
-                        on_delivery=self._changelog_delivered,
-                    )
-            t2 = time.perf_counter()
-            self.producer.commit_transaction()  # delivery callbacks run in here
-            t3 = time.perf_counter()
-            # Committed: now, and only now, the local copies may have it.
-            wall = _wall_ms()
-            for p, encoded in writes.items():
-                if not encoded:  # nothing changed, so the checkpoint did not move either
-                    self.state[p].trim()
-                    continue
-                nxt = self.changelog_next.get(p)
-                self.state[p].commit(
-                    encoded,
-                    None if nxt is None else Checkpoint(nxt, wall, self.changelog_id),
+        # The offsets go first. While the coordinator still writes the last commit's
+        # markers it answers CONCURRENT_TRANSACTIONS: librdkafka retries AddOffsetsToTxn
+        # after retry.backoff.ms, but AddPartitionsToTxn (which the first produce() sends)
+        # after a fixed 20 ms. Once the offsets are in, the transaction is open and adding
+        # partitions no longer waits.
+        self.producer.send_offsets_to_transaction(
+            [TopicPartition(tp, p, o) for (tp, p), o in batch.offsets.items()],
+            batch.group_metadata,
+        )
+        t1 = time.perf_counter()
+        for topic, key, value, headers in batch.outputs:
+            kafka.produce_to_home(self.producer, self.settings, topic, key, value, headers=headers)
+        for p, encoded in batch.writes.items():
+            for key, raw in encoded.items():
+                self.producer.produce(
+                    CHANGELOG,
+                    key=key.encode(),
+                    value=raw,
+                    partition=p,
+                    on_delivery=self._changelog_delivered,
                 )
-            t4 = time.perf_counter()
-            # Where a batch's time goes (Prometheus counters; divide by `transactions`).
-            c = self.fold.counters
-            c["transactions"] += 1
-            c["txn_offsets_us"] += int((t1 - t0) * 1e6)
-            c["txn_process_us"] += int((t2 - t1) * 1e6)
-            c["txn_commit_us"] += int((t3 - t2) * 1e6)
-            c["txn_local_us"] += int((t4 - t3) * 1e6)
-            self.txn_seconds.observe(t4 - t0)
-            committed_s = wall / 1000
-            for ts in changed_at:
-                self.report_to_commit.observe(max(0.0, committed_s - ts / 1000))
+        t2 = time.perf_counter()
+        self.producer.commit_transaction()  # delivery callbacks run in here
+        return Timings(t1 - t0, t2 - t1, time.perf_counter() - t2)
+
+    def _finish(self, batch: Batch, timings: Timings, keep: Batch | None = None) -> None:
+        """Committed: now, and only now, the local copies may have it. ``keep``: a batch
+        folded on top of this one, whose changed values only the cache holds yet."""
+        t3 = time.perf_counter()
+        wall = _wall_ms()
+        for p, encoded in batch.writes.items():
+            part = self.state.get(p)
+            if part is None:  # revoked meanwhile (its copy is reloaded if it comes back)
+                continue
+            pinned = keep.stores[p].dirty if keep is not None and p in keep.stores else ()
+            if not encoded:  # nothing changed, so the checkpoint did not move either
+                part.trim(pinned)
+                continue
+            nxt = self.changelog_next.get(p)
+            part.commit(
+                encoded,
+                None if nxt is None else Checkpoint(nxt, wall, self.changelog_id),
+                pinned,
+            )
+        local_s = time.perf_counter() - t3
+        # Where a batch's time goes (Prometheus counters; divide by `transactions`).
+        c = self.fold.counters
+        c["transactions"] += 1
+        c["txn_offsets_us"] += int(timings.offsets_s * 1e6)
+        c["txn_process_us"] += int((batch.fold_s + timings.produce_s) * 1e6)
+        c["txn_commit_us"] += int(timings.commit_s * 1e6)
+        c["txn_local_us"] += int(local_s * 1e6)
+        self.txn_seconds.observe(timings.offsets_s + timings.produce_s + timings.commit_s + local_s)
+        committed_s = wall / 1000
+        for ts in batch.changed_at:
+            self.report_to_commit.observe(max(0.0, committed_s - ts / 1000))
+
+    def _drain(self, pending: Batch | None = None, *, seek: bool = True) -> bool:
+        """Wait for the batch in flight (overlap) and finish it. False when it failed:
+        it is rolled back, and so is ``pending``, folded on top of it."""
+        if self._inflight is None:
+            return True
+        future, batch = self._inflight
+        self._inflight = None
+        try:
+            timings = future.result()
         except KafkaException as exc:
-            self._recover(exc, stores)
+            touched = set(batch.stores) | set(pending.stores if pending is not None else ())
+            self._recover(exc, touched, seek=seek)
+            return False
+        self._finish(batch, timings, pending)
+        return True
 
     def _changelog_delivered(self, err: Any, msg: Any) -> None:
         # Only this transaction's writes are in flight when commit_transaction serves
@@ -529,8 +631,9 @@ class TxWorker:
             p = msg.partition()
             self.changelog_next[p] = max(self.changelog_next.get(p, 0), msg.offset() + 1)
 
-    def _recover(self, exc: KafkaException, stores: dict[int, PartitionStore]) -> None:
-        """The transaction failed: undo this batch in memory and in the consumer."""
+    def _recover(self, exc: KafkaException, stores: set[int], *, seek: bool = True) -> None:
+        """The transaction failed: undo this batch in memory and in the consumer (not
+        during a revocation: the partitions' next owner starts from the committed offsets)."""
         err = exc.args[0]
         log.warning("transaction failed (%s): rolling back the batch", err)
         if err.txn_requires_abort():
@@ -541,14 +644,17 @@ class TxWorker:
         for p in stores:  # the cache ran ahead of Kafka: drop it, replay what committed
             if p in self.state:
                 self._load(p)
+        if not seek:
+            return
         committed = self.consumer.committed(self.consumer.assignment(), timeout=10)
         for tp in committed:
             self.consumer.seek(
                 tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING)
             )
 
-    def _handle(self, msg: Any, store: PartitionStore) -> bool:
-        """Fold one input; True when it emitted a StateChange."""
+    def _handle(self, msg: Any, store: PartitionStore, out: list[Output]) -> bool:
+        """Fold one input, its encoded outputs to ``out``; True when it emitted a
+        StateChange."""
         self.fold.store = store
         if msg.value() is None:
             # A tombstone on a compacted input (a removed home): the record before it
@@ -557,7 +663,7 @@ class TxWorker:
         try:
             decoded = self.codec.decode(msg.value())
         except CodecError as exc:
-            self._emit_dead_letter(msg, exc)
+            self._emit_dead_letter(msg, exc, out)
             return False
         try:
             emits = self.fold.handle(decoded.name, decoded.record)
@@ -569,13 +675,13 @@ class TxWorker:
                 msg.partition(),
                 msg.offset(),
             )
-            self._emit_dead_letter(msg, exc)
+            self._emit_dead_letter(msg, exc, out)
             return False
         changed = False
         inbound = trace.header(msg.headers(), trace.CORRELATION)
         for e in emits:
             cid = trace.correlation_of(e.record) or inbound
-            self._produce(e.topic, e.key, e.record_name, e.record, cid)
+            self._encode(out, e.topic, e.key, e.record_name, e.record, cid)
             changed = changed or e.topic == t.STATE_CHANGES
             if e.record_name in ("CommandDispatched", "CommandStatus", "SceneRun"):
                 self._follow(e.record_name, e.record)
@@ -610,8 +716,9 @@ class TxWorker:
             if issued is not None:
                 self.command_seconds.observe(max(0.0, (int(record["ts"]) - issued) / 1000))
 
-    def _produce(
+    def _encode(
         self,
+        out: list[Output],
         topic: str,
         key: str,
         record_name: str,
@@ -628,18 +735,11 @@ class TxWorker:
             log.error("cannot encode %s for %s: %s", record_name, topic, exc)
             self.fold.counters["encode_errors"] += 1
             return
-        kafka.produce_to_home(
-            self.producer,
-            self.settings,
-            topic,
-            key,
-            value,
-            headers=trace.headers(correlation, self.name),
-        )
+        out.append((topic, key, value, trace.headers(correlation, self.name)))
 
-    def _emit_dead_letter(self, msg: Any, exc: Exception) -> None:
+    def _emit_dead_letter(self, msg: Any, exc: Exception, out: list[Output]) -> None:
         home, record = message_dead_letter(msg, exc, _wall_ms())
-        self._produce(t.DEADLETTER, home, "DeadLetter", record)
+        self._encode(out, t.DEADLETTER, home, "DeadLetter", record)
 
     # -- time --------------------------------------------------------------------------
     def _tick(self) -> None:

@@ -114,10 +114,14 @@ async def _overrides(ctx: Ctx) -> dict[str, dict[str, Any]]:
     return await b.run(b.store.overrides, ctx.home_id)
 
 
-async def shown_devices(b: Backend, home: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+async def shown_devices(
+    b: Backend, home: str, devices: list[dict[str, Any]] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The home's devices as shown (overrides applied, each with its ``area``) and the
-    stored areas' lower-case names -> ids."""
-    devices = await b.run(b.devices.devices, home)
+    stored areas' lower-case names -> ids. ``devices``: the registry's entries when the
+    caller has read them already (else read here)."""
+    if devices is None:
+        devices = await b.run(b.devices.devices, home)
     overrides = await b.run(b.store.overrides, home)
     names = areas.by_name(await b.run(b.store.areas, home))
     shown = [apply_override(d, overrides.get(d["device_id"])) for d in devices]
@@ -138,10 +142,15 @@ async def list_devices(ctx: Ctx) -> Response:
 
 async def get_device(ctx: Ctx) -> Response:
     device = await device_or_404(ctx, ctx.path["device_id"])
-    overrides = await _overrides(ctx)
-    names = areas.by_name(await ctx.backend.run(ctx.backend.store.areas, ctx.home_id))
+    return ok(await show_device(ctx.backend, ctx.home_id, device))
+
+
+async def show_device(b: Backend, home: str, device: dict[str, Any]) -> dict[str, Any]:
+    """One registry entry as shown: the user's name/room applied, with its ``area``."""
+    overrides = await b.run(b.store.overrides, home)
+    names = areas.by_name(await b.run(b.store.areas, home))
     shown = apply_override(device, overrides.get(device["device_id"]))
-    return ok({**shown, "area": areas.area_of(shown.get("room"), names)})
+    return {**shown, "area": areas.area_of(shown.get("room"), names)}
 
 
 def _discovered(device: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ const state = {
   socket: null,
   retry: 0,
   requests: new Map(), // request_id -> device_id
+  started: false, // start() ran (signed in, or a kept token on a reachable gateway)
 };
 
 // ---- REST -------------------------------------------------------------------------
@@ -76,6 +77,7 @@ $("#sign-out").addEventListener("click", () => signOut());
 
 function signOut(message = "") {
   state.token = null;
+  state.started = false;
   sessionStorage.removeItem("hs_token");
   if (state.socket) state.socket.close();
   $("#dashboard").hidden = true;
@@ -85,6 +87,7 @@ function signOut(message = "") {
 }
 
 async function start() {
+  state.started = true;
   const homes = await api("/v1/homes");
   const list = Array.isArray(homes) ? homes : homes.homes || [];
   const select = $("#home-select");
@@ -621,4 +624,24 @@ setInterval(() => {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
 }, 25000);
 
-if (state.token) start().catch(() => signOut());
+// ---- offline: the service worker (/sw.js) keeps the shell; the page says so -------------
+async function checkOnline() {
+  let up = navigator.onLine;
+  if (up) {
+    try {
+      up = (await fetch("/healthz", { cache: "no-store" })).ok;
+    } catch {
+      up = false;
+    }
+  }
+  $("#offline").hidden = up;
+  if (up && state.token && !state.started) {
+    start().catch(() => signOut());
+  }
+  return up;
+}
+window.addEventListener("online", checkOnline);
+window.addEventListener("offline", checkOnline);
+setInterval(() => { if (!$("#offline").hidden) checkOnline(); }, 15000);
+if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+checkOnline();

@@ -12,7 +12,9 @@ from ``homestream.commands.requested``.
 
 The group command's own ``CommandStatus`` is ``domain.lifecycle.aggregate`` of its
 members': PENDING once expanded, then each time the aggregate moves on, ending COMPLETED
-when every member completed, else FAILED (TIMEOUT when none failed outright). A group the
+when every member completed, else FAILED (TIMEOUT when none failed outright). A member it
+skips (no such capability, gone from the home) ends FAILED at once under its own id, with
+the reason. A group the
 worker does not know yet (its document may be behind the request on another topic) is
 waited for ``DOC_WAIT_MS``; then the group command FAILED.
 """
@@ -104,6 +106,7 @@ def _expand(ctx: Context, entry: dict[str, Any]) -> None:
         else:
             why = f"group {gid!r} has no devices to command"
         _emit(ctx, entry, "FAILED", why)
+        _skip_members(ctx, entry, plan.skipped)
         _end(ctx, cid)
         return
     members = {child_command_id(cid, d): [d, None] for d in plan.targets}
@@ -112,6 +115,7 @@ def _expand(ctx: Context, entry: dict[str, Any]) -> None:
     ctx.store.put(agenda.item_key(home, item_of(cid)), {**state, "status": "PENDING"})
     agenda.schedule(ctx, home, item_of(cid), deadline)
     _emit(ctx, state, "PENDING", None)
+    _skip_members(ctx, entry, plan.skipped)
     for member_id, (device, _status) in members.items():
         send_share(
             ctx,
@@ -186,6 +190,26 @@ def _summary(state: dict[str, Any], status: str) -> str | None:
     if state.get("skipped"):
         parts.append("skipped " + ", ".join(f"{dev} ({why})" for dev, why in state["skipped"]))
     return "; ".join(parts) or None
+
+
+def _skip_members(ctx: Context, entry: dict[str, Any], skipped: Any) -> None:
+    """A member the worker will not command ends FAILED under its own id: the gateway
+    planned the group over its own view of the devices, which may be behind or ahead of
+    the worker's, and may have written that member's PENDING already."""
+    for device, why in skipped:
+        ctx.emit(
+            t.COMMANDS_STATUS,
+            ctx.home,
+            "CommandStatus",
+            {
+                **{k: entry.get(k) for k in PARENT_FIELDS},
+                "command_id": child_command_id(entry["command_id"], device),
+                "status": "FAILED",
+                "reason": f"skipped: {why}",
+                "device_id": device,
+                "parent_command_id": entry["command_id"],
+            },
+        )
 
 
 def _end(ctx: Context, command_id: str) -> None:

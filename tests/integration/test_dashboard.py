@@ -241,35 +241,7 @@ def test_dashboard_in_chromium(live):
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(live["base"] + "/")
-            # Signed out: no home picker, connection state or "Sign out" yet.
-            page.locator("#username").wait_for()
-            assert page.locator("#session").is_hidden()
-            assert not page.get_by_text("Sign out").is_visible()
-            page.fill("#username", live["user"])
-            page.fill("#password", PASSWORD)
-            page.click("#sign-in")
-            tile = page.locator(f"#tile-{LAMP}")
-            tile.wait_for(timeout=30_000)
-            assert page.locator("#session").is_visible()
-            page.wait_for_function("() => document.querySelector('#conn').textContent === 'live'")
-            was_on = "on" in (tile.get_attribute("class") or "").split()
-            version = int(tile.get_attribute("data-version") or 0)
-            tile.locator("button.power").click()
-            # The tile follows the lamp's own report: the class flips only from `reported`.
-            page.wait_for_function(
-                f"() => document.querySelector('#tile-{LAMP}').classList.contains('on') "
-                f"=== {'false' if was_on else 'true'}",
-                timeout=30_000,
-            )
-            assert int(tile.get_attribute("data-version") or 0) > version
-            assert tile.locator(".state").inner_text().startswith("Off" if was_on else "On")
-            # The logbook says who did it, from the history store.
-            page.wait_for_function(
-                f"() => document.querySelector('#logbook').textContent"
-                f".includes('{live['user']} sent turnO')",
-                timeout=45_000,
-            )
+            _sign_in_and_switch_the_lamp(page, live)
             page.screenshot(path=str(live["tmp"] / "dashboard.png"), full_page=True)
             # /docs: Swagger UI from the gateway itself renders this API's description.
             docs = browser.new_page()
@@ -280,6 +252,83 @@ def test_dashboard_in_chromium(live):
             assert any(p.endswith("/logbook") for p in paths), paths
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_dashboard_on_a_phone_installs_and_opens_offline(live):
+    """The same flow at 390 px (a phone), nothing scrolling sideways; the web app manifest
+    and the service worker make it installable, and the shell opens offline, saying so."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+            )
+            page = context.new_page()
+            _sign_in_and_switch_the_lamp(page, live)
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+            _screenshot(page, live, "dashboard-phone.png")
+            manifest = page.evaluate(
+                "() => fetch(document.querySelector('link[rel=manifest]').href).then(r => r.json())"
+            )
+            assert manifest["display"] == "standalone" and manifest["start_url"] == "/"
+            assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
+            page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+            assert page.locator("#offline").is_hidden()
+            context.set_offline(True)
+            page.reload()
+            banner = page.locator("#offline")
+            banner.wait_for(state="visible", timeout=15_000)
+            assert "Offline" in banner.inner_text()
+            assert page.locator("header h1").inner_text() == "homestream"
+            _screenshot(page, live, "dashboard-phone-offline.png")
+            context.set_offline(False)
+            page.evaluate("() => window.dispatchEvent(new Event('online'))")
+            banner.wait_for(state="hidden", timeout=15_000)
+        finally:
+            browser.close()
+
+
+def _screenshot(page, live, name: str, **options) -> None:
+    """Into the test's directory; also into $HOMESTREAM_DOCS_IMG (docs/img) when set."""
+    page.screenshot(path=str(live["tmp"] / name), **options)
+    if os.environ.get("HOMESTREAM_DOCS_IMG"):
+        shutil.copy(live["tmp"] / name, Path(os.environ["HOMESTREAM_DOCS_IMG"]) / name)
+
+
+def _sign_in_and_switch_the_lamp(page, live) -> None:
+    """The dashboard's main flow, at any size: sign in, switch the lamp, see its report."""
+    page.goto(live["base"] + "/")
+    # Signed out: no home picker, connection state or "Sign out" yet.
+    page.locator("#username").wait_for()
+    assert page.locator("#session").is_hidden()
+    assert not page.get_by_text("Sign out").is_visible()
+    page.fill("#username", live["user"])
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    tile = page.locator(f"#tile-{LAMP}")
+    tile.wait_for(timeout=30_000)
+    assert page.locator("#session").is_visible()
+    page.wait_for_function("() => document.querySelector('#conn').textContent === 'live'")
+    was_on = "on" in (tile.get_attribute("class") or "").split()
+    version = int(tile.get_attribute("data-version") or 0)
+    tile.locator("button.power").click()
+    # The tile follows the lamp's own report: the class flips only from `reported`.
+    page.wait_for_function(
+        f"() => document.querySelector('#tile-{LAMP}').classList.contains('on') "
+        f"=== {'false' if was_on else 'true'}",
+        timeout=30_000,
+    )
+    assert int(tile.get_attribute("data-version") or 0) > version
+    assert tile.locator(".state").inner_text().startswith("Off" if was_on else "On")
+    # The logbook says who did it, from the history store.
+    page.wait_for_function(
+        f"() => document.querySelector('#logbook').textContent"
+        f".includes('{live['user']} sent turnO')",
+        timeout=45_000,
+    )
 
 
 def _browser(p):

@@ -285,6 +285,16 @@ def test_a_group_command_with_a_failed_member_fails_and_says_which(fold):
     dim = {"capability": "BRIGHTNESS", "command": "setBrightness", "parameters": {"brightness": 2}}
     out = pump(fold, *group_command(**dim))
     assert sent(out) == ["lamp"]  # the plug has no BRIGHTNESS
+    # The skipped member ends under its own id: the gateway may have listed it as PENDING.
+    plug = child_command_id("g-1", "plug")
+    (skipped,) = [s for s in of(out, "CommandStatus") if s["command_id"] == plug]
+    assert (skipped["status"], skipped["device_id"], skipped["parent_command_id"]) == (
+        "FAILED",
+        "plug",
+        "g-1",
+    )
+    assert skipped["reason"].startswith("skipped: ") and "BRIGHTNESS" in skipped["reason"]
+    CODEC.encode("CommandStatus", skipped)  # a valid event of the contract
     out = pump(fold, *ack(child_command_id("g-1", "lamp"), "FAILED", ts=T0 + 5, error="jammed"))
     (parent,) = [s for s in of(out, "CommandStatus") if s["command_id"] == "g-1"]
     assert parent["status"] == "FAILED"

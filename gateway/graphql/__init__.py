@@ -1,0 +1,1 @@
+"""``/v1/graphql`` (strawberry): schema in ``schema``, context in ``context``, view in ``view``."""
