@@ -72,7 +72,11 @@ def test_killed_worker_and_bridge_come_back_and_nothing_is_lost_or_doubled(super
     run_cli("users", "add", "--username", f"owner-{home}", "--password", "correct-horse-1")
     run_cli("homes", "add", "--home", home, "--owner", f"owner-{home}")
     creds = json.loads(run_cli("hubs", "add", "--home", home).stdout)
-    assert {r.name: r.state for r in stack.status()}["streams-1"] == "RUNNING"
+    # Counted as started once it has run STARTSECS: from then on a death is restarted at once.
+    deadline = time.monotonic() + 30
+    while {r.name: r.state for r in stack.status()}["streams-1"] != "RUNNING":
+        assert time.monotonic() < deadline, stack.status()
+        time.sleep(0.5)
 
     hub = Hub(settings, creds["username"], creds["password"], home)
     try:
