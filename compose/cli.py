@@ -15,7 +15,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.brokers:
         settings = settings.model_copy(update={"kafka_brokers": args.brokers})
-    secrets = Stack(settings, out).up(install=not args.no_install, demo=not args.no_demo)
+    secrets = Stack(settings, out).up(
+        install=not args.no_install, demo=not args.no_demo, monitoring=args.monitoring
+    )
     s = settings
     out("\nhomestream is up. Endpoints:")
     out(f"  MQTT        mqtt://{s.host}:{s.ports.mqtt}")
@@ -25,7 +27,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     out(f"  Redis       redis://{s.host}:{s.ports.redis}/0")
     out(f"  Secrets     {s.secrets_file} (database, Redis and broker passwords)")
     if s.gateway:
-        out(f"  Dashboard   http://{s.host}:{s.ports.gateway}/  (REST and WebSocket: /v1)")
+        out(f"  Dashboard   {s.gateway_url}/  (REST and WebSocket: /v1)")
+    if args.monitoring:
+        out(f"  Prometheus  http://{s.host}:{s.ports.prometheus}/  (alerts: /alerts)")
     if not args.no_demo:
         out(f"  Webhook     http://{s.host}:{s.ports.demo_webhook}/demo-webhook  (demo alerts)")
         out(f"\nDemo login:  {DEMO_USER} / {secrets.demo_password}   (home {DEMO_HOME!r})")
@@ -69,8 +73,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     out(f"{'SERVICE':<{width}} {'STATE':<8} {'PID':>7}  ENDPOINT")
     for r in rows:
         state = "healthy" if r.healthy else ("running" if r.running else "stopped")
+        if r.state and not r.running:  # supervisord's word: BACKOFF, FATAL, STOPPED ...
+            state = r.state
         detail = f"  ({r.detail})" if r.detail else ""
         out(f"{r.name:<{width}} {state:<8} {r.pid or '-':>7}  {r.endpoint}{detail}")
+        if r.error:
+            out(f"{'':<{width}} last error: {r.error}")
     return 0 if all(r.healthy for r in rows) else 1
 
 
@@ -87,13 +95,13 @@ def cmd_demo_login(args: argparse.Namespace, settings: Settings) -> int:
                     "username": DEMO_USER,
                     "password": secrets.demo_password,
                     "home_id": DEMO_HOME,
-                    "dashboard": f"http://{s.host}:{s.ports.gateway}/",
+                    "dashboard": f"{s.gateway_url}/",
                 }
             )
         )
         return 0
     out(f"{DEMO_USER} / {secrets.demo_password}   (home {DEMO_HOME!r})")
-    out(f"dashboard: http://{s.host}:{s.ports.gateway}/")
+    out(f"dashboard: {s.gateway_url}/")
     return 0
 
 
@@ -158,6 +166,12 @@ def register(commands: Commands) -> None:
         help="Kafka brokers: 3 runs a KRaft cluster on this machine (three controllers, "
         "replication 3, min.insync.replicas 2), remembered for later commands; a new cluster "
         "needs a fresh state dir [HOMESTREAM_KAFKA_BROKERS, 1]",
+    )
+    p.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="also run Prometheus (Debian's) scraping every process's /metrics, with the alert "
+        "rules of compose/prometheus/alerts.yml (HOMESTREAM_PROMETHEUS_PORT)",
     )
     p = commands.add(
         "init",

@@ -37,9 +37,10 @@ class Api(Protocol):
 class HttpApi:
     """The gateway over HTTP (urllib: no dependency beyond the standard library)."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, context: Any = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.context = context  # an ssl.SSLContext trusting the stack's CA, for HTTPS
         self.token: str | None = None
 
     def sign_in(self, username: str, password: str) -> None:
@@ -60,7 +61,9 @@ class HttpApi:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(self.base_url + path, data, headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(
+                request, timeout=self.timeout, context=self.context
+            ) as resp:
                 return resp.status, _json(resp.read())
         except urllib.error.HTTPError as exc:
             return exc.code, _json(exc.read())

@@ -37,6 +37,8 @@ REQUIREMENTS = (
     Requirement("Mosquitto MQTT broker", _which("mosquitto"), "mosquitto"),
     Requirement("Java 17 runtime", _which("java"), "openjdk-17-jre-headless"),
     Requirement("Maven", _which("mvn"), "maven"),
+    # `up --monitoring`, and `promtool test rules` on compose/prometheus/alerts.yml
+    Requirement("Prometheus", _which("promtool"), "prometheus"),
 )
 
 

@@ -22,6 +22,7 @@ from compose.services.kafka import KafkaService
 from compose.services.mosquitto import MosquittoService
 from compose.services.postgres import PostgresService
 from compose.services.redis import RedisService
+from compose.supervisor import Supervisor, settings_env
 from compose.timescaledb import ensure_timescaledb
 from runtime.config import Settings
 from runtime.secrets import DEMO_USER, Secrets, ensure_secrets, load_secrets
@@ -41,12 +42,15 @@ class ServiceStatus:
     healthy: bool
     endpoint: str
     detail: str = ""  # e.g. which engine history runs on (postgres)
+    state: str = ""  # supervisord's state of a homestream process (RUNNING, BACKOFF, FATAL ...)
+    error: str = ""  # the last line of its log when it is down
 
 
 class Stack:
     def __init__(self, settings: Settings, say: Say = print):
         self.settings = settings.with_recorded_cluster()
         self.say = say
+        self.supervisor = Supervisor(settings)
 
     def services(self, secrets: Secrets) -> list[Service]:
         """The servers this launcher runs: those no override variable points elsewhere."""
@@ -89,8 +93,11 @@ class Stack:
             *([GatewayService(s, secrets)] if s.gateway else []),
         ]
         for extra in (DemoWebhookService(s, secrets), DemoSimulatorService(s, secrets)):
+            extra.supervisor = self.supervisor
             if demo or (demo is None and extra.pid() is not None):
                 out.append(extra)
+        for svc in out:
+            svc.supervisor = self.supervisor
         return out
 
     def _forget_retired_bridges(self) -> None:
@@ -105,7 +112,14 @@ class Stack:
                 self._step(f"could not clear the session of bridge-{i}: {exc}")
 
     # -- up ---------------------------------------------------------------------------
-    def up(self, *, install: bool = True, demo: bool = True, apps: bool = True) -> Secrets:
+    def up(
+        self,
+        *,
+        install: bool = True,
+        demo: bool = True,
+        apps: bool = True,
+        monitoring: bool = False,
+    ) -> Secrets:
         s = self.settings
         t0 = time.monotonic()
         self.say(f"[1/5] prerequisites (state dir {s.state_dir})")
@@ -135,11 +149,17 @@ class Stack:
 
         self.provision(secrets, demo=demo)
         if apps:
-            self.say("[5/5] homestream processes")
-            self._start_all(self.app_services(secrets, demo=demo))
+            self.say("[5/5] homestream processes (under supervisord)")
+            apps = self.app_services(secrets, demo=demo or None)  # a running demo stays
+            if apps or self.supervisor.running():
+                self.supervisor.ensure([a.program() for a in apps], settings_env(s))
+            self._start_all(apps)
             self._forget_retired_bridges()
             if demo:
                 self._seed_demo(secrets)
+        if monitoring:
+            self.say("      monitoring")
+            self._start_monitoring(secrets)
         self.say(f"ready in {time.monotonic() - t0:.1f} s")
         return secrets
 
@@ -180,9 +200,10 @@ class Stack:
             ensure_analyst(conn, secrets.analyst_password)
             self._step(f"read-only role {ANALYST_ROLE!r} for the history views")
             hubs = accounts.active_hub_logins(conn)
+            revoked = accounts.revoked_certificates(conn)
             if demo:
                 self._ensure_demo(conn, secrets)
-        MosquittoService(s, secrets).write_auth(hubs)
+        MosquittoService(s, secrets).write_auth(hubs, revoked)
         self._step(f"MQTT logins: bridge + {len(hubs)} hub(s)")
 
         self.say("[4/5] Kafka topics")
@@ -207,6 +228,18 @@ class Stack:
             from compose.services.kafka import await_topics_everywhere
 
             await_topics_everywhere(s, [name for name, _ in results])
+
+    def _start_monitoring(self, secrets: Secrets) -> None:
+        """Prometheus scraping the processes this `up` runs; a running one reloads."""
+        from compose.services.prometheus import PrometheusService
+
+        prom = PrometheusService(self.settings, secrets)
+        if prom.pid() is None:
+            self._start_all([prom])
+            return
+        prom.prepare()
+        prom.reload()
+        self._step(f"prometheus: reloaded its targets (pid {prom.pid()})")
 
     def _start_all(self, services: list[Service]) -> None:
         """Check ports, then prepare, then spawn: a conflict or corrupt state is found
@@ -267,7 +300,9 @@ class Stack:
         if off:  # the demo's devices would never reach the gateway
             self._step(f"demo home: not seeded ({', '.join(off)} off)")
             return
-        api = HttpApi(f"http://{s.host}:{s.ports.gateway}")
+        from compose.services.gateway import ca_context
+
+        api = HttpApi(s.gateway_url, context=ca_context(s))
         try:
             api.sign_in(DEMO_USER, secrets.demo_password)
             done = seed_demo(api, DEMO_HOME, webhook_port=s.ports.demo_webhook)
@@ -287,16 +322,32 @@ class Stack:
         except Exception:
             secrets = None
         if secrets is not None:
-            for svc in [*reversed(self.app_services(secrets)), *reversed(self.services(secrets))]:
-                if svc.stop():
-                    stopped.append(svc.name)
-                    self._step(f"{svc.name}: stopped")
-                else:
-                    self._step(f"{svc.name}: not running")
+            for svc in reversed(self.app_services(secrets)):
+                self._stop(svc, stopped)
+            if self.supervisor.shutdown():  # its processes are down: then the supervisor
+                self._step("supervisord: stopped")
+            for svc in self._monitoring(secrets):
+                self._stop(svc, stopped)
+            for svc in reversed(self.services(secrets)):
+                self._stop(svc, stopped)
         if purge and self.settings.state_dir.exists():
             shutil.rmtree(self.settings.state_dir)
             self._step(f"removed {self.settings.state_dir}")
         return stopped
+
+    def _monitoring(self, secrets: Secrets) -> list[Service]:
+        """Prometheus, when `up --monitoring` started it."""
+        from compose.services.prometheus import PrometheusService
+
+        prom = PrometheusService(self.settings, secrets)
+        return [prom] if prom.pid() is not None else []
+
+    def _stop(self, svc: Service, stopped: list[str]) -> None:
+        if svc.stop():
+            stopped.append(svc.name)
+            self._step(f"{svc.name}: stopped")
+        else:
+            self._step(f"{svc.name}: not running")
 
     def status(self) -> list[ServiceStatus]:
         try:
@@ -304,8 +355,10 @@ class Stack:
         except Exception:
             return []
         rows = []
-        for svc in [*self.services(secrets), *self.app_services(secrets)]:
-            pid = svc.pid()
+        servers = [*self.services(secrets), *self._monitoring(secrets)]
+        for svc in [*servers, *self.app_services(secrets, demo=None)]:
+            info = self.supervisor.info(svc.name) if svc not in servers else None
+            pid = info.pid if info is not None else svc.pid()
             rows.append(
                 ServiceStatus(
                     name=svc.name,
@@ -314,6 +367,8 @@ class Stack:
                     healthy=pid is not None and svc.healthy(),
                     endpoint=svc.endpoint(),
                     detail=self._detail(svc) if pid is not None else "",
+                    state=info.state if info is not None else "",
+                    error=info.error if info is not None else "",
                 )
             )
         return rows
@@ -328,7 +383,8 @@ class Stack:
         secrets = load_secrets(self.settings)
         with db.connect(self.settings) as conn:
             hubs = accounts.active_hub_logins(conn)
-        MosquittoService(self.settings, secrets).write_auth(hubs)
+            revoked = accounts.revoked_certificates(conn)
+        MosquittoService(self.settings, secrets).write_auth(hubs, revoked)
         return len(hubs)
 
 

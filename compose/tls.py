@@ -94,3 +94,71 @@ def ensure_certificates(
     files["server.crt"].write_bytes(server.public_bytes(serialization.Encoding.PEM))
     _write_key(files["server.key"], key)
     return files
+
+
+def load_ca(ca_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The stack's CA (made by ``ensure_certificates`` on the first `up`)."""
+    try:
+        cert = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
+        key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), None)
+    except FileNotFoundError:
+        from compose.errors import LauncherError
+
+        raise LauncherError(f"no CA in {ca_dir}: run `homestream up` (or `init`) first") from None
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return cert, key
+
+
+def issue(
+    ca_dir: Path, common_name: str, *, client: bool, sans: tuple[str, ...] = (), days: int = 825
+) -> tuple[int, bytes, bytes]:
+    """(serial, certificate PEM, key PEM) for ``common_name``, signed by the stack's CA: a
+    client certificate (a hub: the broker takes its CN as the MQTT user) or a server's."""
+    ca, ca_key = load_ca(ca_dir)
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    serial = x509.random_serial_number()
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([_san_entry(n) for n in dict.fromkeys(sans)]),
+            critical=False,
+        )
+    cert = builder.sign(ca_key, hashes.SHA256())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return serial, cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def write_crl(ca_dir: Path, path: Path, revoked_serials: list[int]) -> None:
+    """The CA's certificate revocation list of ``revoked_serials`` (PEM), which the broker's
+    certificate listener checks every client certificate against."""
+    ca, ca_key = load_ca(ca_dir)
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=3650))
+    )
+    for serial in sorted(revoked_serials):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+        )
+    crl = builder.sign(ca_key, hashes.SHA256())
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    tmp.chmod(0o644)
+    tmp.replace(path)

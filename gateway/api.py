@@ -294,9 +294,11 @@ def user_of(backend: Backend, token: str | None) -> str:
         raise unauthorized(str(exc)) from None
 
 
-async def check_rate(backend: Backend, key: str, limit: Any) -> None:
+async def check_rate(backend: Backend, key: str, limit: Any, *, count: bool = True) -> None:
+    """429 when ``key`` is over ``limit``; ``count``: this request counts as one more."""
     try:
-        decision = await backend.run(backend.limiter.hit, key, limit)
+        check = backend.limiter.hit if count else backend.limiter.peek
+        decision = await backend.run(check, key, limit)
     except LimiterUnavailable:
         raise ApiError(
             503,

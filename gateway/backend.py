@@ -69,6 +69,12 @@ class Backend:
     token_ttl_s: int = default_of("token_ttl_s")
     rate_limit: Limit = field(default_factory=lambda: Limit.parse(DEFAULT_RATE_LIMIT, "limit"))
     login_limit: Limit = field(default_factory=lambda: Limit.parse(DEFAULT_LOGIN_LIMIT, "limit"))
+    failed_login_limit: Limit = field(
+        default_factory=lambda: Limit.parse(default_of("gateway_failed_login_limit"), "limit")
+    )
+    failed_login_addr_limit: Limit = field(
+        default_factory=lambda: Limit.parse(default_of("gateway_failed_login_addr_limit"), "l")
+    )
     recent: RecentEvents | None = None  # None: no Redis (memory backends), empty lists
     command_wait_max_s: float = 10.0
     command_timeout_ms: int = default_of("command_timeout_ms")
@@ -131,6 +137,7 @@ class Backend:
             settings.kafka_bootstrap,
             settings.partitions,
             codec=codec,
+            hop="gateway",
             **{"client.id": "homestream-gateway"},
         )
         feed = KafkaFeed(settings.kafka_bootstrap, codec)
@@ -144,6 +151,13 @@ class Backend:
             token_ttl_s=settings.token_ttl_s,
             rate_limit=Limit.parse(settings.gateway_rate_limit, "HOMESTREAM_GATEWAY_RATE_LIMIT"),
             login_limit=Limit.parse(settings.gateway_login_limit, "HOMESTREAM_GATEWAY_LOGIN_LIMIT"),
+            failed_login_limit=Limit.parse(
+                settings.gateway_failed_login_limit, "HOMESTREAM_GATEWAY_FAILED_LOGIN_LIMIT"
+            ),
+            failed_login_addr_limit=Limit.parse(
+                settings.gateway_failed_login_addr_limit,
+                "HOMESTREAM_GATEWAY_FAILED_LOGIN_ADDR_LIMIT",
+            ),
             recent=RecentEvents(client),
             command_timeout_ms=settings.command_timeout_ms,
             voice=VoiceState(lambda: _transcriber(settings)),

@@ -359,6 +359,8 @@ def memory_backend(
     secret: str = "test-secret-test-secret-test-secret",
     rate_limit: str = "10000/60",
     login_limit: str = "1000/60",
+    failed_login_limit: str = "1000/900",
+    failed_login_addr_limit: str = "1000/900",
 ) -> Any:
     from gateway.backend import Backend
 
@@ -373,4 +375,6 @@ def memory_backend(
         token_secret=secret,
         rate_limit=Limit.parse(rate_limit, "rate_limit"),
         login_limit=Limit.parse(login_limit, "login_limit"),
+        failed_login_limit=Limit.parse(failed_login_limit, "failed_login_limit"),
+        failed_login_addr_limit=Limit.parse(failed_login_addr_limit, "failed_login_addr_limit"),
     )

@@ -32,6 +32,12 @@ class Metrics:
         self.commands = m.counter(
             "homestream_gateway_commands", "CommandRequested events produced.", ("source",)
         )
+        self.voice = m.counter(
+            "homestream_voice_commands",
+            "Voice requests by intent (none: not understood) and status (success, failed: "
+            "understood but nothing to do here, not_understood).",
+            ("intent", "status"),
+        )
 
     def watch(self, fanout: Any) -> None:
         """Read the fan-out's gauges at scrape time."""
@@ -56,6 +62,9 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.duration.labels(method, route).observe(seconds)
+
+    def count_voice(self, intent: str | None, status: str) -> None:
+        self.voice.labels(intent or "none", status).inc()
 
     def count_command(self, source: str) -> None:
         self.commands.labels(source).inc()

@@ -61,6 +61,11 @@ def key_bytes(key: str) -> bytes:
 class RateLimiter(Protocol):
     def hit(self, key: str, limit: Limit) -> Decision: ...
 
+    def peek(self, key: str, limit: Limit) -> Decision:
+        """Whether ``key`` is still under ``limit`` in this window, counting nothing (the
+        failed sign-ins of a user or an address, checked before the password is)."""
+        ...
+
 
 _HIT_LUA = """
 local n = redis.call('INCR', KEYS[1])
@@ -90,22 +95,48 @@ class RedisRateLimiter:
         until_window_end = (window + 1) * limit.window_s - now
         return Decision(False, 0, max(1, math.ceil(until_window_end)))
 
+    def peek(self, key: str, limit: Limit, now: float | None = None) -> Decision:
+        now = time.time() if now is None else now
+        window = int(now // limit.window_s)
+        rkey = b"%s:%s:%d" % (self.prefix.encode(), key_bytes(key), window)
+        try:
+            count = int(self.client.get(rkey) or 0)
+        except Exception as exc:  # fail closed, loudly
+            log.warning("rate limiter: Redis unavailable (%s); refusing the request", exc)
+            raise LimiterUnavailable(str(exc)) from exc
+        return _under(count, limit, window, now)
+
 
 class MemoryRateLimiter:
     """The same fixed window in process memory (tests, single-process use)."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, int], int] = {}
+        # (key, window length, window number): limits of different lengths share it
+        self._counts: dict[tuple[str, int, int], int] = {}
         self._lock = threading.Lock()
 
     def hit(self, key: str, limit: Limit, now: float | None = None) -> Decision:
         now = time.time() if now is None else now
         window = int(now // limit.window_s)
         with self._lock:
-            for k in [k for k in self._counts if k[1] < window]:
+            for k in [k for k in self._counts if k[1] == limit.window_s and k[2] < window]:
                 del self._counts[k]
-            count = self._counts.get((key, window), 0) + 1
-            self._counts[(key, window)] = count
+            count = self._counts.get((key, limit.window_s, window), 0) + 1
+            self._counts[(key, limit.window_s, window)] = count
         if count <= limit.requests:
             return Decision(True, limit.requests - count, 0)
         return Decision(False, 0, max(1, math.ceil((window + 1) * limit.window_s - now)))
+
+    def peek(self, key: str, limit: Limit, now: float | None = None) -> Decision:
+        now = time.time() if now is None else now
+        window = int(now // limit.window_s)
+        with self._lock:
+            count = self._counts.get((key, limit.window_s, window), 0)
+        return _under(count, limit, window, now)
+
+
+def _under(count: int, limit: Limit, window: int, now: float) -> Decision:
+    """``count`` hits so far in ``window``: is one more allowed?"""
+    if count < limit.requests:
+        return Decision(True, limit.requests - count, 0)
+    return Decision(False, 0, max(1, math.ceil((window + 1) * limit.window_s - now)))

@@ -89,6 +89,15 @@ def run_gateway(
         )
         return 1
     app = create_app(settings, sync_hub_logins=sync_hub_logins)
+    tls: dict[str, Any] = {}
+    if settings.gateway_tls:
+        cert, key = settings.gateway_tls_files
+        if not (cert.exists() and key.exists()):
+            raise SystemExit(
+                f"HOMESTREAM_GATEWAY_TLS is on but {cert} or {key} is missing: `homestream up` "
+                "issues them from the stack's CA"
+            )
+        tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     # /v1/ws served by the protocol itself (gateway.wire), the rest through ASGI.
     wire_protocol = WireProtocol.serving(
         "/v1/ws", lambda wire, headers, query: wire_session(app.state.backend, wire, headers, query)
@@ -107,6 +116,7 @@ def run_gateway(
         # Deflate cost ~20% of the fan-out's CPU and a zlib context per socket, to shrink
         # frames of a few hundred bytes (BENCHMARKS.md, WebSocket fan-out).
         ws_per_message_deflate=False,
+        **tls,
     )
     server = _Server(config)
     server.run(sockets=[sock])

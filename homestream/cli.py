@@ -82,6 +82,7 @@ EXAMPLES = {
     "dlq redrive": "homestream dlq redrive --home demo-home --dry-run",
     "replay": "homestream replay --group homestream-sink-history "
     "--topic homestream.state.changes --since 2h --dry-run",
+    "trace": "homestream trace 0b6c7a44-3f1e-4c55-9a43-2d4c1e5f9a10 --home demo-home",
     "topics create": "homestream topics create",
     "topics describe": "homestream topics describe",
     "topics republish-config": "homestream topics republish-config --home demo-home",
@@ -297,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bench import cli as bench_cli
     from compose import cli as compose_cli
     from gateway import cli as gateway_cli
-    from homestream import logbook_cli, manage
+    from homestream import logbook_cli, manage, trace_cli
     from homestream.ops import dead_letter_reasons
     from hub import cli as hub_cli
     from sinks import cli as sinks_cli
@@ -318,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     manage.register(commands)
     logbook_cli.register(commands)
+    trace_cli.register(commands)
     streams_cli.register(commands)
     hub_cli.register(commands, launcher=_StackLauncher)
     sinks_cli.register(commands)

@@ -197,10 +197,40 @@ def _hub_json(settings: Settings, username: str, password: str, home_id: str) ->
 def cmd_hubs_add(args: argparse.Namespace, settings: Settings) -> int:
     from stores import accounts
 
+    if args.cert:
+        return _add_cert_hub(args, settings)
     with _conn(settings) as conn:
         creds = accounts.add_hub(conn, args.home)
     _sync_broker(settings)
     out(_hub_json(settings, creds.username, creds.password, creds.home_id))
+    return 0
+
+
+def _add_cert_hub(args: argparse.Namespace, settings: Settings) -> int:
+    """A hub with an X.509 certificate of the stack's CA (CN = its login); the key is
+    printed once, like a password, and kept nowhere."""
+    from compose.tls import issue
+    from stores import accounts
+
+    issued: dict[str, bytes] = {}
+
+    def make(username: str) -> int:
+        serial, cert, key = issue(settings.mqtt_ca_file.parent, username, client=True)
+        issued.update(cert=cert, key=key)
+        return serial
+
+    with _conn(settings) as conn:
+        creds = accounts.add_hub(conn, args.home, issue=make)
+    _sync_broker(settings)
+    doc = json.loads(_hub_json(settings, creds.username, "", creds.home_id))
+    del doc["password"]
+    doc |= {
+        "mqtt_cert_port": settings.ports.mqtt_cert,
+        "certificate_pem": issued["cert"].decode(),
+        "private_key_pem": issued["key"].decode(),
+        "ca_pem": settings.mqtt_ca_file.read_text(),
+    }
+    out(json.dumps(doc))
     return 0
 
 
@@ -287,6 +317,12 @@ def register(commands: Commands) -> None:
         "add", cmd_hubs_add, "create MQTT credentials for the hub of a home; prints them as JSON"
     )
     p.add_argument("--home", required=True, help="the home whose hub gets the login")
+    p.add_argument(
+        "--cert",
+        action="store_true",
+        help="an X.509 client certificate signed by the stack's CA instead of a password "
+        "(its key is printed once); the hub connects to HOMESTREAM_MQTT_CERT_PORT with it",
+    )
     p = hubs.add("list", cmd_hubs_list, "list hub logins (never their passwords)")
     p.add_argument("--home", help="only this home's")
     p.add_argument("--json", action="store_true", help="print them as JSON")

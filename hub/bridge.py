@@ -38,6 +38,7 @@ from runtime.metrics import ServiceMetrics
 from runtime.secrets import BRIDGE_MQTT_USER, load_secrets
 from runtime.service import stop_on_signals
 from topics import catalogue as t
+from topics import trace
 from topics.codec import make_codec
 from topics.errors import CodecError
 from topics.schemas import SchemaStore
@@ -86,6 +87,15 @@ class Bridge:
             "homestream_bridge_messages_total",
             "MQTT and Kafka messages through the bridge, by outcome.",
             self.counters,
+        )
+        # Each hub's last status through this bridge (its LWT says offline): exact with one
+        # bridge; with several, a hub's messages may come through any of them, and the
+        # hub_offline outcome counts disconnections whichever bridge saw them.
+        self.hubs: dict[str, bool] = {}
+        self.metrics.gauge(
+            "homestream_hubs_connected",
+            "Hubs whose last status message through this bridge said online.",
+            lambda: sum(self.hubs.values()),
         )
         self.ack_seconds = self.metrics.fast_histogram(
             "homestream_bridge_ack_seconds",
@@ -172,6 +182,9 @@ class Bridge:
                 self._publish(result.reply)
             return
         record = {"event_id": _uuid(), "home_id": result.home_id, **result.fields}
+        if result.record_name == "HubStatus":
+            self.counters["hub_online" if record.get("online") else "hub_offline"] += 1
+            self.hubs[result.home_id] = bool(record.get("online"))
         self._produce(result.kafka_topic, result.record_name, record, msg, arrived)
 
     def _produce(
@@ -186,6 +199,13 @@ class Bridge:
             topic, value = t.DEADLETTER, self.codec.encode("DeadLetter", record)
         home = record["home_id"]
         pid, generation = msg.packet_id, self._generation
+        cid = trace.correlation_of(record)
+        if cid:
+            log.info(
+                "hub %s",
+                name,
+                extra={"correlation_id": cid, "home_id": home, "bridge": self.config.name},
+            )
 
         def delivered(err, _m) -> None:
             if err is not None:
@@ -202,7 +222,13 @@ class Bridge:
         while True:
             try:
                 kafka.produce_to_home(
-                    self.producer, self.settings, topic, home, value, on_delivery=delivered
+                    self.producer,
+                    self.settings,
+                    topic,
+                    home,
+                    value,
+                    on_delivery=delivered,
+                    headers=trace.headers(cid, self.config.name),
                 )
                 return
             except BufferError:  # local queue full: wait for deliveries (backpressure)
@@ -228,6 +254,16 @@ class Bridge:
             self._to_store.append(kafka_msg)
             return
         self.counters["mqtt_out"] += 1
+        cid = trace.header(kafka_msg.headers(), trace.CORRELATION)
+        if cid:
+            log.info(
+                "command to hub",
+                extra={
+                    "correlation_id": cid,
+                    "mqtt_topic": out.mqtt_topic,
+                    "bridge": self.config.name,
+                },
+            )
         if pid:
             self._out_pending[pid] = (kafka_msg, out)
         else:

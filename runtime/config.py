@@ -56,6 +56,7 @@ def _port(name: str, default: int, what: str) -> Any:
 class Ports:
     mqtt: int = 1883
     mqtt_tls: int = 8883
+    mqtt_cert: int = 8884
     gateway: int = 8080
     kafka: int = 9092
     kafka_controller: int = 9093
@@ -67,6 +68,7 @@ class Ports:
     redis_sink_metrics: int = 9431
     notify_metrics: int = 9441
     demo_webhook: int = 8090
+    prometheus: int = 9090
 
 
 # Which settings source a Settings() reads: os.environ, or the mapping from_env was given.
@@ -102,6 +104,11 @@ class Settings(BaseSettings):
     # -- ports -----------------------------------------------------------------------------
     mqtt_port: int = _port("HOMESTREAM_MQTT_PORT", 1883, "Mosquitto, plain MQTT on loopback")
     mqtt_tls_port: int = _port("HOMESTREAM_MQTT_TLS_PORT", 8883, "Mosquitto, MQTT over TLS")
+    mqtt_cert_port: int = _port(
+        "HOMESTREAM_MQTT_CERT_PORT",
+        8884,
+        "Mosquitto, MQTT over TLS for hubs with a client certificate (`hubs add --cert`)",
+    )
     gateway_port: int = _port(
         "HOMESTREAM_GATEWAY_PORT", 8080, "Starlette gateway (REST, WebSocket, dashboard)"
     )
@@ -132,6 +139,9 @@ class Settings(BaseSettings):
     )
     demo_webhook_port: int = _port(
         "HOMESTREAM_DEMO_WEBHOOK_PORT", 8090, "the demo's webhook receiver (notifications)"
+    )
+    prometheus_port: int = _port(
+        "HOMESTREAM_PROMETHEUS_PORT", 9090, "Prometheus of `up --monitoring` (web UI and API)"
     )
     # -- the stack -------------------------------------------------------------------------
     mqtt_tls_bind: str = _var(
@@ -258,6 +268,21 @@ class Settings(BaseSettings):
     gateway_login_limit: str = _var(
         "HOMESTREAM_GATEWAY_LOGIN_LIMIT", "20/60", "sign-ins per username: <requests>/<seconds>"
     )
+    gateway_tls: bool = _var(
+        "HOMESTREAM_GATEWAY_TLS",
+        False,
+        "on: the gateway serves HTTPS (and WSS) with a certificate of the stack's CA",
+    )
+    gateway_failed_login_limit: str = _var(
+        "HOMESTREAM_GATEWAY_FAILED_LOGIN_LIMIT",
+        "5/900",
+        "failed sign-ins per username before it must wait: <failures>/<seconds>",
+    )
+    gateway_failed_login_addr_limit: str = _var(
+        "HOMESTREAM_GATEWAY_FAILED_LOGIN_ADDR_LIMIT",
+        "20/900",
+        "failed sign-ins per client address before it must wait: <failures>/<seconds>",
+    )
     # -- voice (docs/voice.md) ---------------------------------------------------------------
     voice_model: str = _var(
         "HOMESTREAM_VOICE_MODEL",
@@ -304,7 +329,13 @@ class Settings(BaseSettings):
             return tuple(s.strip() for s in value.split(",") if s.strip())
         return value
 
-    @field_validator("gateway_rate_limit", "gateway_login_limit", mode="after")
+    @field_validator(
+        "gateway_rate_limit",
+        "gateway_login_limit",
+        "gateway_failed_login_limit",
+        "gateway_failed_login_addr_limit",
+        mode="after",
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         n, _, window = value.partition("/")
@@ -367,6 +398,17 @@ class Settings(BaseSettings):
     @property
     def ports(self) -> Ports:
         return Ports(**{name: getattr(self, f"{name}_port") for name in PORT_VARS})
+
+    @property
+    def gateway_url(self) -> str:
+        scheme = "https" if self.gateway_tls else "http"
+        return f"{scheme}://{self.host}:{self.ports.gateway}"
+
+    @property
+    def gateway_tls_files(self) -> tuple[Path, Path]:
+        """The gateway's certificate and key (`up` issues them from the stack's CA)."""
+        tls = self.service_dir("gateway") / "tls"
+        return tls / "server.crt", tls / "server.key"
 
     @property
     def pg_user(self) -> str:

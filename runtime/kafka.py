@@ -58,8 +58,15 @@ def producer_config(
 def consumer(
     settings: Settings, group: str, overrides: Mapping[str, Any] | None = None
 ) -> Consumer:
-    """A consumer of ``group`` with the shared settings, plus the service's ``overrides``."""
-    return Consumer(consumer_config(settings, group, overrides))
+    """A consumer of ``group`` with the shared settings, plus the service's ``overrides``;
+    its lag goes to the process's /metrics (``homestream_consumer_lag``)."""
+    from runtime.metrics import LAG_INTERVAL_MS, record_lag
+
+    stats = {
+        "statistics.interval.ms": LAG_INTERVAL_MS,
+        "stats_cb": lambda text: record_lag(group, text),
+    }
+    return Consumer({**stats, **consumer_config(settings, group, overrides)})
 
 
 def producer(settings: Settings, overrides: Mapping[str, Any] | None = None) -> Producer:

@@ -28,9 +28,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+)
 from prometheus_client import Counter as PromCounter
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -54,6 +65,55 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     10.0,
     30.0,
 )
+
+
+# (group, topic) -> messages behind the partitions' high watermarks, summed over the
+# partitions this process consumes: librdkafka's statistics (``runtime.kafka.consumer``
+# asks for them every LAG_INTERVAL_MS), exposed on every process's /metrics.
+CONSUMER_LAG: dict[tuple[str, str], int] = {}
+LAG_INTERVAL_MS = 10_000
+
+
+def record_lag(group: str, stats_json: str) -> None:
+    """librdkafka's ``stats_cb`` of a consumer of ``group`` (its statistics do not name
+    it): keep its lag per topic, over the partitions it fetches."""
+    import json
+
+    stats = json.loads(stats_json)
+    if stats.get("type") != "consumer":
+        return
+    for topic, t in (stats.get("topics") or {}).items():
+        lags = [
+            lag
+            for pid, part in (t.get("partitions") or {}).items()
+            if pid != "-1"
+            and part.get("fetch_state") not in (None, "none", "stopped")
+            and (lag := partition_lag(part)) is not None
+        ]
+        if lags:
+            CONSUMER_LAG[(group, topic)] = sum(lags)
+        else:
+            CONSUMER_LAG.pop((group, topic), None)
+
+
+def partition_lag(part: Mapping[str, Any]) -> int | None:
+    """Records between the consumer and the end of a partition (the last stable offset:
+    our consumers read committed data). librdkafka's own ``consumer_lag`` is -1 until the
+    consumer has read something; then its position is the committed offset, or the
+    fetch position. None when the end is unknown."""
+    if int(part.get("consumer_lag", -1)) >= 0:
+        return int(part["consumer_lag"])
+    end = int(part.get("ls_offset", -1))
+    end = end if end >= 0 else int(part.get("hi_offset", -1))
+    at = next(
+        (
+            int(part.get(k, -1))
+            for k in ("app_offset", "committed_offset", "next_offset")
+            if int(part.get(k, -1)) >= 0
+        ),
+        None,
+    )
+    return None if end < 0 or at is None else max(0, end - at)
 
 
 def snapshot(counters: Mapping[str, int]) -> dict[str, int]:
@@ -115,6 +175,15 @@ class _ScrapeTime(Collector):
             histogram = HistogramMetricFamily(name, help, labels=names)
             histogram.add_metric(values, hist.buckets(), hist.sum)
             yield histogram
+        lag = GaugeMetricFamily(
+            "homestream_consumer_lag",
+            "Records this process's consumer group has yet to read, per topic (the high "
+            "watermark minus its position, over its partitions; librdkafka's statistics).",
+            labels=[*names, "group", "topic"],
+        )
+        for (group, topic), value in sorted(dict(CONSUMER_LAG).items()):
+            lag.add_metric([*values, group, topic], value)
+        yield lag
 
 
 class ServiceMetrics:
@@ -129,6 +198,9 @@ class ServiceMetrics:
         ready: Callable[[], float | bool] | None = None,
     ):
         self.registry = CollectorRegistry()
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_start_time_seconds
+        # (a restart shows as a new start time: the HomestreamProcessRestarting alert).
+        ProcessCollector(registry=self.registry)
         self.labels = dict(labels)
         self._scrape = _ScrapeTime(self.labels)
         self.registry.register(self._scrape)

@@ -270,9 +270,34 @@ class RedisSink:
             self.metrics.gauge(
                 f"homestream_redis_sink_{gauge}", what, lambda g=gauge: self.gauges[g]
             )
+        self._devices: tuple[float, tuple[int, int]] = (0.0, (0, 0))
+        self.metrics.gauge(
+            "homestream_devices_online",
+            "Devices whose last availability is online (Redis, counted at most every 30 s).",
+            lambda: self.device_counts()[0],
+        )
+        self.metrics.gauge(
+            "homestream_devices_total",
+            "Devices registered (Redis, counted at most every 30 s).",
+            lambda: self.device_counts()[1],
+        )
         self.running = True
         self.stopped = threading.Event()
         self.dead_letters = DeadLetters(settings, self.codec, PROCESSOR, self.counters, log)
+
+    def device_counts(self) -> tuple[int, int]:
+        """(online, total) devices of the current generation: a SCAN of their hashes, at
+        most every 30 s (fine for a house or a street; at millions of devices the worker's
+        state would keep the count, which is left for later: docs/operations.md)."""
+        at, counts = self._devices
+        if time.monotonic() - at < 30:
+            return counts
+        try:
+            counts = count_devices(self.client, self.writer.keys)
+        except redis.RedisError:
+            return counts
+        self._devices = (time.monotonic(), counts)
+        return counts
 
     # -- lifecycle ----------------------------------------------------------------------
     def stop(self) -> None:
@@ -594,3 +619,22 @@ def redis_sink_argv(
     return command_line(
         "sink", "redis", name=name, data_dir=data_dir, metrics_port=metrics_port or None
     )
+
+
+def count_devices(client: Any, keys: Keys) -> tuple[int, int]:
+    """(online, total) device hashes of the current generation; a hash without an
+    ``online`` field is online (``device_view``'s rule)."""
+    gen = client.get(keys.gen)
+    if gen is None:
+        return (0, 0)
+    gen = gen.decode() if isinstance(gen, bytes) else str(gen)
+    online = total = 0
+    names = list(client.scan_iter(match=f"{keys.space(gen)}dev:*", count=1000))
+    for i in range(0, len(names), 500):
+        pipe = client.pipeline(transaction=False)
+        for name in names[i : i + 500]:
+            pipe.hget(name, "online")
+        for value in pipe.execute():
+            total += 1
+            online += value in (None, b"1", "1")
+    return (online, total)

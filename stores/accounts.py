@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -239,8 +240,12 @@ def delete_home(conn: psycopg.Connection, home_id: str) -> None:
         conn.execute("DELETE FROM homes WHERE home_id = %s", (home_id,))
 
 
-def add_hub(conn: psycopg.Connection, home_id: str) -> HubCredentials:
-    """New MQTT login for a hub of ``home_id``. The password is shown once, stored hashed."""
+def add_hub(
+    conn: psycopg.Connection, home_id: str, issue: Callable[[str], int] | None = None
+) -> HubCredentials:
+    """New MQTT login for a hub of ``home_id``. The password is shown once, stored hashed.
+    With ``issue``, a certificate hub instead: ``issue(username)`` makes its certificate
+    (CN = the username) and returns its serial; it has no password (returned empty)."""
     validate_home_id(home_id)
     with conn.transaction():
         if conn.execute("SELECT 1 FROM homes WHERE home_id = %s", (home_id,)).fetchone() is None:
@@ -249,6 +254,12 @@ def add_hub(conn: psycopg.Connection, home_id: str) -> HubCredentials:
                 f"`homestream homes add --home {home_id} --owner <user>`"
             )
         username = f"hub-{home_id}-{secrets.token_hex(3)}"
+        if issue is not None:
+            conn.execute(
+                "INSERT INTO hub_credentials (username, home_id, cert_serial) VALUES (%s, %s, %s)",
+                (username, home_id, issue(username)),
+            )
+            return HubCredentials(username=username, password="", home_id=home_id)
         password = secrets.token_urlsafe(24)
         conn.execute(
             "INSERT INTO hub_credentials (username, home_id, password_hash) VALUES (%s, %s, %s)",
@@ -297,6 +308,14 @@ def rotate_hub(
     password = secrets.token_urlsafe(24)
     with conn.transaction():
         home = _hub_home(conn, username, home_id)
+        cert = conn.execute(
+            "SELECT cert_serial FROM hub_credentials WHERE username = %s", (username,)
+        ).fetchone()
+        if cert is not None and cert[0] is not None:
+            raise AccountError(
+                f"hub login {username!r} signs in with a certificate, not a password: issue a "
+                f"new one with `homestream hubs add --home {home} --cert`, then revoke this one"
+            )
         conn.execute(
             "UPDATE hub_credentials SET password_hash = %s WHERE username = %s",
             (hash_password(password), username),
@@ -312,6 +331,15 @@ def revoke_hub(conn: psycopg.Connection, username: str, home_id: str | None = No
             "UPDATE hub_credentials SET revoked_at = now() WHERE username = %s", (username,)
         )
     return home
+
+
+def revoked_certificates(conn: psycopg.Connection) -> list[int]:
+    """Serials of the revoked certificate hubs: the broker's CRL."""
+    rows = conn.execute(
+        "SELECT cert_serial FROM hub_credentials"
+        " WHERE cert_serial IS NOT NULL AND revoked_at IS NOT NULL ORDER BY cert_serial"
+    ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 def active_hub_logins(conn: psycopg.Connection) -> list[HubLogin]:

@@ -23,7 +23,7 @@ PBKDF2_ITERATIONS = 10_000
 class HubLogin:
     username: str
     home_id: str
-    password_hash: str  # "$7$..." as Mosquitto expects
+    password_hash: str | None  # "$7$..." as Mosquitto expects; None: a certificate hub
 
 
 def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -48,7 +48,8 @@ def verify_password(password: str, encoded: str) -> bool:
 
 def render_passwd(bridge_user: str, bridge_hash: str, hubs: Iterable[HubLogin]) -> str:
     lines = [f"{bridge_user}:{bridge_hash}"]
-    lines += [f"{h.username}:{h.password_hash}" for h in hubs]
+    # A certificate hub signs in on the certificate listener only: no password line.
+    lines += [f"{h.username}:{h.password_hash}" for h in hubs if h.password_hash]
     return "\n".join(lines) + "\n"
 
 

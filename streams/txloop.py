@@ -34,6 +34,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from domain.lifecycle import FINAL
 from runtime import kafka
 from runtime.config import Settings
 from runtime.deadletter import message_dead_letter
@@ -46,7 +47,7 @@ from streams.fold.dispatch import Fold
 from streams.fold.store import DictStore
 from streams.localstate import Checkpoint, RocksPartition, usable_checkpoint
 from topics import catalogue as t
-from topics import jsontext
+from topics import jsontext, trace
 from topics.catalogue import TopicSpec
 from topics.codec import make_codec
 from topics.errors import CodecError
@@ -75,6 +76,9 @@ LOCAL_STATE_MAX_AGE_MS = 12 * 3600 * 1000
 
 # A partition with no input for this long is taken to be caught up with its topics.
 QUIET_MS = 2_000
+# Commands timed for homestream_command_latency_seconds at once (an unanswered one is
+# forgotten, oldest first, beyond this).
+MAX_TIMED_COMMANDS = 50_000
 
 
 def tick_time(
@@ -136,7 +140,8 @@ class PartitionStore:
         return self.homes() if self.due is None else self.due.due(last_tick, now)
 
 
-Output = tuple[str, str, bytes | None]  # topic, home key, encoded event (None: tombstone)
+# topic, home key, encoded event (None: tombstone), headers (a command's: topics.trace)
+Output = tuple[str, str, bytes | None, trace.Headers | None]
 
 
 class Batch:
@@ -206,6 +211,19 @@ class TxWorker:
             "A device report's Kafka timestamp (the bridge produced it) to the commit of the "
             "transaction holding the StateChange it caused.",
         )
+        # The design brief's buckets (seconds): command sent -> the device's ack or report.
+        self.command_seconds = self.metrics.fast_histogram(
+            "homestream_command_latency_seconds",
+            "A command's request (issued_at) to the hub's final ack or the report that "
+            "completed it, in the events' own times; commands this worker dispatched.",
+            (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
+        )
+        self.scene_seconds = self.metrics.fast_histogram(
+            "homestream_scene_execution_seconds",
+            "A scene run's request to its final status (SceneRun.execution_time_ms).",
+            (0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+        )
+        self.in_flight: dict[str, int] = {}  # command id -> issued_at (ms), until it ends
         self.consumer = kafka.consumer(
             settings,
             GROUP,
@@ -424,6 +442,7 @@ class TxWorker:
                 # At the end the broker would hold an empty fetch this long (500 ms by
                 # default) before the end-of-partition event: per partition, per restore.
                 "fetch.wait.max.ms": 10,
+                "statistics.interval.ms": 0,  # a throwaway group: no lag to show
             },
         )
         started = time.monotonic()
@@ -547,8 +566,8 @@ class TxWorker:
             batch.group_metadata,
         )
         t1 = time.perf_counter()
-        for topic, key, value in batch.outputs:
-            kafka.produce_to_home(self.producer, self.settings, topic, key, value)
+        for topic, key, value, headers in batch.outputs:
+            kafka.produce_to_home(self.producer, self.settings, topic, key, value, headers=headers)
         for p, encoded in batch.writes.items():
             for key, raw in encoded.items():
                 self.producer.produce(
@@ -664,13 +683,52 @@ class TxWorker:
             self._emit_dead_letter(msg, exc, out)
             return False
         changed = False
+        inbound = trace.header(msg.headers(), trace.CORRELATION)
         for e in emits:
-            self._encode(out, e.topic, e.key, e.record_name, e.record)
+            cid = trace.correlation_of(e.record) or inbound
+            self._encode(out, e.topic, e.key, e.record_name, e.record, cid)
             changed = changed or e.topic == t.STATE_CHANGES
+            if e.record_name in ("CommandDispatched", "CommandStatus", "SceneRun"):
+                self._follow(e.record_name, e.record)
         return changed
 
+    def _follow(self, name: str, record: dict[str, Any]) -> None:
+        """A command's hop in the log (correlation_id: its id), its latency (its request's
+        issued_at to the ack or report that ended it, in the events' own times), and a
+        scene run's execution time, from the fold's outputs."""
+        if name != "SceneRun":
+            log.info(
+                "command %s",
+                "dispatched" if name == "CommandDispatched" else record.get("status"),
+                extra={
+                    "correlation_id": record.get("command_id"),
+                    "home_id": record.get("home_id"),
+                    "device_id": record.get("device_id"),
+                    "worker": self.name,
+                },
+            )
+        if name == "SceneRun":
+            if record.get("execution_time_ms") is not None:
+                self.scene_seconds.observe(record["execution_time_ms"] / 1000)
+            return
+        cid = str(record.get("command_id"))
+        if name == "CommandDispatched":
+            self.in_flight[cid] = int(record["issued_at"])
+            if len(self.in_flight) > MAX_TIMED_COMMANDS:  # never answered: forget the oldest
+                del self.in_flight[next(iter(self.in_flight))]
+        elif record.get("status") in FINAL:
+            issued = self.in_flight.pop(cid, None)
+            if issued is not None:
+                self.command_seconds.observe(max(0.0, (int(record["ts"]) - issued) / 1000))
+
     def _encode(
-        self, out: list[Output], topic: str, key: str, record_name: str, record: dict[str, Any]
+        self,
+        out: list[Output],
+        topic: str,
+        key: str,
+        record_name: str,
+        record: dict[str, Any],
+        correlation: str | None = None,
     ) -> None:
         try:
             value = (
@@ -682,7 +740,7 @@ class TxWorker:
             log.error("cannot encode %s for %s: %s", record_name, topic, exc)
             self.fold.counters["encode_errors"] += 1
             return
-        out.append((topic, key, value))
+        out.append((topic, key, value, trace.headers(correlation, self.name)))
 
     def _emit_dead_letter(self, msg: Any, exc: Exception, out: list[Output]) -> None:
         home, record = message_dead_letter(msg, exc, _wall_ms())

@@ -8,6 +8,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from topics import trace
 from topics.codec import SingleObjectCodec
 from topics.partitioning import partition_for_key
 from topics.schemas import SchemaStore
@@ -20,8 +21,11 @@ class EventProducer:
     always given explicitly (``topics.partitioning``).
     """
 
-    def __init__(self, bootstrap: str, partitions: int, codec: Any = None, **config: Any) -> None:
+    def __init__(
+        self, bootstrap: str, partitions: int, codec: Any = None, hop: str = "app", **config: Any
+    ) -> None:
         self.partitions = partitions
+        self.hop = hop  # the homestream-hop header of the records it sends (topics.trace)
         self.codec = codec or SingleObjectCodec(SchemaStore())
         self.producer = Producer(
             {
@@ -51,6 +55,7 @@ class EventProducer:
                     key=(key or home).encode(),
                     value=value,
                     partition=partition_for_key(key or home, self.partitions),
+                    headers=trace.headers(trace.correlation_of(record), self.hop),
                 )
                 break
             except BufferError:  # local queue full: let deliveries drain

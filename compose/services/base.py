@@ -12,6 +12,7 @@ from pathlib import Path
 
 from compose.errors import LauncherError
 from compose.process import PidFile, port_in_use, spawn, stop, tail
+from compose.supervisor import Program, Supervisor
 from runtime.config import Settings
 from runtime.secrets import Secrets
 
@@ -23,6 +24,9 @@ class Service(ABC):
     # Unprivileged account the server runs as when we are root (None: as we are).
     run_as: str | None = None
     start_timeout = 60.0
+    # homestream's own processes run under the stack's supervisord (compose/supervisor.py);
+    # the servers are spawned directly and found by pid file.
+    supervisor: Supervisor | None = None
 
     def __init__(self, settings: Settings, secrets: Secrets):
         self.settings = settings
@@ -59,7 +63,14 @@ class Service(ABC):
         return self.account()
 
     def pid(self) -> int | None:
+        if self.supervisor is not None:
+            info = self.supervisor.info(self.name)
+            return info.pid if info is not None else None
         return self.pidfile.live_pid()
+
+    def program(self) -> Program:
+        """What supervisord runs for this service; ``prepare()`` must have run."""
+        return Program(self.name, list(self.argv()), self.dir, self.log_path, self.user())
 
     def check_ports(self) -> None:
         for field_name, var in self.port_fields:
@@ -73,6 +84,8 @@ class Service(ABC):
 
     def start(self) -> int:
         """Spawn the server; ``prepare()`` must have run."""
+        if self.supervisor is not None:
+            return self.supervisor.start(self.name)
         return spawn(
             self.argv(),
             pidfile=self.pidfile,
@@ -98,6 +111,9 @@ class Service(ABC):
         )
 
     def _still_running(self) -> bool:
+        if self.supervisor is not None:  # it retries a crash itself, until FATAL
+            info = self.supervisor.info(self.name)
+            return info is not None and info.state not in ("FATAL", "STOPPED", "EXITED")
         # Looked at twice, a moment apart: one look at /proc can miss a process mid-start.
         if self.pidfile.alive():
             return True
@@ -105,6 +121,8 @@ class Service(ABC):
         return self.pidfile.alive()
 
     def stop(self) -> bool:
+        if self.supervisor is not None:
+            return self.supervisor.stop(self.name)
         return stop(self.pidfile)
 
     def give_to_run_user(self, *paths: Path) -> None:

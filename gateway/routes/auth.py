@@ -31,9 +31,20 @@ TOKEN_REPLY = {
 async def create_token(ctx: Ctx) -> Response:
     b = ctx.backend
     username, password = ctx.body["username"], ctx.body["password"]
-    # Sign-in attempts are limited per username (password guessing), before argon2 runs.
+    # Sign-in attempts are limited per username (password guessing), before argon2 runs;
+    # failed ones also per username and per client address, over a longer window: after
+    # a few wrong passwords that user, or that address, waits (429 with Retry-After).
     await check_rate(b, f"login:{username.lower()}", b.login_limit)
+    client = ctx.request.client
+    failures = (
+        (f"login-failed:user:{username.lower()}", b.failed_login_limit),
+        (f"login-failed:addr:{client.host if client else '?'}", b.failed_login_addr_limit),
+    )
+    for key, limit in failures:
+        await check_rate(b, key, limit, count=False)
     if not await b.run(b.store.authenticate, username, password):
+        for key, limit in failures:
+            await b.run(b.limiter.hit, key, limit)
         raise unauthorized("wrong username or password")
     token, ttl = auth.issue_token(b.token_secret, username, b.token_ttl_s)
     return ok({"access_token": token, "token_type": "bearer", "expires_in": ttl})

@@ -168,6 +168,16 @@ def send_command(
         parent_command_id=parent_command_id,
     )
     backend.metrics.count_command(source)
+    log.info(
+        "command requested",
+        extra={
+            "correlation_id": command_id,
+            "home_id": home,
+            "device_id": device_id,
+            "command": command,
+            "source": source,
+        },
+    )
     status = {
         "command_id": command_id,
         "home_id": home,

@@ -189,6 +189,14 @@ def _utterance(
     )
 
 
+def voice_status(intent: str | None, actions: Any, scene_id: str | None) -> str:
+    """The design brief's voice outcome: success (something to do), not_understood, or
+    failed (understood, but nothing here it could be done to)."""
+    if intent is None:
+        return "not_understood"
+    return "success" if actions or scene_id is not None else "failed"
+
+
 async def post_voice(ctx: Ctx) -> Response:
     b = ctx.backend
     received = now_ms()
@@ -240,6 +248,7 @@ async def post_voice(ctx: Ctx) -> Response:
         len(commands),
         (time.perf_counter() - started) * 1000,
     )
+    b.metrics.count_voice(meant.intent, voice_status(meant.intent, meant.actions, meant.scene_id))
     intent = None
     if meant.intent is not None:
         intent = {

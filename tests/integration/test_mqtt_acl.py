@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 class Client:
     """A small synchronous wrapper over paho for assertions."""
 
-    def __init__(self, settings, username, password, *, tls=False):
+    def __init__(self, settings, username, password, *, tls=False, cert=None):
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.connack: queue.Queue[int] = queue.Queue()
         self.acks: queue.Queue[tuple[int, list[int]]] = queue.Queue()
@@ -34,8 +34,14 @@ class Client:
         )
         if username is not None:
             c.username_pw_set(username, password)
-        if tls:
-            c.tls_set(ca_certs=str(settings.mqtt_ca_file), cert_reqs=ssl.CERT_REQUIRED)
+        if tls or cert:  # cert: (certificate file, key file) of a certificate hub
+            certfile, keyfile = cert or (None, None)
+            c.tls_set(
+                ca_certs=str(settings.mqtt_ca_file),
+                certfile=certfile,
+                keyfile=keyfile,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
         c.on_connect = lambda cl, ud, fl, rc, pr: self.connack.put(rc.value)
         c.on_message = lambda cl, ud, msg: self.messages.put(msg)
         c.on_disconnect = lambda cl, ud, fl, rc, pr: self.disconnects.put(rc.value)
@@ -48,8 +54,9 @@ class Client:
 
         c.on_publish = on_publish
         self.c = c
-        port = settings.ports.mqtt_tls if tls else settings.ports.mqtt
-        host = "localhost" if tls else settings.host
+        port = settings.ports.mqtt_cert if cert else settings.ports.mqtt_tls if tls else None
+        port = port or settings.ports.mqtt
+        host = "localhost" if tls or cert else settings.host
         c.connect(host, port, keepalive=10)
         c.loop_start()
         self.rc = self.connack.get(timeout=10)
@@ -211,3 +218,42 @@ def test_rotating_a_hub_password_drops_the_old_one(settings, run_cli, hub_login)
     finally:
         old.close()
         fresh.close()
+
+
+def test_a_certificate_hub_is_its_cn_to_the_acl_and_revoking_puts_it_on_the_crl(
+    settings, run_cli, hub_login, bridge, tmp_path
+):
+    home, _password_hub = hub_login
+    other = f"home-{uuid.uuid4().hex[:6]}"
+    run_cli("homes", "add", "--home", other, "--owner", f"owner-{home}")
+    creds = json.loads(run_cli("hubs", "add", "--home", home, "--cert").stdout)
+    assert "password" not in creds and creds["username"].startswith(f"hub-{home}-")
+    cert, key = tmp_path / "hub.crt", tmp_path / "hub.key"
+    cert.write_text(creds["certificate_pem"])
+    key.write_text(creds["private_key_pem"])
+    assert creds["ca_pem"] == settings.mqtt_ca_file.read_text()
+
+    hub = Client(settings, None, None, cert=(str(cert), str(key)))
+    try:
+        assert hub.rc == 0
+        assert not hub.publish(f"hub/{home}/status", "online").is_failure
+        assert _next_of(bridge.messages, home).payload == b"online"
+        # The CN is the user the ACL checks: another home's topics are refused (Mosquitto
+        # 2.0 grants the SUBACK and filters each message; see the test above).
+        hub.subscribe(f"hub/{other}/#")
+        assert not bridge.publish(f"hub/{other}/command/lamp-1", "theirs").is_failure
+        assert not [m for m in _drain(hub.messages, 1.5) if m.payload == b"theirs"]
+        assert hub.publish(f"hub/{other}/status", "online").value == 0x87
+    finally:
+        hub.close()
+    # Without a certificate, or with a password, the certificate listener refuses (the TLS
+    # handshake fails: an error, or no CONNACK ever).
+    with pytest.raises((ssl.SSLError, OSError, queue.Empty)):
+        Client(settings, creds["username"], "anything", cert=(None, None))
+    # A certificate hub has no password to rotate.
+    rotate = run_cli("hubs", "rotate", "--username", creds["username"], check=False)
+    assert rotate.returncode == 2 and "certificate" in rotate.stderr
+
+    run_cli("hubs", "revoke", "--username", creds["username"])
+    with pytest.raises((ssl.SSLError, OSError, queue.Empty)):  # the broker reloaded its CRL
+        Client(settings, None, None, cert=(str(cert), str(key)))

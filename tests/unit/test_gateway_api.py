@@ -63,6 +63,41 @@ async def test_token_endpoint(backend):
         assert missing.status_code == 422 and _paths(missing) == ["password"]
 
 
+async def test_failed_sign_ins_throttle_the_user_then_the_address():
+    from gateway.ratelimit import Limit
+
+    b = memory_backend()
+    b.failed_login_limit = Limit(3, 900)
+    b.failed_login_addr_limit = Limit(5, 900)
+    for user in ("alice", "bob", "carol"):
+        b.store.add_user(user, f"password-{user}")
+    app = create_app(backend=b)
+
+    def client(addr: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(addr, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+    async def sign_in(c: httpx.AsyncClient, user: str, password: str) -> httpx.Response:
+        return await c.post("/v1/auth/token", json={"username": user, "password": password})
+
+    async with client("10.0.0.1") as a, client("10.0.0.2") as other:
+        # Wrong passwords for alice: after 3, even the right one waits (429, Retry-After),
+        # from any address; bob, from the same address, still signs in.
+        assert [(await sign_in(a, "alice", "guess")).status_code for _ in range(3)] == [401] * 3
+        refused = await sign_in(other, "alice", "password-alice")
+        assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 900
+        assert (await sign_in(a, "bob", "password-bob")).status_code == 200
+        # A right password does not count: bob signs in again and again.
+        for _ in range(6):
+            assert (await sign_in(a, "bob", "password-bob")).status_code == 200
+        # Two more failures from 10.0.0.1 (5 in all): that address waits for every user,
+        # the other address does not.
+        assert (await sign_in(a, "bob", "guess")).status_code == 401
+        assert (await sign_in(a, "carol", "guess")).status_code == 401
+        assert (await sign_in(a, "carol", "password-carol")).status_code == 429
+        assert (await sign_in(other, "carol", "password-carol")).status_code == 200
+
+
 async def test_bad_tokens_get_a_401_that_says_why(backend):
     import jwt
 

@@ -147,3 +147,51 @@ def test_fast_histogram_bounds():
         h.observe(seconds)
     assert h.buckets() == [("0.1", 1.0), ("1.0", 3.0), ("+Inf", 4.0)]
     assert h.sum == pytest.approx(3.6)
+
+
+def test_consumer_lag_from_librdkafka_statistics_on_every_process():
+    import json
+
+    from runtime.metrics import CONSUMER_LAG, record_lag
+
+    CONSUMER_LAG.clear()
+    stats = {
+        "type": "consumer",
+        "client_id": "rdkafka",
+        "cgrp": {"state": "up"},
+        "topics": {
+            "homestream.state.changes": {
+                "partitions": {
+                    "0": {"consumer_lag": 120, "fetch_state": "active"},
+                    "1": {"consumer_lag": 30, "fetch_state": "active"},
+                    "2": {"consumer_lag": -1, "fetch_state": "offset-query"},  # no end yet
+                    # nothing read yet: from the committed offset to the last stable one
+                    "4": {
+                        "consumer_lag": -1,
+                        "fetch_state": "active",
+                        "ls_offset": 20,
+                        "hi_offset": 25,
+                        "app_offset": -1001,
+                        "committed_offset": 12,
+                        "next_offset": 0,
+                    },
+                    "3": {"consumer_lag": 999, "fetch_state": "none"},  # not ours
+                    "-1": {"consumer_lag": -1},  # librdkafka's internal UA partition
+                }
+            },
+            "homestream.commands.status": {"partitions": {"0": {"consumer_lag": -1}}},
+        },
+    }
+    record_lag("homestream-history", json.dumps(stats))
+    record_lag("homestream-history", json.dumps({"type": "producer", "topics": {}}))
+    assert CONSUMER_LAG == {("homestream-history", "homestream.state.changes"): 158}
+    m = ServiceMetrics({"sink": "history"}, "homestream_test_ready", "Ready.")
+    samples = families(m.exposition().decode())["homestream_consumer_lag"]
+    assert [(s.labels, s.value) for s in samples] == [
+        (
+            {"sink": "history", "group": "homestream-history", "topic": "homestream.state.changes"},
+            158.0,
+        )
+    ]
+    assert "process_start_time_seconds" in families(m.exposition().decode())
+    CONSUMER_LAG.clear()
