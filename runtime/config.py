@@ -224,11 +224,6 @@ class Settings(BaseSettings):
     streams_retry_backoff_ms: int = _var(
         "HOMESTREAM_STREAMS_RETRY_BACKOFF_MS", 2, "first transactional retry (ms)", ge=0
     )
-    streams_overlap: bool = _var(
-        "HOMESTREAM_STREAMS_OVERLAP",
-        True,
-        "0: fold the next batch only after the last one committed (no committer thread)",
-    )
     streams_gc_tuning: bool = _var(
         "HOMESTREAM_STREAMS_GC_TUNING", True, "0: leave Python's garbage collector as it is"
     )

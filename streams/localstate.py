@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -157,15 +157,9 @@ class RocksPartition:
                 yield raw.decode(), jsontext.loads(value)
 
     # -- batches -------------------------------------------------------------------------
-    def commit(
-        self,
-        writes: Mapping[str, bytes | None],
-        checkpoint: Checkpoint | None,
-        keep: Container[str] = (),
-    ) -> None:
+    def commit(self, writes: Mapping[str, bytes | None], checkpoint: Checkpoint | None) -> None:
         """Write a committed batch (each key's encoded value, None to delete) and, if
-        given, the checkpoint it reaches, atomically; then trim the cache, sparing
-        ``keep`` (a later batch's changes, in the cache only until it commits)."""
+        given, the checkpoint it reaches, atomically; then trim the cache."""
         batch = WriteBatch(raw_mode=True)
         for key, value in writes.items():
             if value is None:
@@ -175,7 +169,7 @@ class RocksPartition:
         if checkpoint is not None:
             batch.put(_META, checkpoint.encode())
         self.db.write(batch)
-        self.trim(keep)
+        self.trim()
 
     def rollback(self) -> None:
         """Forget an uncommitted batch: every get reads committed values again (the whole
@@ -202,11 +196,10 @@ class RocksPartition:
         raw = self.db.get(_META)
         return None if raw is None else Checkpoint.decode(raw)
 
-    def trim(self, keep: Container[str] = ()) -> None:
+    def trim(self) -> None:
         excess = len(self.cache) - self.cache_keys
         if excess > 0:
-            oldest = (k for k in self.cache if k not in keep)
-            for key in [k for _, k in zip(range(excess), oldest, strict=False)]:
+            for key in [k for _, k in zip(range(excess), self.cache, strict=False)]:
                 del self.cache[key]
 
     # -- life cycle ----------------------------------------------------------------------

@@ -22,7 +22,6 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -256,12 +255,6 @@ class TxWorker:
             },
         )
         self.tick_producer = kafka.producer(settings, {"linger.ms": 0})
-        # Overlap (HOMESTREAM_STREAMS_OVERLAP): a committer thread runs batch N's Kafka
-        # transaction while this thread folds batch N+1 (commit_transaction waits on the
-        # broker with the GIL released), so the fold's time leaves the report's path.
-        self.overlap = settings.streams_overlap
-        self._committer = ThreadPoolExecutor(1, "txn") if self.overlap else None
-        self._inflight: tuple[Future[Timings], Batch] | None = None
 
     # -- life cycle --------------------------------------------------------------------
     def run(self) -> None:
@@ -283,14 +276,9 @@ class TxWorker:
         next_tick = next_freeze = time.monotonic()
         try:
             while self.running:
-                if self._inflight is not None:
-                    msgs = self._next_while_committing(self._inflight[0])
-                else:
-                    msgs = self._next_batch(max(0.0, min(next_tick - time.monotonic(), 0.1)))
+                msgs = self._next_batch(max(0.0, min(next_tick - time.monotonic(), 0.1)))
                 if msgs:
                     self._process_batch(msgs)
-                else:
-                    self._drain()
                 now = time.monotonic()
                 if now >= next_tick and self.fold.timed:
                     self._tick()
@@ -299,9 +287,6 @@ class TxWorker:
                     gc.freeze()
                     next_freeze = now + 10.0
         finally:
-            self._drain()
-            if self._committer is not None:
-                self._committer.shutdown()
             self.consumer.close()  # leaves the group: partitions move at once
             self.tick_producer.flush(5)
             for part in self.state.values():
@@ -322,18 +307,6 @@ class TxWorker:
         if first is None:
             return []
         return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
-
-    def _next_while_committing(self, commit: Future[Timings]) -> list:
-        """What arrives while the batch in flight commits, to fold meanwhile; empty once
-        it has committed with nothing waiting (the loop then blocks as usual)."""
-        while True:
-            msgs = self.consumer.consume(self.batch_size, timeout=0)
-            if msgs or commit.done():
-                return msgs
-            # Short waits: the queue wakes consume() at once; done() is seen within 1 ms.
-            msgs = self.consumer.consume(self.batch_size, timeout=0.001)
-            if msgs:
-                return msgs
 
     def stop(self) -> None:
         self.running = False
@@ -365,7 +338,6 @@ class TxWorker:
 
     # -- rebalancing -------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._drain()
         todo = sorted({tp.partition for tp in partitions} - set(self.state))
         self.restoring = len(todo)
         self._await_stable_offsets(consumer, todo)
@@ -393,11 +365,9 @@ class TxWorker:
             log.warning("could not check for pending offsets before restoring: %s", exc)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # A batch in flight commits (or rolls back) while the partitions are still ours;
-        # no other is open: batches are folded only after consume() returns. The local
+        # Batches commit before the next consume(), so nothing is open here. The local
         # copy stays on disk: if the partition comes back, only what its other owner
         # wrote meanwhile is replayed.
-        self._drain(seek=False)
         for p in {tp.partition for tp in partitions}:
             part = self.state.pop(p, None)
             if part is not None:
@@ -501,20 +471,20 @@ class TxWorker:
 
     # -- processing --------------------------------------------------------------------
     def _process_batch(self, msgs: list) -> None:
-        """Fold a batch, then commit it in one transaction: here, or on the committer
-        thread once the batch before it has committed (overlap)."""
+        """Fold a batch, then commit it in one transaction.
+
+        One thread does both. Folding batch N+1 on a second thread while batch N commits
+        was measured (BENCHMARKS.md): N+1's transaction then opened while the coordinator
+        still wrote N's markers, so its offsets took ~4x longer (CONCURRENT_TRANSACTIONS
+        retries), and report -> command got no faster. The fold's time is when the
+        coordinator finishes the last commit."""
         batch = self._fold_batch(msgs)
-        if self._committer is None:
-            try:
-                timings = self._transact(batch)
-            except KafkaException as exc:
-                self._recover(exc, set(batch.stores))
-                return
-            self._finish(batch, timings)
+        try:
+            timings = self._transact(batch)
+        except KafkaException as exc:
+            self._recover(exc, set(batch.stores))
             return
-        if not self._drain(pending=batch):
-            return  # the batch before failed: this one was folded on top of it, so goes too
-        self._inflight = (self._committer.submit(self._transact, batch), batch)
+        self._finish(batch, timings)
 
     def _fold_batch(self, msgs: list) -> Batch:
         """Fold each event into the state's cache; the outputs and the changed keys' final
@@ -552,8 +522,7 @@ class TxWorker:
         return batch
 
     def _transact(self, batch: Batch) -> Timings:
-        """The batch's one transaction: its input offsets, outputs and changelog writes.
-        Touches the producer only (the committer thread may run it)."""
+        """The batch's one transaction: its input offsets, outputs and changelog writes."""
         t0 = time.perf_counter()
         self.producer.begin_transaction()
         # The offsets go first. While the coordinator still writes the last commit's
@@ -581,24 +550,17 @@ class TxWorker:
         self.producer.commit_transaction()  # delivery callbacks run in here
         return Timings(t1 - t0, t2 - t1, time.perf_counter() - t2)
 
-    def _finish(self, batch: Batch, timings: Timings, keep: Batch | None = None) -> None:
-        """Committed: now, and only now, the local copies may have it. ``keep``: a batch
-        folded on top of this one, whose changed values only the cache holds yet."""
+    def _finish(self, batch: Batch, timings: Timings) -> None:
+        """Committed: now, and only now, the local copies may have it."""
         t3 = time.perf_counter()
         wall = _wall_ms()
         for p, encoded in batch.writes.items():
-            part = self.state.get(p)
-            if part is None:  # revoked meanwhile (its copy is reloaded if it comes back)
-                continue
-            pinned = keep.stores[p].dirty if keep is not None and p in keep.stores else ()
             if not encoded:  # nothing changed, so the checkpoint did not move either
-                part.trim(pinned)
+                self.state[p].trim()
                 continue
             nxt = self.changelog_next.get(p)
-            part.commit(
-                encoded,
-                None if nxt is None else Checkpoint(nxt, wall, self.changelog_id),
-                pinned,
+            self.state[p].commit(
+                encoded, None if nxt is None else Checkpoint(nxt, wall, self.changelog_id)
             )
         local_s = time.perf_counter() - t3
         # Where a batch's time goes (Prometheus counters; divide by `transactions`).
@@ -613,22 +575,6 @@ class TxWorker:
         for ts in batch.changed_at:
             self.report_to_commit.observe(max(0.0, committed_s - ts / 1000))
 
-    def _drain(self, pending: Batch | None = None, *, seek: bool = True) -> bool:
-        """Wait for the batch in flight (overlap) and finish it. False when it failed:
-        it is rolled back, and so is ``pending``, folded on top of it."""
-        if self._inflight is None:
-            return True
-        future, batch = self._inflight
-        self._inflight = None
-        try:
-            timings = future.result()
-        except KafkaException as exc:
-            touched = set(batch.stores) | set(pending.stores if pending is not None else ())
-            self._recover(exc, touched, seek=seek)
-            return False
-        self._finish(batch, timings, pending)
-        return True
-
     def _changelog_delivered(self, err: Any, msg: Any) -> None:
         # Only this transaction's writes are in flight when commit_transaction serves
         # these, so the next offset after them is a safe checkpoint once it commits.
@@ -636,9 +582,8 @@ class TxWorker:
             p = msg.partition()
             self.changelog_next[p] = max(self.changelog_next.get(p, 0), msg.offset() + 1)
 
-    def _recover(self, exc: KafkaException, stores: set[int], *, seek: bool = True) -> None:
-        """The transaction failed: undo this batch in memory and in the consumer (not
-        during a revocation: the partitions' next owner starts from the committed offsets)."""
+    def _recover(self, exc: KafkaException, stores: set[int]) -> None:
+        """The transaction failed: undo this batch in memory and in the consumer."""
         err = exc.args[0]
         log.warning("transaction failed (%s): rolling back the batch", err)
         if err.txn_requires_abort():
@@ -649,8 +594,6 @@ class TxWorker:
         for p in stores:  # the cache ran ahead of Kafka: drop it, replay what committed
             if p in self.state:
                 self._load(p)
-        if not seek:
-            return
         committed = self.consumer.committed(self.consumer.assignment(), timeout=10)
         for tp in committed:
             self.consumer.seek(

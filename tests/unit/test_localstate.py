@@ -74,24 +74,6 @@ def test_the_cache_is_trimmed_to_its_bound_after_a_commit(part):
     assert {k: part.get(k) for k in values} == values  # the rest is read from disk
 
 
-def test_a_commit_spares_the_next_batchs_changes_from_the_trim(part):
-    """The committer thread's batch N commits while batch N+1, folded on top of it,
-    lives only in the cache: trimming must not drop N+1's changes."""
-    first = {f"h/{i}": {"v": i} for i in range(6)}
-    for key, value in first.items():
-        part.put(key, value)
-    later = {"h/0": {"v": 100}, "h/9": {"v": 9}}  # N+1 changes a key of N and a new one
-    for key, value in later.items():
-        part.put(key, value)
-    part.commit({k: _enc(v) for k, v in first.items()}, None, keep=set(later))
-    assert len(part.cache) == 3
-    assert part.get("h/0") == {"v": 100} and part.get("h/9") == {"v": 9}
-    part.trim(keep={"h/9"})  # an empty batch's trim spares them too
-    assert part.get("h/9") == {"v": 9}
-    part.rollback()  # N+1 fails: the committed N is what is read
-    assert part.get("h/0") == {"v": 0} and part.get("h/9") is None
-
-
 def test_replay_applies_changelog_records_in_order_and_drops_stale_cache(part):
     part.commit({"h/a": _enc({"v": 1})}, None)
     assert part.get("h/a") == {"v": 1}  # cached
