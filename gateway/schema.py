@@ -4,7 +4,7 @@ It understands the subset the gateway's schemas use (they are also the OpenAPI s
 /openapi.json, so what is documented is what is checked): ``type`` (one or a list),
 ``properties``, ``required``, ``additionalProperties`` (bool or schema), ``enum``,
 ``minimum``/``maximum``, ``minLength``/``maxLength``, ``pattern``, ``items``,
-``minItems``/``maxItems``, ``anyOf``, ``nullable`` and ``format`` for the id kinds of
+``minItems``/``maxItems``, ``uniqueItems``, ``anyOf``, ``nullable`` and ``format`` for the id kinds of
 ``domain.ids`` (``home-id``, ``device-id``, ``doc-id``, ``username``, ``command-id``).
 
 Errors are ``(path, message)`` pairs; paths look like ``actions[2].delay_ms``.
@@ -111,6 +111,11 @@ def _check(value: Any, schema: dict[str, Any], path: str, errors: list[tuple[str
             errors.append((path, f"must have at least {schema['minItems']} item(s)"))
         if "maxItems" in schema and len(value) > schema["maxItems"]:
             errors.append((path, f"must have at most {schema['maxItems']} items"))
+        if schema.get("uniqueItems"):
+            for i, item in enumerate(value):
+                if item in value[:i]:
+                    errors.append((join(path, i), "repeats an earlier item"))
+                    break
         items = schema.get("items")
         if isinstance(items, dict):
             for i, item in enumerate(value):

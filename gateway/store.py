@@ -259,16 +259,20 @@ class PgStore:
     def overrides(self, home_id: str) -> dict[str, dict[str, Any]]:
         with self.conn() as conn:
             rows = conn.execute(
-                "SELECT device_id, name, room FROM device_overrides WHERE home_id = %s",
+                "SELECT device_id, name, room, icon, tags FROM device_overrides WHERE home_id = %s",
                 (home_id,),
             ).fetchall()
         out: dict[str, dict[str, Any]] = {}
-        for device, name, room in rows:
+        for device, name, room, icon, tags in rows:
             fields: dict[str, Any] = {}
             if name is not None:
                 fields["name"] = name
             if room is not None:
                 fields["room"] = room if room != "" else None
+            if icon is not None:
+                fields["icon"] = icon
+            if tags is not None:
+                fields["tags"] = list(tags)
             out[device] = fields
         return out
 
@@ -277,15 +281,20 @@ class PgStore:
         name = fields.get("name")
         room = fields.get("room", ...)
         room_value = None if room is ... else ("" if room is None else room)
+        # icon and tags: a field left out (NULL) keeps the stored one
+        icon, tags = fields.get("icon"), fields.get("tags")
         with self.conn() as conn:
             conn.execute(
-                "INSERT INTO device_overrides (home_id, device_id, name, room, updated_by)"
-                " VALUES (%s, %s, %s, %s, %s)"
+                "INSERT INTO device_overrides"
+                " (home_id, device_id, name, room, icon, tags, updated_by)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (home_id, device_id) DO UPDATE SET"
                 " name = coalesce(EXCLUDED.name, device_overrides.name),"
                 " room = coalesce(EXCLUDED.room, device_overrides.room),"
+                " icon = coalesce(EXCLUDED.icon, device_overrides.icon),"
+                " tags = coalesce(EXCLUDED.tags, device_overrides.tags),"
                 " updated_at = now(), updated_by = EXCLUDED.updated_by",
-                (home_id, device_id, name, room_value, by),
+                (home_id, device_id, name, room_value, icon, tags, by),
             )
 
     def delete_override(self, home_id: str, device_id: str) -> None:

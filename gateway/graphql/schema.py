@@ -88,6 +88,12 @@ class UpdateDeviceInput:
     area: str | None = strawberry.field(
         default=strawberry.UNSET, description="an area id (moves its room)"
     )
+    icon: str | None = strawberry.field(
+        default=strawberry.UNSET, description="an icon name for apps, e.g. lightbulb"
+    )
+    tags: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="the user's labels; replaces the stored list"
+    )
 
 
 @strawberry.input
@@ -180,7 +186,13 @@ class Mutation:
     ) -> Device:
         body = {
             k: v
-            for k, v in (("name", input.name), ("room", input.room), ("area", input.area))
+            for k, v in (
+                ("name", input.name),
+                ("room", input.room),
+                ("area", input.area),
+                ("icon", input.icon),
+                ("tags", input.tags),
+            )
             if v is not strawberry.UNSET
         }
         path = {"home_id": str(home_id), "device_id": str(id)}

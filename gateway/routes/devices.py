@@ -63,6 +63,18 @@ PATCH_DEVICE = {
             "pattern": r"^[a-z0-9][a-z0-9_]{0,63}$",
             "description": "move it to this area (GET .../areas); sets room to its name",
         },
+        "icon": {
+            "type": "string",
+            "pattern": r"^[a-z0-9][a-z0-9_-]{0,63}$",
+            "description": "an icon name for apps, e.g. lightbulb (the brief's metadata.icon)",
+        },
+        "tags": {
+            "type": "array",
+            "maxItems": 20,
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1, "maxLength": 40},
+            "description": "the user's labels; the list given replaces the stored one",
+        },
     },
 }
 ACCEPTED = {

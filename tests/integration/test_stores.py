@@ -82,3 +82,30 @@ def test_redis_round_trip_and_auth(settings):
     anonymous = redis.Redis(host=settings.host, port=settings.ports.redis)
     with pytest.raises(redis.AuthenticationError):
         anonymous.get(key)
+
+
+def test_device_choices_are_kept_field_by_field_in_postgres(settings, run_cli):
+    """The user's name, room, icon and tags of a device (PATCH .../devices/{d}, GraphQL's
+    updateDevice): a field left out keeps what was stored; room null means "no room"."""
+    from gateway.store import PgStore
+
+    name = f"u{uuid.uuid4().hex[:8]}"
+    home = f"h-{name}"
+    run_cli("users", "add", "--username", name, "--password", "long-enough")
+    run_cli("homes", "add", "--home", home, "--owner", name)
+    store = PgStore(settings.pg_dsn())
+    try:
+        store.set_override(home, "lamp", {"name": "Desk", "icon": "lightbulb"}, name)
+        store.set_override(home, "lamp", {"tags": ["main", "overhead"], "room": None}, name)
+        assert store.overrides(home) == {
+            "lamp": {
+                "name": "Desk",
+                "room": None,
+                "icon": "lightbulb",
+                "tags": ["main", "overhead"],
+            }
+        }
+        store.set_override(home, "lamp", {"tags": []}, name)  # an empty list clears them
+        assert store.overrides(home)["lamp"]["tags"] == []
+    finally:
+        store.close()

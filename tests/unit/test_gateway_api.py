@@ -332,6 +332,9 @@ def test_validator_edge_cases():
     assert validate({"n": 2.0}, schema) == []
     assert validate({"n": 2.5}, schema)[0][0] == "n"
     assert validate(None, {"type": "string", "nullable": True}) == []
+    unique = {"type": "array", "uniqueItems": True, "items": {"type": "string"}}
+    assert validate(["a", "b"], unique) == []
+    assert validate(["a", "b", "a"], unique) == [("[2]", "repeats an earlier item")]
 
 
 # -- flows -------------------------------------------------------------------------------

@@ -158,6 +158,34 @@ async def test_mutations_go_through_the_rest_handlers(backend):
     assert _codes(missing) == ["not_found"]
 
 
+async def test_update_device_sets_the_briefs_icon_and_tags(backend):
+    """The brief's metadata (room, icon, tags) is the user's to set, through GraphQL's
+    updateDevice and REST's PATCH alike; a field left out is kept."""
+    update = """mutation($i: UpdateDeviceInput!) {
+                  updateDevice(homeId: "h1", id: "lamp", input: $i) {
+                    name metadata { room icon tags } } }"""
+    first = await _gql(backend, update, {"i": {"icon": "lightbulb", "tags": ["main", "overhead"]}})
+    assert first["data"]["updateDevice"] == {
+        "name": "Lamp",
+        "metadata": {"room": "Living Room", "icon": "lightbulb", "tags": ["main", "overhead"]},
+    }
+    second = await _gql(backend, update, {"i": {"room": "Study"}})
+    assert second["data"]["updateDevice"]["metadata"] == {
+        "room": "Study",
+        "icon": "lightbulb",
+        "tags": ["main", "overhead"],
+    }
+    async with _client(backend) as c:
+        shown = (await c.get("/v1/homes/h1/devices/lamp")).json()
+        assert (shown["icon"], shown["tags"]) == ("lightbulb", ["main", "overhead"])
+        bad = await c.patch("/v1/homes/h1/devices/lamp", json={"icon": "No Spaces!"})
+        assert bad.status_code == 422 and "icon" in bad.text
+        dupes = await c.patch("/v1/homes/h1/devices/lamp", json={"tags": ["a", "a"]})
+        assert dupes.status_code == 422 and "tags" in dupes.text
+    refused = await _gql(backend, update, {"i": {"icon": "lamp"}}, user="gina")  # a guest
+    assert _codes(refused) == ["forbidden"]
+
+
 async def test_abusive_queries_are_refused_with_a_clear_error(backend):
     fields = "id shadow { version } history { points { ts } }"
     costly = (
