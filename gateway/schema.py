@@ -4,8 +4,8 @@ It understands the subset the gateway's schemas use (they are also the OpenAPI s
 /openapi.json, so what is documented is what is checked): ``type`` (one or a list),
 ``properties``, ``required``, ``additionalProperties`` (bool or schema), ``enum``,
 ``minimum``/``maximum``, ``minLength``/``maxLength``, ``pattern``, ``items``,
-``minItems``/``maxItems``, ``uniqueItems``, ``anyOf``, ``nullable`` and ``format`` for the id kinds of
-``domain.ids`` (``home-id``, ``device-id``, ``doc-id``, ``username``, ``command-id``).
+``minItems``/``maxItems``, ``uniqueItems``, ``anyOf``, ``nullable`` and ``format`` for the id
+kinds of ``domain.ids`` (``home-id``, ``device-id``, ``doc-id``, ``username``, ``command-id``).
 
 Errors are ``(path, message)`` pairs; paths look like ``actions[2].delay_ms``.
 """
