@@ -94,6 +94,7 @@ def test_device_choices_are_kept_field_by_field_in_postgres(settings, run_cli):
     run_cli("users", "add", "--username", name, "--password", "long-enough")
     run_cli("homes", "add", "--home", home, "--owner", name)
     store = PgStore(settings.pg_dsn())
+    store.open()
     try:
         store.set_override(home, "lamp", {"name": "Desk", "icon": "lightbulb"}, name)
         store.set_override(home, "lamp", {"tags": ["main", "overhead"], "room": None}, name)
