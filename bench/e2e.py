@@ -61,13 +61,15 @@ class StateFrame:
 class AppClients:
     """WebSocket clients of the gateway(s), each following some of the homes (every home has
     one follower); an asyncio loop in a thread of its own. Records every ``device.state`` and
-    ``command.status`` frame."""
+    ``command.status`` frame, and the versions each ``snapshot`` shows (a device whose last
+    change came before the subscription, or during a resync, is seen only there)."""
 
     def __init__(self, urls: Sequence[str], token: str, homes: Sequence[str], clients: int):
         self.urls = [u.replace("http", "ws", 1) + f"/v1/ws?access_token={token}" for u in urls]
         per = max(1, min(MAX_HOMES_PER_SOCKET, -(-len(homes) // max(clients, 1))))
         self.groups = [list(homes[i : i + per]) for i in range(0, len(homes), per)]
         self.states: list[StateFrame] = []
+        self.snapshot_versions: dict[tuple[str, str], int] = {}  # (home, device) -> newest
         self.statuses: dict[str, tuple[str, float]] = {}  # command id -> (last status, at ms)
         self.completed_at: dict[str, float] = {}
         self.errors: list[str] = []
@@ -134,6 +136,13 @@ class AppClients:
                             now,
                         )
                     )
+                elif kind == "snapshot":
+                    for device in frame.get("devices") or []:
+                        if device.get("version") is None:
+                            continue
+                        key = (frame["home_id"], device["device_id"])
+                        seen = self.snapshot_versions.get(key, 0)
+                        self.snapshot_versions[key] = max(seen, int(device["version"]))
                 elif kind == "command.status" and frame.get("command_id"):
                     self.statuses[frame["command_id"]] = (frame["status"], now)
                     if frame["status"] == "COMPLETED":
