@@ -55,6 +55,7 @@ def isolated_env(state_dir: Path) -> dict[str, str]:
     # address's failed sign-ins would soon lock the whole suite out (tests of the
     # throttle set their own limits).
     env["HOMESTREAM_GATEWAY_FAILED_LOGIN_ADDR_LIMIT"] = "100000/900"
+    env["HOMESTREAM_GATEWAY_LOGIN_LIMIT"] = "100000/60"
     for var in ("HOMESTREAM_CACHE_DIR", "HOMESTREAM_TIMESCALEDB"):
         if var in os.environ:
             env[var] = os.environ[var]
