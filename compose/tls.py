@@ -110,15 +110,24 @@ def load_ca(ca_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
 
 
 def issue(
-    ca_dir: Path, common_name: str, *, client: bool, sans: tuple[str, ...] = (), days: int = 825
+    ca_dir: Path,
+    common_name: str,
+    *,
+    client: bool,
+    server: bool = False,
+    sans: tuple[str, ...] = (),
+    days: int = 825,
 ) -> tuple[int, bytes, bytes]:
     """(serial, certificate PEM, key PEM) for ``common_name``, signed by the stack's CA: a
-    client certificate (a hub: the broker takes its CN as the MQTT user) or a server's."""
+    client certificate (a hub: the broker takes its CN as the MQTT user), a server's, or
+    both (``client`` and ``server``)."""
     ca, ca_key = load_ca(ca_dir)
     now = dt.datetime.now(dt.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     serial = x509.random_serial_number()
-    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+    if server or not client:
+        usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
@@ -128,7 +137,7 @@ def issue(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     )
     if sans:
         builder = builder.add_extension(
@@ -140,6 +149,13 @@ def issue(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return serial, cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def hub_certificate(ca_dir: Path, username: str) -> tuple[int, bytes, bytes]:
+    """A hub's certificate: its MQTT login (CN, the user the broker's ACL checks) and its
+    LAN API's server certificate, for the name ``username`` (SAN), which apps that trust the
+    stack's CA check whatever address they reach the hub at (as Hue apps check a bridge's id)."""
+    return issue(ca_dir, username, client=True, server=True, sans=(username,))
 
 
 def write_crl(ca_dir: Path, path: Path, revoked_serials: list[int]) -> None:

@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from gateway.errors import ApiError
 from stores import accounts
+from stores.home_documents import override_document
 
 DOC_KINDS = ("group", "scene", "automation", "home")
 
@@ -262,19 +263,7 @@ class PgStore:
                 "SELECT device_id, name, room, icon, tags FROM device_overrides WHERE home_id = %s",
                 (home_id,),
             ).fetchall()
-        out: dict[str, dict[str, Any]] = {}
-        for device, name, room, icon, tags in rows:
-            fields: dict[str, Any] = {}
-            if name is not None:
-                fields["name"] = name
-            if room is not None:
-                fields["room"] = room if room != "" else None
-            if icon is not None:
-                fields["icon"] = icon
-            if tags is not None:
-                fields["tags"] = list(tags)
-            out[device] = fields
-        return out
+        return {device: override_document(*fields) for device, *fields in rows}
 
     def set_override(self, home_id: str, device_id: str, fields: dict[str, Any], by: str) -> None:
         # room "" in the table = "no room" chosen by the user (NULL = not overridden)

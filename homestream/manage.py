@@ -209,13 +209,13 @@ def cmd_hubs_add(args: argparse.Namespace, settings: Settings) -> int:
 def _add_cert_hub(args: argparse.Namespace, settings: Settings) -> int:
     """A hub with an X.509 certificate of the stack's CA (CN = its login); the key is
     printed once, like a password, and kept nowhere."""
-    from compose.tls import issue
+    from compose.tls import hub_certificate
     from stores import accounts
 
     issued: dict[str, bytes] = {}
 
     def make(username: str) -> int:
-        serial, cert, key = issue(settings.mqtt_ca_file.parent, username, client=True)
+        serial, cert, key = hub_certificate(settings.mqtt_ca_file.parent, username)
         issued.update(cert=cert, key=key)
         return serial
 

@@ -41,6 +41,8 @@ hub.toml::
     [local]                                        # the LAN API (hub/lan_api.py), with the
     api_host = "0.0.0.0"                           # hub's own login ([cloud] username and
     api_port = 8765                                # password) as HTTP Basic; omit: no API
+    tls_cert = "/etc/homestream/hub.crt"           # HTTPS (omit both: plain HTTP), e.g. the
+    tls_key = "/etc/homestream/hub.key"            # certificate `hubs add --cert` issued
 
 Local control (hub/local.py) is always on: the home's automations, scenes and mode synced
 from the cloud, the local automations run while the cloud broker is unreachable.
@@ -142,11 +144,11 @@ def load_config(path: Path) -> HubConfig:
         zwave=radios["zwave"],
         ble=radios["ble"],
         mdns=radios["mdns"],
-        local=_local_section(doc.get("local", {})),
+        local=_local_section(doc.get("local", {}), base),
     )
 
 
-def _local_section(section: Any) -> dict[str, Any]:
+def _local_section(section: Any, base: Path) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise ConfigError("[local] must be a table")
     port = section.get("api_port")
@@ -157,7 +159,16 @@ def _local_section(section: Any) -> dict[str, Any]:
     host = section.get("api_host", "0.0.0.0")
     if not isinstance(host, str):
         raise ConfigError(f"[local] api_host must be an address, got {host!r}")
-    return {"api_port": port, "api_host": host}
+    tls: dict[str, str | None] = {k: section.get(k) for k in ("tls_cert", "tls_key")}
+    if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
+        raise ConfigError("[local] tls_cert and tls_key go together: give both or neither")
+    for k, v in tls.items():
+        if v is None:
+            continue
+        if not isinstance(v, str) or not (base / v).is_file():
+            raise ConfigError(f"[local] {k} must be the path of a PEM file, got {v!r}")
+        tls[k] = str(base / v)  # relative to hub.toml, as state_dir is
+    return {"api_port": port, "api_host": host, **tls}
 
 
 def make_adapters(cfg: HubConfig, events: Any) -> list[Adapter]:
@@ -399,7 +410,13 @@ class HubRuntime:
         if self.cfg.local.get("api_port") is not None:
             from hub.lan_api import serve
 
-            lan = await serve(self, self.cfg.local["api_host"], self.cfg.local["api_port"])
+            local = self.cfg.local
+            lan = await serve(
+                self,
+                local["api_host"],
+                local["api_port"],
+                tls=(local["tls_cert"], local["tls_key"]) if local.get("tls_cert") else None,
+            )
             self.lan_port = lan.port
         log.info(
             "hub running",

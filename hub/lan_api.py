@@ -8,8 +8,9 @@ credentials `homestream hubs add` printed) as HTTP Basic. Errors are CONTRACT's 
 =====================================  ================================================
 ``GET /v1/status``                     ``{"home_id", "cloud": "online"|"offline",
                                        "local_automations": [...]}``
-``GET /v1/devices``                    the hub's registry: ``[{"device_id", "descriptor",
-                                       "state"}]``
+``GET /v1/devices``                    the hub's registry: ``[{"device_id", "name", "room",
+                                       "icon", "tags", "descriptor", "state"}]``, the
+                                       user's name/room/icon/tags from the cloud
 ``POST /v1/commands``                  ``{"device_id", "capability", "command",
                                        "parameters"?}`` -> ``{"status": "COMPLETED"}``;
                                        422 ``FAILED`` with the device's reason
@@ -85,13 +86,7 @@ def app(runtime: HubRuntime) -> Starlette:
         )
 
     async def devices(request: Request) -> JSONResponse:
-        found = runtime.local.devices()
-        return JSONResponse(
-            [
-                {"device_id": d, "descriptor": desc, "state": state}
-                for d, (desc, state) in sorted(found.items())
-            ]
-        )
+        return JSONResponse(runtime.local.shown())
 
     async def command(request: Request) -> JSONResponse:
         try:
@@ -159,9 +154,19 @@ class LanServer:
             await self.task
 
 
-async def serve(runtime: HubRuntime, host: str, port: int) -> LanServer:
+async def serve(
+    runtime: HubRuntime, host: str, port: int, tls: tuple[str, str] | None = None
+) -> LanServer:
+    """Listen on ``host:port``; HTTPS with ``tls`` (certificate and key PEM files)."""
     config = uvicorn.Config(
-        app(runtime), host=host, port=port, log_level="warning", lifespan="off", access_log=False
+        app(runtime),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve())
@@ -170,5 +175,5 @@ async def serve(runtime: HubRuntime, host: str, port: int) -> LanServer:
             task.result()  # raises why it could not listen
             raise OSError(f"the LAN API could not listen on {host}:{port}")
         await asyncio.sleep(0.02)
-    log.info("lan api listening", extra={"host": host, "port": port})
+    log.info("lan api listening", extra={"host": host, "port": port, "tls": bool(tls)})
     return LanServer(server, task)

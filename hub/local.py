@@ -223,6 +223,26 @@ class LocalControl:
     def devices(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         return dict(self._devices)
 
+    def shown(self) -> list[dict[str, Any]]:
+        """The registry as the home's app shows it: the name, room, icon and tags a user set
+        in the cloud (its ``device`` documents) over what the device's descriptor says."""
+        mine = self.store.docs("device")
+        out = []
+        for device_id, (descriptor, state) in sorted(self._devices.items()):
+            user = _loads(mine.get(device_id))
+            out.append(
+                {
+                    "device_id": device_id,
+                    "name": user.get("name", descriptor.get("name")),
+                    "room": user.get("room", descriptor.get("room")),
+                    "icon": user.get("icon"),
+                    "tags": list(user.get("tags") or []),
+                    "descriptor": descriptor,
+                    "state": state,
+                }
+            )
+        return out
+
     def view(self) -> HomeView:
         home = self.store.docs("home")
         settings = _loads(home.get("settings"))

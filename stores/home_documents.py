@@ -28,15 +28,39 @@ def config_fields(
     }
 
 
+# A user's name, room, icon and tags for a device (``device_overrides``) travel as the
+# document of this kind, so a hub shows its devices as the app does, offline too.
+DEVICE = "device"
+
+
+def override_document(
+    name: str | None, room: str | None, icon: str | None, tags: list[str] | None
+) -> dict[str, Any]:
+    """The fields a user set for a device, from its ``device_overrides`` row (NULL: not
+    set; room "": "no room" chosen, shown as null)."""
+    fields: dict[str, Any] = {}
+    if name is not None:
+        fields["name"] = name
+    if room is not None:
+        fields["room"] = room if room != "" else None
+    if icon is not None:
+        fields["icon"] = icon
+    if tags is not None:
+        fields["tags"] = list(tags)
+    return fields
+
+
 def stored_documents(
     conn: Any, home: str | None = None
 ) -> Iterator[tuple[str, str, str, dict[str, Any], str | None]]:
-    """(home, kind, doc_id, document, updated_by) of every stored document, or one home's."""
-    sql = "SELECT home_id, kind, doc_id, document, updated_by FROM gateway_documents"
-    params: tuple[Any, ...] = ()
-    if home is not None:
-        sql += " WHERE home_id = %s"
-        params = (home,)
-    sql += " ORDER BY home_id, kind, doc_id"
-    for row in conn.execute(sql, params):
+    """(home, kind, doc_id, document, updated_by) of every stored document, or one home's:
+    the gateway's documents, then each device's user-set fields (kind ``device``)."""
+    where, params = ("", ()) if home is None else (" WHERE home_id = %s", (home,))
+    docs = "SELECT home_id, kind, doc_id, document, updated_by FROM gateway_documents"
+    for row in conn.execute(docs + where + " ORDER BY home_id, kind, doc_id", params):
         yield row[0], row[1], row[2], row[3], row[4]
+    devices = "SELECT home_id, device_id, name, room, icon, tags, updated_by FROM device_overrides"
+    for h, device, name, room, icon, tags, by in conn.execute(
+        devices + where + " ORDER BY home_id, device_id", params
+    ):
+        yield h, DEVICE, device, override_document(name, room, icon, tags), by

@@ -29,7 +29,15 @@ from gateway.api import Ctx, Endpoint, Param, Reply, ok
 from gateway.backend import Backend
 from gateway.errors import ApiError, validation_error
 from gateway.roles import Permission
-from gateway.routes.common import DEVICE_SCHEMA, NAME, TIME_RANGE, apply_override, device_or_404
+from gateway.routes.common import (
+    DEVICE_SCHEMA,
+    NAME,
+    TIME_RANGE,
+    apply_override,
+    device_or_404,
+    publish_config,
+)
+from stores.home_documents import DEVICE
 from topics import catalogue as t
 from topics.descriptor import TEXT_FIELDS
 
@@ -203,11 +211,14 @@ async def area_list(ctx: Ctx) -> list[dict[str, Any]]:
 async def change_device(
     ctx: Ctx, device_id: str, device: dict[str, Any], changes: dict[str, Any]
 ) -> dict[str, Any]:
-    """Store the user's name/room for a device and tell the registry (DeviceDiscovered)."""
+    """Store the user's name/room for a device and tell the registry (DeviceDiscovered)
+    and the home's hub (its ``device`` document, for the hub's own registry)."""
     b = ctx.backend
     await b.run(b.store.set_override, ctx.home_id, device_id, changes, ctx.user)
     overrides = await _overrides(ctx)
-    updated = apply_override(device, overrides.get(device_id))
+    mine = overrides.get(device_id) or {}
+    await b.run(publish_config, b, ctx.home_id, DEVICE, device_id, mine, ctx.user)
+    updated = apply_override(device, mine)
     await b.run(
         b.producer.send,
         t.DEVICE_DISCOVERY,
@@ -233,6 +244,7 @@ async def delete_device(ctx: Ctx) -> Response:
         removed_by=ctx.user,
     )
     await b.run(b.store.delete_override, ctx.home_id, device_id)
+    await b.run(publish_config, b, ctx.home_id, DEVICE, device_id, None, ctx.user)
     return ok({"home_id": ctx.home_id, "device_id": device_id, "status": "removing"}, 202)
 
 

@@ -139,6 +139,16 @@ async def test_the_lan_api_with_the_hubs_login(offline_hub) -> None:
         assert status["cloud"] == "offline" and status["home_id"] == "local-home"
         listed = {d["device_id"]: d for d in (await http.get("/v1/devices", headers=auth)).json()}
         assert listed[hall]["descriptor"]["type"] == "light.switch"
+        assert listed[hall]["name"] == listed[hall]["descriptor"]["name"]
+        # the user's name and room from the cloud (hub/{home}/config/device/{id}) win
+        mine = {"name": "Hall ceiling", "room": "Hall", "tags": ["night"]}
+        runtime.local.on_config("device", hall, json.dumps(mine).encode())
+        listed = {d["device_id"]: d for d in (await http.get("/v1/devices", headers=auth)).json()}
+        assert {k: listed[hall][k] for k in ("name", "room", "tags")} == mine
+        runtime.local.on_config("device", hall, b"")  # the cloud forgot them
+        listed = {d["device_id"]: d for d in (await http.get("/v1/devices", headers=auth)).json()}
+        assert listed[hall]["name"] == listed[hall]["descriptor"]["name"]
+        assert listed[hall]["tags"] == []
 
         on = {"device_id": hall, "capability": "ON_OFF", "command": "turnOn"}
         r = await http.post("/v1/commands", json=on, headers=auth)
@@ -162,3 +172,65 @@ async def test_the_lan_api_with_the_hubs_login(offline_hub) -> None:
         assert r.status_code == 200 and r.json()["status"] == "COMPLETED", r.text
         await until(lambda: sim.device("hall").clusters[ON_OFF][0].value, 10, "scene ran")
         assert (await http.post("/v1/scenes/none/run", headers=auth)).status_code == 404
+
+
+async def test_the_lan_api_over_https_with_the_hubs_certificate(tmp_path: Path) -> None:
+    """`hubs add --cert`'s certificate serves the LAN API too: an app that trusts the
+    stack's CA checks the hub's login as the name, whatever address it reaches it at; plain
+    HTTP gets no answer."""
+    import ssl
+
+    from compose.tls import ensure_certificates, hub_certificate
+    from hub.hubrun import ConfigError
+
+    ca = ensure_certificates(tmp_path / "ca", tmp_path / "server")["ca.crt"]
+    _serial, cert, key = hub_certificate(tmp_path / "ca", "hub-tls-home")
+    (tmp_path / "hub.crt").write_bytes(cert)
+    (tmp_path / "hub.key").write_bytes(key)
+    sim = ZnpSimulator(tmp_path / "sim")
+    await sim.start()
+    toml = f"""
+[cloud]
+home = "tls-home"
+username = "hub-tls-home"
+password = "hub-secret-2"
+host = "127.0.0.1"
+port = {free_port()}
+
+[hub]
+state_dir = "state"
+
+[zigbee]
+port = "socket://127.0.0.1:{sim.port}"
+
+[local]
+api_host = "127.0.0.1"
+api_port = 0
+tls_cert = "hub.crt"
+"""
+    (tmp_path / "hub.toml").write_text(toml)
+    with pytest.raises(ConfigError, match="tls_cert and tls_key go together"):
+        load_config(tmp_path / "hub.toml")
+    (tmp_path / "hub.toml").write_text(toml + 'tls_key = "hub.key"\n')
+    runtime = HubRuntime(load_config(tmp_path / "hub.toml"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop))
+    try:
+        await until(lambda: runtime.lan_port, 30, "the LAN API")
+        base = f"https://127.0.0.1:{runtime.lan_port}"
+        auth = {"Authorization": "Basic " + base64.b64encode(b"hub-tls-home:hub-secret-2").decode()}
+        trusted = ssl.create_default_context(cafile=str(ca))
+        async with httpx.AsyncClient(base_url=base, verify=trusted, timeout=10) as http:
+            named = {"sni_hostname": "hub-tls-home"}
+            r = await http.get("/v1/status", headers=auth, extensions=named)
+            assert r.status_code == 200 and r.json()["home_id"] == "tls-home"
+        async with httpx.AsyncClient(base_url=base, verify=trusted, timeout=10) as http:
+            with pytest.raises(httpx.ConnectError, match=r"certificate|hostname"):
+                await http.get("/v1/status", headers=auth, extensions={"sni_hostname": "other"})
+        async with httpx.AsyncClient(timeout=10) as plain:
+            with pytest.raises(httpx.HTTPError):
+                await plain.get(f"http://127.0.0.1:{runtime.lan_port}/v1/status", headers=auth)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await sim.stop()

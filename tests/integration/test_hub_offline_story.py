@@ -96,8 +96,19 @@ port = "socket://127.0.0.1:{sim.port}"
             t.HOME_CONFIG, "HomeConfig", home, kind="automation", doc_id="hall-light",
             document=json.dumps(motion_light(pir, hall)), by=f"owner-{home}",
         )  # fmt: skip
+        # the user's name and room for the light (PATCH .../devices/{d}) reach its hub too
+        named = {"name": "Hall ceiling", "room": "Hall"}
+        feed.send(
+            t.HOME_CONFIG, "HomeConfig", home, kind="device", doc_id=hall,
+            document=json.dumps(named), by=f"owner-{home}",
+        )  # fmt: skip
         feed.flush(10)
         await until(lambda: "hall-light" in runtime.local.automations(), 60, "synced to the hub")
+
+        def shown_name() -> Any:
+            return {d["device_id"]: d for d in runtime.local.shown()}[hall]["name"]
+
+        await until(lambda: shown_name() == "Hall ceiling", 60, "the light's name on the hub")
 
         broker.stop()
         await until(lambda: not runtime.client.connected, 20, "hub noticed the outage")

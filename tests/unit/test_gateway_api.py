@@ -513,3 +513,27 @@ async def test_a_guest_may_read_the_mode_but_not_set_it(backend):
         c.headers["Authorization"] = f"Bearer {issue_token(backend.token_secret, 'gus')[0]}"
         assert (await c.get("/v1/homes/h1/mode")).status_code == 200
         assert (await c.put("/v1/homes/h1/mode", json={"mode": "away"})).status_code == 403
+
+
+async def test_a_users_device_fields_are_published_for_the_hub(client, backend):
+    """A rename or a room is the hub's too: a ``device`` document on homestream.homes.config
+    (the bridge keeps it retained on hub/{home}/config/device/{id}) holding every field the
+    user set so far; removing the device clears it."""
+    sent = backend.producer
+    assert (
+        await client.patch("/v1/homes/h1/devices/lamp", json={"name": "Desk"})
+    ).status_code == 200
+    r = await client.patch("/v1/homes/h1/devices/lamp", json={"room": "Study", "tags": ["work"]})
+    assert r.status_code == 200
+    assert (await client.delete("/v1/homes/h1/devices/lamp")).status_code == 202
+    docs = [
+        (key, rec)
+        for key, (topic, _n, rec) in zip(sent.keys, sent.sent, strict=True)
+        if topic == t.HOME_CONFIG
+    ]
+    assert [key for key, _ in docs] == ["h1/device:lamp"] * 3
+    first, second, removed = (rec for _, rec in docs)
+    assert (first["kind"], first["doc_id"], first["by"]) == ("device", "lamp", "alice")
+    assert json.loads(first["document"]) == {"name": "Desk"}
+    assert json.loads(second["document"]) == {"name": "Desk", "room": "Study", "tags": ["work"]}
+    assert removed["document"] is None
