@@ -138,6 +138,15 @@ def cmd_offline(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_txfloor(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.txfloor import print_result, run_bench
+
+    require_kafka(settings)
+    points = run_bench(settings, args.rates, args.seconds, args.rounds, _say)
+    print_result(points, args.json)
+    return 0
+
+
 def cmd_history_engines(args: argparse.Namespace, settings: Settings) -> int:
     from bench.history_storage import print_results, run_bench
 
@@ -473,6 +482,19 @@ def register(commands: Commands) -> None:
     p.add_argument("--rounds", type=count, default=200, help="motion -> light rounds [200]")
     p.add_argument("--notifies", type=count, default=500, help="BLE notifications [500]")
     p.add_argument("--services", type=count, default=10, help="mDNS services, one by one [10]")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = bench.add(
+        "txfloor",
+        cmd_txfloor,
+        "the floor Kafka's transactions set on this machine: an echo that only consumes, "
+        "produces, sends offsets and commits (the worker's loop, its client settings, "
+        "nothing folded) against the same echo without transactions; produce -> readable "
+        "p50/p99 at each rate; needs `homestream up`",
+    )
+    p.add_argument("--rates", type=rate_list, default=[1000], help="records/s [1000]")
+    p.add_argument("--seconds", type=amount, default=15.0, help="each point's length [15]")
+    p.add_argument("--rounds", type=count, default=2, help="A/B rounds, alternating [2]")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = bench.add(

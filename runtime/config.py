@@ -224,6 +224,12 @@ class Settings(BaseSettings):
     streams_retry_backoff_ms: int = _var(
         "HOMESTREAM_STREAMS_RETRY_BACKOFF_MS", 2, "first transactional retry (ms)", ge=0
     )
+    streams_fetch_wait_ms: int = _var(
+        "HOMESTREAM_STREAMS_FETCH_WAIT_MS",
+        2,
+        "longest a worker's fetch waits at the broker for input (ms)",
+        ge=0,
+    )
     streams_gc_tuning: bool = _var(
         "HOMESTREAM_STREAMS_GC_TUNING", True, "0: leave Python's garbage collector as it is"
     )

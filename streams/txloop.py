@@ -234,7 +234,7 @@ class TxWorker:
                 # answering every single append: fewer requests on a broker that shares the
                 # cores. Idle, a lone event waits those 2 ms (5 ms cost the command round
                 # trip ~7 ms at p50; 1 byte, Kafka's default, cost ~20 ms at p99 under load).
-                "fetch.wait.max.ms": 2,
+                "fetch.wait.max.ms": settings.streams_fetch_wait_ms,
                 "fetch.min.bytes": 100_000,
             },
         )
