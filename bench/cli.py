@@ -261,6 +261,7 @@ def run_e2e(settings: Settings, args: argparse.Namespace):
         devices=args.devices,
         rates=args.rates,
         seconds=args.seconds,
+        warmup=args.warmup,
         clients=args.clients,
         command_rate=args.command_rate,
         shards=args.simulators,
@@ -526,7 +527,14 @@ def register(commands: Commands) -> None:
         help="reports/s of each step, rising; stops at the first saturated step "
         "[1000,2500,5000,7500,10000,12500]",
     )
-    p.add_argument("--seconds", type=amount, default=20.0, help="length of each step [20]")
+    p.add_argument("--seconds", type=amount, default=20.0, help="measured length of each step [20]")
+    p.add_argument(
+        "--warmup",
+        type=natural,
+        default=20,
+        help="seconds before each step is measured: the simulators' start-up (every "
+        "device's descriptor and first state at once) drains first [20]",
+    )
     p.add_argument("--clients", type=count, default=20, help="WebSocket clients [20]")
     p.add_argument("--command-rate", type=amount, default=4.0, help="REST commands/s [4]")
     p.add_argument(

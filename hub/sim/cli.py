@@ -42,6 +42,11 @@ in an outbox is sent on the next run. State (credentials, outboxes) lives in
 <state dir>/sim."""
 
 MAX_HOMES = 10_000
+# paho watches its sockets with select(), which takes no file descriptor above 1023, and each
+# simulated hub holds 7 (its outbox's SQLite file, WAL, shared memory and lock, opened first;
+# the MQTT socket and paho's wake-up pair): past about 140 hubs in one process the later
+# hubs' sockets land above 1023 and never connect, silently. 120 leaves room for the rest.
+MAX_HUBS_PER_PROCESS = 120
 MAX_DEVICES = 1000  # per home; hub.sim.floorplan.MAX_DEVICES
 
 
@@ -193,6 +198,12 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(str(exc)) from None
     if len(set(homes)) != len(homes):
         raise CliError("a home is named twice in --home; name each home once")
+    if len(homes) > MAX_HUBS_PER_PROCESS:
+        raise CliError(
+            f"one `homestream simulate` carries at most {MAX_HUBS_PER_PROCESS} hubs (paho's "
+            f"select() cannot watch the sockets of more); run several, each with its own "
+            f"--prefix and at most {MAX_HUBS_PER_PROCESS} --homes"
+        )
     floorplan = floorplan or "generated"
 
     plans_devices = {

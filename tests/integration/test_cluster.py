@@ -173,6 +173,7 @@ def test_bench_e2e_reports_every_figure(cluster_env, tmp_path):
     out = _cli(
         cluster_env,
         "bench", "e2e", "--homes", "3", "--devices", "5", "--rates", "15", "--seconds", "8",
+        "--warmup", "3",
         "--clients", "2", "--command-rate", "1", "--simulators", "1",
         "--mqtt-messages", "500", "--kafka-records", "2000", "--json",
     )  # fmt: skip

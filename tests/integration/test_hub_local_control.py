@@ -38,30 +38,34 @@ def motion_light(pir: str, light: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def offline_hub(tmp_path: Path) -> AsyncIterator[tuple[HubRuntime, ZnpSimulator]]:
-    sim = ZnpSimulator(tmp_path / "sim")
-    await sim.start()
-    (tmp_path / "hub.toml").write_text(
-        f"""
+def hub_toml(home: str, password: str, sim_port: int) -> str:
+    """A hub of ``home`` whose cloud is unreachable (nothing listens on its port), with
+    Zigbee on the simulator and the LAN API on a free port; [local] comes last."""
+    return f"""
 [cloud]
-home = "local-home"
-username = "hub-local-home"
-password = "hub-secret-1"
+home = "{home}"
+username = "hub-{home}"
+password = "{password}"
 host = "127.0.0.1"
-port = {free_port()}   # nothing listens: the cloud is unreachable
+port = {free_port()}
 
 [hub]
 state_dir = "state"
 
 [zigbee]
-port = "socket://127.0.0.1:{sim.port}"
+port = "socket://127.0.0.1:{sim_port}"
 
 [local]
 api_host = "127.0.0.1"
 api_port = 0
 """
-    )
+
+
+@pytest.fixture
+async def offline_hub(tmp_path: Path) -> AsyncIterator[tuple[HubRuntime, ZnpSimulator]]:
+    sim = ZnpSimulator(tmp_path / "sim")
+    await sim.start()
+    (tmp_path / "hub.toml").write_text(hub_toml("local-home", "hub-secret-1", sim.port))
     runtime = HubRuntime(load_config(tmp_path / "hub.toml"))
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))
@@ -189,25 +193,7 @@ async def test_the_lan_api_over_https_with_the_hubs_certificate(tmp_path: Path) 
     (tmp_path / "hub.key").write_bytes(key)
     sim = ZnpSimulator(tmp_path / "sim")
     await sim.start()
-    toml = f"""
-[cloud]
-home = "tls-home"
-username = "hub-tls-home"
-password = "hub-secret-2"
-host = "127.0.0.1"
-port = {free_port()}
-
-[hub]
-state_dir = "state"
-
-[zigbee]
-port = "socket://127.0.0.1:{sim.port}"
-
-[local]
-api_host = "127.0.0.1"
-api_port = 0
-tls_cert = "hub.crt"
-"""
+    toml = hub_toml("tls-home", "hub-secret-2", sim.port) + 'tls_cert = "hub.crt"\n'
     (tmp_path / "hub.toml").write_text(toml)
     with pytest.raises(ConfigError, match="tls_cert and tls_key go together"):
         load_config(tmp_path / "hub.toml")
