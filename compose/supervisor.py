@@ -28,6 +28,7 @@ from runtime.config import Settings
 # A process must stay up this long to count as started; dying sooner is a crash loop.
 STARTSECS = 10
 STARTRETRIES = 3
+STOP_WAIT_S = 20  # SIGTERM, then SIGKILL after this long
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def render(settings: Settings, programs: Sequence[Program], sock: Path) -> str:
             f"startsecs={STARTSECS}",
             f"startretries={STARTRETRIES}",
             "stopsignal=TERM",
-            "stopwaitsecs=20",
+            f"stopwaitsecs={STOP_WAIT_S}",
             "stopasgroup=true",
             "killasgroup=true",
         ]
@@ -253,6 +254,14 @@ class Supervisor:
         info = self.info(name)
         if info is None or info.state in ("STOPPED", "EXITED", "FATAL"):
             return False
+        # Not supervisord's own wait: a process deaf to SIGTERM holds that call for the
+        # whole stop wait (then SIGKILL), longer than the socket's 10 s timeout.
         with contextlib.suppress(xmlrpc.client.Fault):
-            self._rpc().stopProcess(name, True)
-        return True
+            self._rpc().stopProcess(name, False)
+        deadline = time.monotonic() + STOP_WAIT_S + 15
+        while time.monotonic() < deadline:
+            info = self.info(name)
+            if info is None or info.state in ("STOPPED", "EXITED", "FATAL"):
+                return True
+            time.sleep(0.1)
+        raise LauncherError(f"supervisord did not stop {name}: see {self.log_path}")

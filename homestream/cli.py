@@ -75,6 +75,7 @@ EXAMPLES = {
     "bench radio": "homestream bench radio --protocol zigbee --commands 500",
     "bench offline": "homestream bench offline --rounds 300 --notifies 500 --services 10",
     "bench scenes": "homestream bench scenes",
+    "bench txfloor": "homestream bench txfloor --rates 1000,2000 --rounds 2",
     "bench voice": "homestream bench voice --requests 10",
     "voice serve": "homestream voice serve --wyoming tcp://0.0.0.0:10300 --home demo-home",
     "logbook": "homestream logbook --home demo-home --since 2h --area kitchen",

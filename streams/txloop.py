@@ -108,6 +108,11 @@ def tick_time(
     return wall_ms - max(delays, default=0)
 
 
+# No transactional call may block forever (librdkafka's default): a broker lost mid-call
+# left a worker blocked in one past max.poll.interval.ms (the cluster test), deaf to SIGTERM.
+TXN_CALL_TIMEOUT_S = 30.0
+
+
 class PartitionStore:
     """The fold's view of one partition during a batch: remembers which keys the
     batch changed, and keeps the partition's DueIndex (which homes a tick has work for)
@@ -533,6 +538,7 @@ class TxWorker:
         self.producer.send_offsets_to_transaction(
             [TopicPartition(tp, p, o) for (tp, p), o in batch.offsets.items()],
             batch.group_metadata,
+            TXN_CALL_TIMEOUT_S,
         )
         t1 = time.perf_counter()
         for topic, key, value, headers in batch.outputs:
@@ -547,7 +553,7 @@ class TxWorker:
                     on_delivery=self._changelog_delivered,
                 )
         t2 = time.perf_counter()
-        self.producer.commit_transaction()  # delivery callbacks run in here
+        self.producer.commit_transaction(TXN_CALL_TIMEOUT_S)  # delivery callbacks run in here
         return Timings(t1 - t0, t2 - t1, time.perf_counter() - t2)
 
     def _finish(self, batch: Batch, timings: Timings) -> None:
@@ -586,10 +592,18 @@ class TxWorker:
         """The transaction failed: undo this batch in memory and in the consumer."""
         err = exc.args[0]
         log.warning("transaction failed (%s): rolling back the batch", err)
-        if err.txn_requires_abort():
-            self.producer.abort_transaction()
-        elif err.fatal():
+        if err.fatal():
             raise SystemExit(f"fatal Kafka error, restart the worker: {err}") from exc
+        if err.txn_requires_abort() or err.retriable():
+            # A retriable failure (a call that timed out) leaves the transaction open:
+            # abort it too. If even that cannot finish, a fresh process is the way out:
+            # under supervision it is back in seconds, and it fences this one.
+            try:
+                self.producer.abort_transaction(TXN_CALL_TIMEOUT_S)
+            except KafkaException as again:
+                raise SystemExit(
+                    f"could not abort a failed transaction ({again.args[0]}): restart the worker"
+                ) from again
         self.changelog_next.clear()  # deliveries of an aborted batch are no checkpoint
         for p in stores:  # the cache ran ahead of Kafka: drop it, replay what committed
             if p in self.state:

@@ -198,12 +198,6 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(str(exc)) from None
     if len(set(homes)) != len(homes):
         raise CliError("a home is named twice in --home; name each home once")
-    if len(homes) > MAX_HUBS_PER_PROCESS:
-        raise CliError(
-            f"one `homestream simulate` carries at most {MAX_HUBS_PER_PROCESS} hubs (paho's "
-            f"select() cannot watch the sockets of more); run several, each with its own "
-            f"--prefix and at most {MAX_HUBS_PER_PROCESS} --homes"
-        )
     floorplan = floorplan or "generated"
 
     plans_devices = {
@@ -223,6 +217,8 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     tls_ca = settings.mqtt_ca_file if args.tls else None
     if tls_ca is not None and not tls_ca.exists():
         raise CliError(f"{tls_ca} does not exist: start the stack with `homestream up` first")
+    if len(homes) > MAX_HUBS_PER_PROCESS:
+        return _run_shards(args, homes, floorplan)
     behaviour = Behaviour(offline_every_s=None) if args.no_outages else Behaviour()
     config = SimConfig(
         state_dir=args.sim_dir or sim_dir(settings),
@@ -242,3 +238,45 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     ]
     Simulation(plans, config, say=_say).run()
     return 0
+
+
+def _run_shards(args: argparse.Namespace, homes: list[str], floorplan: str) -> int:
+    """More hubs than one process carries: a `homestream simulate` child per share of the
+    homes (provisioned already, so the children create nothing), each with its share of the
+    rate; SIGTERM / Ctrl-C reach every child; the exit code is the worst of theirs."""
+    import math
+    import signal
+    import subprocess
+
+    n = math.ceil(len(homes) / MAX_HUBS_PER_PROCESS)
+    shares = [homes[k::n] for k in range(n)]
+    _say(
+        f"{len(homes)} hubs in {n} processes of at most {MAX_HUBS_PER_PROCESS} (paho's "
+        "select() cannot watch the sockets of more in one)"
+    )
+    children = []
+    for share in shares:
+        argv = [sys.executable, "-m", "homestream.cli", "simulate", "--floorplan", floorplan]
+        argv += ["--devices", str(args.devices), "--seed", str(args.seed)]
+        argv += ["--owner", args.owner] if args.owner else []
+        if args.rate:
+            argv += ["--rate", repr(args.rate * len(share) / len(homes))]
+        else:
+            argv += ["--period", repr(args.period)]
+        argv += ["--duration", repr(args.duration)] if args.duration else []
+        argv += ["--progress", repr(args.progress)]
+        argv += ["--sim-dir", str(args.sim_dir)] if args.sim_dir else []
+        argv += ["--tls"] if args.tls else []
+        argv += ["--no-outages"] if args.no_outages else []
+        for home in share:
+            argv += ["--home", home]
+        children.append(subprocess.Popen(argv))
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    return max(child.wait() for child in children)

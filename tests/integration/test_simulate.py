@@ -230,3 +230,23 @@ def test_simulate_names_the_fix_when_the_owner_is_missing(run_cli):
     assert proc.returncode == 2
     assert "homestream users add" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_more_hubs_than_one_process_carries_all_connect(settings, run_cli, owner):
+    """Past 120 hubs `simulate` runs a child process per share (paho's select() takes no
+    descriptor above 1023, and each hub holds 7): every hub connects, reports and, stopped,
+    leaves its retained status "offline"; one process alone connected 73 of 200."""
+    prefix = f"m{uuid.uuid4().hex[:6]}"
+    proc = run_cli(
+        "simulate",
+        *("--homes", "125", "--devices", "1", "--rate", "50", "--duration", "6"),
+        *("--owner", owner, "--prefix", prefix, "--progress", "2", "--no-outages"),
+    )
+    assert "125 hubs in 2 processes of at most 120" in proc.stdout, proc.stdout
+    late = Watcher(settings, "hub/+/status", prefix=f"hub/{prefix}-")
+    try:
+        statuses = {t: p for t, p, r in late.drain(3.0) if r}
+    finally:
+        late.close()
+    assert len(statuses) == 125, sorted(statuses)[:5]
+    assert set(statuses.values()) == {b"offline"}

@@ -45,7 +45,6 @@ def run(argv, capsys, monkeypatch, stdin: str = "") -> tuple[int, str]:
         (["homes", "list"], "homestream up"),
         (["hubs", "revoke", "--username", "hub-x-abcdef"], "homestream up"),
         (["simulate", "--homes", "-1"], "between 1 and 10000"),
-        (["simulate", "--homes", "121"], "at most 120 hubs"),
         (["report", "--device", "x", "--state", "{bad"], "take JSON"),
         (["report", "--device", "x", "--state", "[1]"], "JSON object"),
         (["demo-login"], "homestream up"),

@@ -399,7 +399,8 @@ async def test_devices_patch_delete_add(client, backend):
 
     r = await client.delete("/v1/homes/h1/devices/plug")
     assert r.status_code == 202
-    topic, name, rec = backend.producer.sent[-1]
+    (topic, name, rec), forgot = backend.producer.sent[-2:]  # then the hub's copy, cleared
+    assert forgot[2]["kind"] == "device" and forgot[2]["document"] is None
     assert (name, rec["device_id"], rec["removed_by"], rec["source"]) == (
         "DeviceRemoved",
         "plug",
