@@ -200,10 +200,6 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("a home is named twice in --home; name each home once")
     floorplan = floorplan or "generated"
 
-    plans_devices = {
-        home: demo_home() if floorplan == "demo" else synthetic_home(home, args.devices, args.seed)
-        for home in homes
-    }
     owner = args.owner or DEMO_USER
     logins = provision(
         settings,
@@ -232,8 +228,16 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         progress_s=args.progress,
         behaviour=behaviour,
     )
+    # The devices after the sharding: a parent of many children builds none of them.
     plans = [
-        HubPlan(login.home_id, login.username, login.password, plans_devices[login.home_id])
+        HubPlan(
+            login.home_id,
+            login.username,
+            login.password,
+            demo_home()
+            if floorplan == "demo"
+            else synthetic_home(login.home_id, args.devices, args.seed),
+        )
         for login in logins
     ]
     Simulation(plans, config, say=_say).run()
